@@ -1,0 +1,178 @@
+// Command inbox is the citizen inbox server and its admin commands.
+//
+//	inbox serve                              run every role
+//	inbox migrate                            apply database migrations
+//	inbox user create -email E -name N -role R
+//	inbox token create -email E -name N [-ttl 720h]
+//
+// Infrastructure settings come from INBOX_* environment variables; business
+// configuration from the YAML file named by INBOX_CONFIG.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/citizeninbox/inbox/internal/auth"
+	"github.com/citizeninbox/inbox/internal/config"
+	"github.com/citizeninbox/inbox/internal/server"
+	"github.com/citizeninbox/inbox/internal/store"
+)
+
+const usage = `usage:
+  inbox serve
+  inbox migrate
+  inbox user create -email EMAIL -name NAME -role adviser|supervisor|admin
+  inbox token create -email EMAIL -name NAME [-ttl DURATION]
+
+environment:
+  INBOX_DATABASE_URL  PostgreSQL URL (default postgres://postgres@127.0.0.1:5432/inbox?sslmode=disable)
+  INBOX_NATS_URL      NATS URL; empty starts an embedded NATS with JetStream
+  INBOX_NATS_DIR      embedded NATS data directory (default ./data/nats)
+  INBOX_HTTP_ADDR     listen address (default 127.0.0.1:8080)
+  INBOX_PUBLIC_URL    public base URL (default http://INBOX_HTTP_ADDR)
+  INBOX_CONFIG        YAML configuration file (default deploy/config.example.yaml)
+  INBOX_LOG_LEVEL     debug, info, warn or error (default info)
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "inbox:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	env, err := config.FromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(env.LogLevel, stderr)
+	slog.SetDefault(log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("a command is required")
+	}
+	switch cmd := args[0]; {
+	case cmd == "serve":
+		return serve(ctx, env, getenv, log)
+	case cmd == "migrate":
+		if err := store.Migrate(ctx, env.DatabaseURL); err != nil {
+			return err
+		}
+		log.Info("migrations applied")
+		return nil
+	case cmd == "user" && len(args) > 1 && args[1] == "create":
+		return createUser(ctx, env, log, args[2:], stdout)
+	case cmd == "token" && len(args) > 1 && args[1] == "create":
+		return createToken(ctx, env, log, args[2:], stdout)
+	case cmd == "help" || cmd == "-h" || cmd == "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func serve(ctx context.Context, env config.Env, getenv func(string) string, log *slog.Logger) error {
+	file, err := config.Load(env.ConfigFile, getenv)
+	if err != nil {
+		return err
+	}
+	srv, err := server.Start(ctx, server.Options{Env: env, File: file, Log: log})
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-srv.Served():
+		log.Error("HTTP server stopped", "err", err)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), env.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func openDB(ctx context.Context, env config.Env, log *slog.Logger) (*auth.Service, func(), error) {
+	if err := store.Migrate(ctx, env.DatabaseURL); err != nil {
+		return nil, nil, err
+	}
+	db, err := store.Open(ctx, env.DatabaseURL, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return auth.New(db), func() { _ = store.Close(db) }, nil
+}
+
+func createUser(ctx context.Context, env config.Env, log *slog.Logger, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("user create", flag.ContinueOnError)
+	email := fs.String("email", "", "the user's email address")
+	name := fs.String("name", "", "the user's full name")
+	role := fs.String("role", "adviser", "adviser, supervisor or admin")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	svc, closeDB, err := openDB(ctx, env, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	u, err := svc.CreateUser(ctx, *email, *name, *role)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created user %d <%s> as %s\n", u.ID, u.Email, u.Role)
+	return nil
+}
+
+func createToken(ctx context.Context, env config.Env, log *slog.Logger, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
+	email := fs.String("email", "", "the email of the user the token acts for")
+	name := fs.String("name", "", "what the token is for")
+	ttl := fs.Duration("ttl", 0, "how long the token is valid (0: until revoked)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *name == "" {
+		return errors.New("token create: -name is required")
+	}
+	svc, closeDB, err := openDB(ctx, env, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	secret, tok, err := svc.CreateToken(ctx, *email, *name, *ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, secret)
+	expiry := "never expires"
+	if tok.ExpiresAt != nil {
+		expiry = "expires " + tok.ExpiresAt.Format(time.RFC3339)
+	}
+	fmt.Fprintf(os.Stderr, "token %d %q for %s created; it %s. Keep it safe: it is not shown again.\n", tok.ID, tok.Name, *email, expiry)
+	return nil
+}

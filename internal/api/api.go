@@ -1,0 +1,202 @@
+// Package api serves the REST API v1 under /api/v1. The contract is
+// api/openapi.yaml; tests check real answers against it.
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/go-playground/validator/v10"
+	"github.com/labstack/echo/v4"
+
+	apispec "github.com/citizeninbox/inbox/api"
+	"github.com/citizeninbox/inbox/internal/auth"
+	"github.com/citizeninbox/inbox/internal/cases"
+	"github.com/citizeninbox/inbox/internal/channels"
+	"github.com/citizeninbox/inbox/internal/metrics"
+)
+
+var errForbidden = errors.New("forbidden")
+
+type handlers struct {
+	cases     *cases.Service
+	auth      *auth.Service
+	validator *validator.Validate
+	metrics   *metrics.Metrics
+	log       *slog.Logger
+}
+
+// Every role that may work cases.
+var (
+	anyRole = []string{"adviser", "supervisor", "admin"}
+)
+
+// Register adds the API routes to e. Each route names the roles allowed.
+func Register(e *echo.Echo, cs *cases.Service, as *auth.Service, m *metrics.Metrics, log *slog.Logger) {
+	h := &handlers{cases: cs, auth: as, validator: newValidator(), metrics: m, log: log}
+	g := e.Group("/api/v1", h.count)
+	g.GET("/openapi.yaml", h.openapi)
+
+	g.GET("/cases", h.listCases, h.authorize(anyRole...))
+	g.GET("/cases/:case", h.getCase, h.authorize(anyRole...))
+	g.POST("/cases/:case/replies", h.reply, h.authorize(anyRole...))
+	g.PUT("/cases/:case/status", h.setStatus, h.authorize(anyRole...))
+	g.PUT("/cases/:case/assignment", h.assign, h.authorize(anyRole...))
+}
+
+func (h *handlers) count(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := next(c)
+		code := c.Response().Status
+		if err != nil {
+			code = problemFor(err).Status
+		}
+		h.metrics.APIRequests.WithLabelValues(c.Path(), strconv.Itoa(code)).Inc()
+		return err
+	}
+}
+
+const principalKey = "principal"
+
+// authorize requires a valid bearer token whose user has one of roles.
+func (h *handlers) authorize(roles ...string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			secret, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+			if !ok {
+				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="citizen-inbox"`)
+				return auth.ErrInvalidToken
+			}
+			p, err := h.auth.Authenticate(c.Request().Context(), strings.TrimSpace(secret))
+			if err != nil {
+				if errors.Is(err, auth.ErrInvalidToken) {
+					c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="citizen-inbox", error="invalid_token"`)
+				}
+				return err
+			}
+			if !slices.Contains(roles, p.Role) {
+				return errForbidden
+			}
+			c.Set(principalKey, p)
+			return next(c)
+		}
+	}
+}
+
+func actor(c echo.Context) cases.Actor {
+	p, _ := c.Get(principalKey).(auth.Principal)
+	return cases.Actor{UserID: p.UserID, TokenID: p.TokenID}
+}
+
+func (h *handlers) openapi(c echo.Context) error {
+	return c.Blob(http.StatusOK, "application/yaml", apispec.OpenAPI)
+}
+
+type listQuery struct {
+	Status  string `query:"status" validate:"omitempty,oneof=new open awaiting_resident resolved closed"`
+	Team    string `query:"team" validate:"omitempty,max=63"`
+	Channel string `query:"channel" validate:"omitempty,oneof=x facebook instagram whatsapp telegram sms mastodon bluesky email"`
+	Cursor  string `query:"cursor" validate:"omitempty,max=200"`
+	Limit   string `query:"limit"`
+}
+
+func (h *handlers) listCases(c echo.Context) error {
+	q := listQuery{
+		Status:  c.QueryParam("status"),
+		Team:    c.QueryParam("team"),
+		Channel: c.QueryParam("channel"),
+		Cursor:  c.QueryParam("cursor"),
+		Limit:   c.QueryParam("limit"),
+	}
+	if err := h.validate(&q); err != nil {
+		return err
+	}
+	limit := 50
+	if q.Limit != "" {
+		n, err := strconv.Atoi(q.Limit)
+		if err != nil || n < 1 || n > 200 {
+			return &validationError{fields: []FieldError{{Field: "limit", Message: "must be a whole number from 1 to 200"}}}
+		}
+		limit = n
+	}
+	page, err := h.cases.List(c.Request().Context(), actor(c), cases.Filter{
+		Status: q.Status, Team: q.Team, Channel: q.Channel, Cursor: q.Cursor, Limit: limit,
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page)
+}
+
+func (h *handlers) getCase(c echo.Context) error {
+	d, err := h.cases.Get(c.Request().Context(), actor(c), c.Param("case"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, d)
+}
+
+type replyRequest struct {
+	Text       string `json:"text" validate:"required,max=10000"`
+	Visibility string `json:"visibility" validate:"required,oneof=public private"`
+}
+
+func (h *handlers) reply(c echo.Context) error {
+	var req replyRequest
+	if err := h.bindJSON(c, &req); err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.Text) == "" {
+		return &validationError{fields: []FieldError{{Field: "text", Message: "is required"}}}
+	}
+	msg, err := h.cases.Reply(c.Request().Context(), actor(c), c.Param("case"), cases.ReplyInput{
+		Text: strings.TrimSpace(req.Text), Visibility: channels.Visibility(req.Visibility),
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, msg)
+}
+
+type statusRequest struct {
+	Status string `json:"status" validate:"required,oneof=new open awaiting_resident resolved closed"`
+}
+
+func (h *handlers) setStatus(c echo.Context) error {
+	var req statusRequest
+	if err := h.bindJSON(c, &req); err != nil {
+		return err
+	}
+	d, err := h.cases.SetStatus(c.Request().Context(), actor(c), c.Param("case"), req.Status)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, d)
+}
+
+type assignmentRequest struct {
+	AssigneeID *int64 `json:"assignee_id" validate:"omitempty,gt=0,excluded_with=Unassign"`
+	Unassign   bool   `json:"unassign"`
+	Team       string `json:"team" validate:"omitempty,max=63"`
+}
+
+func (h *handlers) assign(c echo.Context) error {
+	var req assignmentRequest
+	if err := h.bindJSON(c, &req); err != nil {
+		return err
+	}
+	if req.AssigneeID == nil && !req.Unassign && req.Team == "" {
+		return &validationError{fields: []FieldError{{Field: "assignee_id", Message: "give assignee_id, unassign or team"}}}
+	}
+	d, err := h.cases.Assign(c.Request().Context(), actor(c), c.Param("case"), cases.Assignment{
+		AssigneeID: req.AssigneeID, Unassign: req.Unassign, Team: req.Team,
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, d)
+}

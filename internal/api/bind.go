@@ -1,0 +1,96 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"reflect"
+	"strings"
+
+	"github.com/go-playground/validator/v10"
+	"github.com/labstack/echo/v4"
+)
+
+// maxRequestBytes caps a JSON request body.
+const maxRequestBytes = 1 << 20
+
+func newValidator() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		for _, tag := range []string{"json", "query"} {
+			name := strings.SplitN(f.Tag.Get(tag), ",", 2)[0]
+			if name == "-" {
+				return ""
+			}
+			if name != "" {
+				return name
+			}
+		}
+		return f.Name
+	})
+	return v
+}
+
+// bindJSON decodes a JSON body strictly (unknown fields are an error) and
+// validates it.
+func (h *handlers) bindJSON(c echo.Context, dst any) error {
+	ct, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
+	if ct != echo.MIMEApplicationJSON {
+		return echo.NewHTTPError(415, "send the body as application/json")
+	}
+	dec := json.NewDecoder(io.LimitReader(c.Request().Body, maxRequestBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return &validationError{fields: []FieldError{{Field: typeErr.Field, Message: fmt.Sprintf("must be a %s", typeErr.Type)}}}
+		}
+		if errors.Is(err, io.EOF) {
+			return &badRequest{detail: "the request body is empty"}
+		}
+		return &badRequest{detail: "the request body is not valid JSON: " + err.Error()}
+	}
+	if dec.More() {
+		return &badRequest{detail: "the request body holds more than one JSON value"}
+	}
+	return h.validate(dst)
+}
+
+func (h *handlers) validate(dst any) error {
+	err := h.validator.Struct(dst)
+	if err == nil {
+		return nil
+	}
+	var verrs validator.ValidationErrors
+	if !errors.As(err, &verrs) {
+		return err
+	}
+	fields := make([]FieldError, 0, len(verrs))
+	for _, fe := range verrs {
+		fields = append(fields, FieldError{Field: fe.Field(), Message: message(fe)})
+	}
+	return &validationError{fields: fields}
+}
+
+func message(fe validator.FieldError) string {
+	switch fe.Tag() {
+	case "required":
+		return "is required"
+	case "oneof":
+		return "must be one of: " + strings.ReplaceAll(fe.Param(), " ", ", ")
+	case "max":
+		if fe.Kind() == reflect.String {
+			return "must be at most " + fe.Param() + " characters"
+		}
+		return "must be at most " + fe.Param()
+	case "min":
+		return "must be at least " + fe.Param()
+	case "gt":
+		return "must be greater than " + fe.Param()
+	case "excluded_with":
+		return "cannot be used with " + strings.ToLower(fe.Param())
+	}
+	return "fails " + fe.Tag()
+}

@@ -1,0 +1,97 @@
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/citizeninbox/inbox/internal/auth"
+	"github.com/citizeninbox/inbox/internal/cases"
+)
+
+// Problem is the JSON body of every error answer (RFC 9457).
+type Problem struct {
+	Type   string       `json:"type"`
+	Title  string       `json:"title"`
+	Status int          `json:"status"`
+	Detail string       `json:"detail,omitempty"`
+	Errors []FieldError `json:"errors,omitempty"`
+}
+
+// FieldError names one invalid field of a request, by its JSON name.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// validationError carries field errors to the error handler.
+type validationError struct{ fields []FieldError }
+
+func (e *validationError) Error() string { return "request is not valid" }
+
+// badRequest is a request the server could not read at all.
+type badRequest struct{ detail string }
+
+func (e *badRequest) Error() string { return e.detail }
+
+// ErrorHandler maps domain errors to status codes and problem bodies.
+// Unknown errors become 500 and are logged once.
+func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		p := problemFor(err)
+		if p.Status == http.StatusInternalServerError {
+			log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
+		}
+		if c.Request().Method == http.MethodHead {
+			_ = c.NoContent(p.Status)
+			return
+		}
+		_ = c.JSON(p.Status, p)
+	}
+}
+
+func problemFor(err error) Problem {
+	var (
+		verr *validationError
+		berr *badRequest
+		herr *echo.HTTPError
+	)
+	mk := func(status int, typ, detail string) Problem {
+		return Problem{Type: typ, Title: http.StatusText(status), Status: status, Detail: detail}
+	}
+	switch {
+	case errors.As(err, &verr):
+		p := mk(http.StatusUnprocessableEntity, "validation", "the request has invalid fields")
+		p.Errors = verr.fields
+		return p
+	case errors.As(err, &berr):
+		return mk(http.StatusBadRequest, "bad_request", berr.detail)
+	case errors.Is(err, auth.ErrInvalidToken):
+		return mk(http.StatusUnauthorized, "unauthorized", "a valid API token is required")
+	case errors.Is(err, errForbidden):
+		return mk(http.StatusForbidden, "forbidden", "your role may not do this")
+	case errors.Is(err, cases.ErrNotFound):
+		return mk(http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, cases.ErrBadCursor):
+		return mk(http.StatusBadRequest, "bad_cursor", err.Error())
+	case errors.Is(err, cases.ErrClosed), errors.Is(err, cases.ErrStatusUnchanged),
+		errors.Is(err, cases.ErrInvalidTransition):
+		return mk(http.StatusConflict, "conflict", err.Error())
+	case errors.Is(err, cases.ErrNoPublicThread), errors.Is(err, cases.ErrNoResident),
+		errors.Is(err, cases.ErrUnknownAssignee), errors.Is(err, cases.ErrUnknownTeam),
+		errors.Is(err, cases.ErrInvalidStatus):
+		return mk(http.StatusUnprocessableEntity, "unprocessable", err.Error())
+	case errors.As(err, &herr):
+		detail := http.StatusText(herr.Code)
+		if s, ok := herr.Message.(string); ok {
+			detail = s
+		}
+		return mk(herr.Code, "http", detail)
+	}
+	return mk(http.StatusInternalServerError, "internal", "something went wrong on our side")
+}

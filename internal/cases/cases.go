@@ -1,0 +1,171 @@
+// Package cases is the case service: it turns resident messages into cases
+// (threading them onto an open case where they belong), and carries out what
+// advisers do to a case: reply, change status, assign. It knows cases and
+// nothing of any network.
+package cases
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/citizeninbox/inbox/internal/bus"
+	"github.com/citizeninbox/inbox/internal/metrics"
+	"github.com/citizeninbox/inbox/internal/store"
+)
+
+// Case statuses.
+const (
+	StatusNew              = "new"
+	StatusOpen             = "open"
+	StatusAwaitingResident = "awaiting_resident"
+	StatusResolved         = "resolved"
+	StatusClosed           = "closed"
+)
+
+// Statuses lists every case status in lifecycle order.
+var Statuses = []string{StatusNew, StatusOpen, StatusAwaitingResident, StatusResolved, StatusClosed}
+
+// Errors callers map to answers.
+var (
+	ErrNotFound          = errors.New("case not found")
+	ErrClosed            = errors.New("case is closed")
+	ErrNoPublicThread    = errors.New("case has no public post to reply to")
+	ErrNoResident        = errors.New("case has no resident identity to message")
+	ErrUnknownAssignee   = errors.New("no active user has that id")
+	ErrUnknownTeam       = errors.New("no team has that slug")
+	ErrInvalidStatus     = errors.New("status is not a case status")
+	ErrUnknownAccount    = errors.New("channel account is not configured")
+	ErrStatusUnchanged   = errors.New("case already has that status")
+	ErrInvalidTransition = errors.New("status change is not allowed")
+)
+
+// Actor is who did something through the API or UI.
+type Actor struct {
+	UserID  int64
+	TokenID int64
+}
+
+// Service is the case service.
+type Service struct {
+	db      *gorm.DB
+	names   bus.Names
+	metrics *metrics.Metrics
+	log     *slog.Logger
+	// wake tells the outbox relay there is something to publish.
+	wake func()
+
+	mu       sync.RWMutex
+	accounts map[string]account // by slug
+}
+
+type account struct {
+	ID       int64
+	Slug     string
+	Channel  string
+	TeamID   int64
+	TeamSlug string
+}
+
+// New builds the case service.
+func New(db *gorm.DB, names bus.Names, m *metrics.Metrics, log *slog.Logger, wake func()) *Service {
+	if wake == nil {
+		wake = func() {}
+	}
+	return &Service{db: db, names: names, metrics: m, log: log, wake: wake, accounts: map[string]account{}}
+}
+
+// account returns the channel account with the given slug, from a cache
+// filled on first use.
+func (s *Service) account(tx *gorm.DB, slug string) (account, error) {
+	s.mu.RLock()
+	a, ok := s.accounts[slug]
+	s.mu.RUnlock()
+	if ok {
+		return a, nil
+	}
+	err := tx.Raw(`SELECT a.id, a.slug, a.channel, a.team_id, t.slug AS team_slug
+		FROM channel_accounts a JOIN teams t ON t.id = a.team_id WHERE a.slug = ?`, slug).Scan(&a).Error
+	if err != nil {
+		return account{}, err
+	}
+	if a.ID == 0 {
+		return account{}, fmt.Errorf("%w: %q", ErrUnknownAccount, slug)
+	}
+	s.mu.Lock()
+	s.accounts[slug] = a
+	s.mu.Unlock()
+	return a, nil
+}
+
+// Event is the body of a message on CASE_EVENTS.
+type Event struct {
+	Kind      string    `json:"kind"`
+	CaseID    int64     `json:"case_id"`
+	Reference string    `json:"reference"`
+	Team      string    `json:"team"`
+	Channel   string    `json:"channel"`
+	Status    string    `json:"status"`
+	MessageID int64     `json:"message_id,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// Event kinds.
+const (
+	EventCreated       = "created"
+	EventMessageAdded  = "message_added"
+	EventReopened      = "reopened"
+	EventReplied       = "replied"
+	EventStatusChanged = "status_changed"
+	EventAssigned      = "assigned"
+)
+
+// emit writes a case event to the outbox in the caller's transaction.
+func (s *Service) emit(tx *gorm.DB, ev Event) error {
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	msgID := fmt.Sprintf("case-%d-%s-%d-%d", ev.CaseID, ev.Kind, ev.MessageID, ev.At.UnixNano())
+	return tx.Create(&store.OutboxEntry{
+		Subject: s.names.CaseEventSubject(ev.Kind, ev.Team),
+		MsgID:   msgID,
+		Payload: payload,
+	}).Error
+}
+
+// audit records an action in the caller's transaction.
+func audit(tx *gorm.DB, actor Actor, action string, caseID int64, detail any) error {
+	raw, err := json.Marshal(detail)
+	if err != nil {
+		return err
+	}
+	ev := &store.AuditEvent{Action: action, Detail: raw}
+	if actor.UserID != 0 {
+		ev.UserID = &actor.UserID
+	}
+	if actor.TokenID != 0 {
+		ev.TokenID = &actor.TokenID
+	}
+	if caseID != 0 {
+		ev.CaseID = &caseID
+	}
+	return tx.Create(ev).Error
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// ctxDB starts a query on the base handle with ctx.
+func (s *Service) ctxDB(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }

@@ -1,0 +1,242 @@
+package cases
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lib/pq"
+	"gorm.io/gorm"
+)
+
+// Summary is a case as listed in the queue.
+type Summary struct {
+	ID              int64      `json:"id"`
+	Reference       string     `json:"reference"`
+	Status          string     `json:"status"`
+	Channel         string     `json:"channel"`
+	ChannelAccount  string     `json:"channel_account"`
+	Team            string     `json:"team"`
+	AssigneeID      *int64     `json:"assignee_id"`
+	Subject         string     `json:"subject"`
+	Contact         Contact    `json:"contact" gorm:"-"`
+	FirstMessageAt  time.Time  `json:"first_message_at"`
+	LastMessageAt   time.Time  `json:"last_message_at"`
+	FirstResponseAt *time.Time `json:"first_response_at"`
+	ResolvedAt      *time.Time `json:"resolved_at"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+}
+
+// Contact is the resident behind a case, as seen on the case's channel.
+type Contact struct {
+	ID          int64  `json:"id"`
+	ExternalID  string `json:"external_id"`
+	Handle      string `json:"handle"`
+	DisplayName string `json:"display_name"`
+}
+
+// Detail is a case with its whole conversation.
+type Detail struct {
+	Summary
+	Messages []Message `json:"messages"`
+}
+
+// Message is one message of a case.
+type Message struct {
+	ID             int64      `json:"id"`
+	Direction      string     `json:"direction"`
+	Visibility     string     `json:"visibility"`
+	Body           string     `json:"body"`
+	ExternalID     string     `json:"external_id"`
+	ExternalIDs    []string   `json:"external_ids" gorm:"-"`
+	InReplyTo      string     `json:"in_reply_to"`
+	AuthorUserID   *int64     `json:"author_user_id"`
+	DeliveryStatus string     `json:"delivery_status"`
+	FailureReason  string     `json:"failure_reason"`
+	SendAttempts   int        `json:"send_attempts"`
+	SentAt         *time.Time `json:"sent_at"`
+	NetworkSentAt  *time.Time `json:"network_sent_at"`
+	CreatedAt      time.Time  `json:"created_at"`
+}
+
+// Filter narrows a case list. Empty fields match everything.
+type Filter struct {
+	Status  string
+	Team    string
+	Channel string
+	// Cursor continues a previous page; Limit is the page size.
+	Cursor string
+	Limit  int
+}
+
+// Page is one page of cases.
+type Page struct {
+	Cases      []Summary `json:"cases"`
+	NextCursor string    `json:"next_cursor,omitempty"`
+}
+
+// ErrBadCursor is returned for a cursor this service did not hand out.
+var ErrBadCursor = errors.New("cursor is not valid")
+
+const summarySelect = `SELECT c.id, c.reference, c.status, c.channel, a.slug AS channel_account, t.slug AS team,
+	c.assignee_id, c.subject, c.first_message_at, c.last_message_at, c.first_response_at, c.resolved_at,
+	c.created_at, c.updated_at,
+	ci.contact_id, ci.external_id AS contact_external_id, ci.handle AS contact_handle,
+	ci.display_name AS contact_display_name
+	FROM cases c
+	JOIN channel_accounts a ON a.id = c.channel_account_id
+	JOIN teams t ON t.id = c.team_id
+	JOIN contact_identities ci ON ci.id = c.contact_identity_id`
+
+type summaryRow struct {
+	Summary
+	ContactID          int64
+	ContactExternalID  string
+	ContactHandle      string
+	ContactDisplayName string
+}
+
+func (r summaryRow) summary() Summary {
+	s := r.Summary
+	s.Contact = Contact{ID: r.ContactID, ExternalID: r.ContactExternalID, Handle: r.ContactHandle, DisplayName: r.ContactDisplayName}
+	return s
+}
+
+// List returns one page of cases, newest first. The read is audited.
+func (s *Service) List(ctx context.Context, actor Actor, f Filter) (Page, error) {
+	if f.Limit <= 0 || f.Limit > 200 {
+		f.Limit = 50
+	}
+	q := summarySelect + ` WHERE true`
+	var args []any
+	if f.Status != "" {
+		q += ` AND c.status = ?`
+		args = append(args, f.Status)
+	}
+	if f.Team != "" {
+		q += ` AND t.slug = ?`
+		args = append(args, f.Team)
+	}
+	if f.Channel != "" {
+		q += ` AND c.channel = ?`
+		args = append(args, f.Channel)
+	}
+	if f.Cursor != "" {
+		before, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return Page{}, err
+		}
+		q += ` AND c.id < ?`
+		args = append(args, before)
+	}
+	q += ` ORDER BY c.id DESC LIMIT ?`
+	args = append(args, f.Limit+1)
+
+	var rows []summaryRow
+	if err := s.ctxDB(ctx).Raw(q, args...).Scan(&rows).Error; err != nil {
+		return Page{}, err
+	}
+	page := Page{Cases: make([]Summary, 0, len(rows))}
+	for i, r := range rows {
+		if i == f.Limit {
+			page.NextCursor = encodeCursor(rows[i-1].ID)
+			break
+		}
+		page.Cases = append(page.Cases, r.summary())
+	}
+	err := audit(s.ctxDB(ctx), actor, "cases.listed", 0, map[string]any{
+		"status": f.Status, "team": f.Team, "channel": f.Channel, "count": len(page.Cases),
+	})
+	return page, err
+}
+
+func encodeCursor(id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("id:" + strconv.FormatInt(id, 10)))
+}
+
+func decodeCursor(c string) (int64, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, ErrBadCursor
+	}
+	n, ok := strings.CutPrefix(string(raw), "id:")
+	if !ok {
+		return 0, ErrBadCursor
+	}
+	id, err := strconv.ParseInt(n, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, ErrBadCursor
+	}
+	return id, nil
+}
+
+// resolveID turns a case id or reference ("C-2026-000123") into an id.
+func resolveID(tx *gorm.DB, ref string) (int64, error) {
+	var id int64
+	var err error
+	if strings.HasPrefix(strings.ToUpper(ref), "C-") {
+		err = tx.Raw(`SELECT id FROM cases WHERE reference = ?`, strings.ToUpper(ref)).Scan(&id).Error
+	} else if n, perr := strconv.ParseInt(ref, 10, 64); perr == nil && n > 0 {
+		err = tx.Raw(`SELECT id FROM cases WHERE id = ?`, n).Scan(&id).Error
+	}
+	if err != nil {
+		return 0, err
+	}
+	if id == 0 {
+		return 0, ErrNotFound
+	}
+	return id, nil
+}
+
+// Get returns a case with its messages, oldest first. The read is audited.
+func (s *Service) Get(ctx context.Context, actor Actor, ref string) (Detail, error) {
+	db := s.ctxDB(ctx)
+	id, err := resolveID(db, ref)
+	if err != nil {
+		return Detail{}, err
+	}
+	return s.detail(ctx, actor, id)
+}
+
+func (s *Service) detail(ctx context.Context, actor Actor, id int64) (Detail, error) {
+	db := s.ctxDB(ctx)
+	var row summaryRow
+	if err := db.Raw(summarySelect+` WHERE c.id = ?`, id).Scan(&row).Error; err != nil {
+		return Detail{}, err
+	}
+	if row.ID == 0 {
+		return Detail{}, ErrNotFound
+	}
+	d := Detail{Summary: row.summary(), Messages: []Message{}}
+	var msgs []messageRow
+	if err := db.Raw(`SELECT id, direction, visibility, body, external_id, external_ids,
+		in_reply_to, author_user_id, delivery_status, failure_reason, send_attempts, sent_at, network_sent_at, created_at
+		FROM messages WHERE case_id = ? ORDER BY id`, id).Scan(&msgs).Error; err != nil {
+		return Detail{}, err
+	}
+	for _, m := range msgs {
+		d.Messages = append(d.Messages, m.message())
+	}
+	if err := audit(db, actor, "case.viewed", id, map[string]any{"reference": d.Reference}); err != nil {
+		return Detail{}, err
+	}
+	return d, nil
+}
+
+type messageRow struct {
+	Message
+	RawExternalIDs pq.StringArray `gorm:"column:external_ids;type:text[]"`
+}
+
+func (r messageRow) message() Message {
+	m := r.Message
+	m.ExternalIDs = []string(r.RawExternalIDs)
+	if m.ExternalIDs == nil {
+		m.ExternalIDs = []string{}
+	}
+	return m
+}

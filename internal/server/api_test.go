@@ -1,0 +1,227 @@
+package server_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestAPIRequiresAValidToken(t *testing.T) {
+	h := newHarness(t)
+	for _, token := range []string{"", "cit_notarealtoken", "something-else"} {
+		code, raw := h.apiAs(token, http.MethodGet, "/cases", nil)
+		if code != http.StatusUnauthorized {
+			t.Errorf("token %q answered %d %s, want 401", token, code, raw)
+		}
+	}
+	resp, err := http.Get(h.srv.URL() + "/api/v1/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("openapi.yaml answered %d", resp.StatusCode)
+	}
+}
+
+func TestListCasesFiltersAndPages(t *testing.T) {
+	h := newHarness(t)
+	var ids []string
+	for i := range 5 {
+		id := nextID()
+		ids = append(ids, id)
+		from := alice
+		if i%2 == 1 {
+			from = bob
+		}
+		h.signed(mention(id, from, fmt.Sprintf("@ExampleCouncil report %d", i), ""))
+	}
+	for _, id := range ids {
+		h.waitCaseOf(id)
+	}
+	first := h.caseOf(ids[0])
+	if code, raw := h.api(http.MethodPut, "/cases/"+itoa(first)+"/status", map[string]string{"status": "resolved"}); code != 200 {
+		t.Fatalf("resolve: %d %s", code, raw)
+	}
+
+	type page struct {
+		Cases []struct {
+			ID     int64  `json:"id"`
+			Status string `json:"status"`
+		} `json:"cases"`
+		NextCursor string `json:"next_cursor"`
+	}
+	get := func(query string) page {
+		t.Helper()
+		code, raw := h.api(http.MethodGet, "/cases"+query, nil)
+		if code != 200 {
+			t.Fatalf("list %s: %d %s", query, code, raw)
+		}
+		var p page
+		if err := json.Unmarshal(raw, &p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	var seen []int64
+	p := get("?limit=2")
+	for {
+		for _, c := range p.Cases {
+			seen = append(seen, c.ID)
+		}
+		if p.NextCursor == "" {
+			break
+		}
+		p = get("?limit=2&cursor=" + p.NextCursor)
+	}
+	if len(seen) != 5 {
+		t.Fatalf("paging saw %d cases, want 5: %v", len(seen), seen)
+	}
+	for i := 1; i < len(seen); i++ {
+		if seen[i] >= seen[i-1] {
+			t.Errorf("cases not newest first: %v", seen)
+		}
+	}
+	if p := get("?status=resolved"); len(p.Cases) != 1 || p.Cases[0].ID != first {
+		t.Errorf("status=resolved gave %+v", p.Cases)
+	}
+	if p := get("?status=new&channel=x&team=contact-centre"); len(p.Cases) != 4 {
+		t.Errorf("new x cases in contact-centre: %d, want 4", len(p.Cases))
+	}
+	if p := get("?team=highways"); len(p.Cases) != 0 {
+		t.Errorf("highways has %d cases, want 0", len(p.Cases))
+	}
+	for _, bad := range []string{"?status=lost", "?limit=0", "?limit=abc", "?channel=fax"} {
+		if code, raw := h.api(http.MethodGet, "/cases"+bad, nil); code != http.StatusUnprocessableEntity {
+			t.Errorf("%s answered %d %s, want 422", bad, code, raw)
+		}
+	}
+	if code, _ := h.api(http.MethodGet, "/cases?cursor=bm9wZQ", nil); code != http.StatusBadRequest {
+		t.Errorf("a forged cursor answered %d, want 400", code)
+	}
+}
+
+func TestCaseByReferenceAndNotFound(t *testing.T) {
+	h := newHarness(t)
+	id := nextID()
+	h.signed(mention(id, alice, "@ExampleCouncil <script>alert(1)</script> & more", ""))
+	c := h.caseDetail(h.waitCaseOf(id))
+	code, raw := h.api(http.MethodGet, "/cases/"+c.Reference, nil)
+	if code != 200 || !strings.Contains(string(raw), `"reference":"`+c.Reference+`"`) {
+		t.Errorf("by reference: %d %s", code, raw)
+	}
+	// JSON answers escape what residents wrote; the body round-trips exactly.
+	if c.Messages[0].Body != "@ExampleCouncil <script>alert(1)</script> & more" {
+		t.Errorf("body %q", c.Messages[0].Body)
+	}
+	if strings.Contains(string(raw), "<script>") {
+		t.Errorf("raw JSON carries an unescaped <script>")
+	}
+	for _, missing := range []string{"/cases/999999", "/cases/C-2000-000000", "/cases/nonsense"} {
+		if code, raw := h.api(http.MethodGet, missing, nil); code != http.StatusNotFound {
+			t.Errorf("%s answered %d %s, want 404", missing, code, raw)
+		}
+	}
+}
+
+func TestReplyValidation(t *testing.T) {
+	h := newHarness(t)
+	dm := nextID()
+	h.signed(directMessage(dm, alice, "hello"))
+	caseID := h.waitCaseOf(dm)
+	path := "/cases/" + itoa(caseID) + "/replies"
+
+	cases := []struct {
+		name string
+		body any
+		code int
+	}{
+		{"empty text", map[string]string{"text": "  ", "visibility": "private"}, 422},
+		{"no visibility", map[string]string{"text": "hi"}, 422},
+		{"bad visibility", map[string]string{"text": "hi", "visibility": "shout"}, 422},
+		{"too long", map[string]string{"text": strings.Repeat("a", 10001), "visibility": "private"}, 422},
+		{"unknown field", map[string]string{"text": "hi", "visibility": "private", "colour": "red"}, 400},
+		{"not JSON", "{", 400},
+		{"wrong type", map[string]any{"text": 5, "visibility": "private"}, 422},
+		{"public on a DM-only case", map[string]string{"text": "hi", "visibility": "public"}, 422},
+	}
+	for _, tc := range cases {
+		code, raw := h.api(http.MethodPost, path, tc.body)
+		if code != tc.code {
+			t.Errorf("%s: %d %s, want %d", tc.name, code, raw, tc.code)
+		}
+	}
+	if code, raw := h.api(http.MethodPost, "/cases/999999/replies", map[string]string{"text": "hi", "visibility": "private"}); code != 404 {
+		t.Errorf("reply to a missing case: %d %s", code, raw)
+	}
+	if got := h.count(`SELECT count(*) FROM messages WHERE direction = 'outbound'`); got != 0 {
+		t.Errorf("rejected replies stored %d messages", got)
+	}
+	var field struct {
+		Errors []struct{ Field, Message string } `json:"errors"`
+	}
+	_, raw := h.api(http.MethodPost, path, map[string]string{"text": "hi"})
+	_ = json.Unmarshal(raw, &field)
+	if len(field.Errors) != 1 || field.Errors[0].Field != "visibility" {
+		t.Errorf("validation errors %s, want one for visibility", raw)
+	}
+}
+
+func TestStatusChangesAndAssignment(t *testing.T) {
+	h := newHarness(t)
+	dm := nextID()
+	h.signed(directMessage(dm, alice, "hello"))
+	caseID := h.waitCaseOf(dm)
+	base := "/cases/" + itoa(caseID)
+
+	steps := []struct {
+		status string
+		code   int
+	}{
+		{"awaiting_resident", 200}, {"awaiting_resident", 409}, {"new", 409}, {"resolved", 200},
+		{"open", 200}, {"closed", 200}, {"open", 409}, {"lost", 422},
+	}
+	for _, s := range steps {
+		if code, raw := h.api(http.MethodPut, base+"/status", map[string]string{"status": s.status}); code != s.code {
+			t.Errorf("status %s: %d %s, want %d", s.status, code, raw, s.code)
+		}
+	}
+	if code, _ := h.api(http.MethodPost, base+"/replies", map[string]string{"text": "hi", "visibility": "private"}); code != 409 {
+		t.Errorf("reply to a closed case: %d, want 409", code)
+	}
+
+	var userID int64
+	h.direct.Raw(`SELECT id FROM users LIMIT 1`).Scan(&userID)
+	code, raw := h.api(http.MethodPut, base+"/assignment", map[string]any{"assignee_id": userID, "team": "highways"})
+	if code != 200 {
+		t.Fatalf("assign: %d %s", code, raw)
+	}
+	var c caseJSON
+	_ = json.Unmarshal(raw, &c)
+	if c.AssigneeID == nil || *c.AssigneeID != userID || c.Team != "highways" {
+		t.Errorf("after assignment: assignee %v team %q", c.AssigneeID, c.Team)
+	}
+	if code, _ := h.api(http.MethodPut, base+"/assignment", map[string]any{"assignee_id": 424242}); code != 422 {
+		t.Errorf("unknown assignee: %d, want 422", code)
+	}
+	if code, _ := h.api(http.MethodPut, base+"/assignment", map[string]any{"team": "nope"}); code != 422 {
+		t.Errorf("unknown team: %d, want 422", code)
+	}
+	if code, _ := h.api(http.MethodPut, base+"/assignment", map[string]any{}); code != 422 {
+		t.Errorf("empty assignment: %d, want 422", code)
+	}
+	if code, raw := h.api(http.MethodPut, base+"/assignment", map[string]any{"unassign": true}); code != 200 ||
+		!strings.Contains(string(raw), `"assignee_id":null`) {
+		t.Errorf("unassign: %d %s", code, raw)
+	}
+	// Every action is in the audit log.
+	if got := h.count(`SELECT count(*) FROM audit_events WHERE case_id = ? AND action = 'case.status_changed'`, caseID); got != 4 {
+		t.Errorf("%d status changes audited, want 4", got)
+	}
+	if got := h.count(`SELECT count(*) FROM audit_events WHERE case_id = ? AND action = 'case.assigned'`, caseID); got != 2 {
+		t.Errorf("%d assignments audited, want 2", got)
+	}
+}

@@ -1,0 +1,404 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"gorm.io/gorm"
+
+	apispec "github.com/citizeninbox/inbox/api"
+	"github.com/citizeninbox/inbox/internal/channels/x"
+	"github.com/citizeninbox/inbox/internal/channels/x/xfake"
+	"github.com/citizeninbox/inbox/internal/config"
+	"github.com/citizeninbox/inbox/internal/outbound"
+	"github.com/citizeninbox/inbox/internal/server"
+	"github.com/citizeninbox/inbox/internal/store"
+	"github.com/citizeninbox/inbox/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.DropTemplate()
+	os.Exit(code)
+}
+
+const (
+	councilID     = "1500000000000000001"
+	accountSlug   = "council-x"
+	consumerKey   = "test-consumer-secret"
+	accessToken   = "test-access-token"
+	webhookHeader = "x-twitter-webhooks-signature"
+)
+
+// harness is a whole server on real PostgreSQL and real NATS, with the X
+// API replaced by a fake that records what was sent.
+type harness struct {
+	t      *testing.T
+	srv    *server.Server
+	fake   *xfake.Server
+	dbURL  string
+	token  string
+	router routers.Router
+	direct *gorm.DB // a connection that bypasses any proxy
+}
+
+type harnessOption func(*server.Options, *harness)
+
+// withDatabaseProxy routes the server's database connections through p.
+func withDatabaseProxy(p *testenv.Proxy) harnessOption {
+	return func(o *server.Options, _ *harness) {
+		u, _ := url.Parse(o.Env.DatabaseURL)
+		u.Host = p.Addr()
+		o.Env.DatabaseURL = u.String()
+	}
+}
+
+var tweetSeq atomic.Int64
+
+func init() { tweetSeq.Store(1700000000000000000) }
+
+// nextID returns a fresh tweet-like id.
+func nextID() string { return fmt.Sprint(tweetSeq.Add(1)) }
+
+func newHarness(t *testing.T, opts ...harnessOption) *harness {
+	t.Helper()
+	h := &harness{t: t, fake: xfake.New(), dbURL: testenv.Database(t)}
+	fakeSrv := httptest.NewServer(h.fake)
+	t.Cleanup(fakeSrv.Close)
+
+	file := &config.File{
+		Teams: []config.Team{{Slug: "contact-centre", Name: "Contact centre"}, {Slug: "highways", Name: "Highways"}},
+		ChannelAccounts: []config.ChannelAccount{{
+			Slug: accountSlug, Channel: "x", Name: "Council on X", Team: "contact-centre",
+			APIBaseURL: fakeSrv.URL,
+			X:          &config.X{UserID: councilID, ConsumerSecret: consumerKey, AccessToken: accessToken},
+		}},
+	}
+	o := server.Options{
+		Env: config.Env{
+			DatabaseURL: h.dbURL,
+			NATSURL:     testenv.NATSURL(),
+			HTTPAddr:    "127.0.0.1:0",
+			PublicURL:   "http://127.0.0.1",
+			LogLevel:    "warn",
+		},
+		File:          file,
+		Log:           slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Names:         testenv.Namespace(t),
+		Sender:        outbound.SenderConfig{BaseBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, MaxAttempts: 5},
+		InboundRetry:  100 * time.Millisecond,
+		RelayInterval: 50 * time.Millisecond,
+	}
+	for _, opt := range opts {
+		opt(&o, h)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, err := server.Start(ctx, o)
+	if err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	h.srv = srv
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+
+	h.direct, err = store.Open(ctx, h.dbURL, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close(h.direct) })
+
+	if _, err := srv.Auth.CreateUser(ctx, "adviser@example.gov.uk", "Alex Adviser", "adviser"); err != nil {
+		t.Fatal(err)
+	}
+	h.token, _, err = srv.Auth.CreateToken(ctx, "adviser@example.gov.uk", "tests", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	doc, err := openapi3.NewLoader().LoadFromData(apispec.OpenAPI)
+	if err != nil {
+		t.Fatalf("load openapi.yaml: %v", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("openapi.yaml is not valid: %v", err)
+	}
+	doc.Servers = openapi3.Servers{{URL: srv.URL() + "/api/v1"}}
+	h.router, err = gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// webhook posts body to the account's webhook with the given signature
+// header value (none when empty) and returns the status code.
+func (h *harness) webhook(body []byte, signature string) int {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, h.srv.URL()+"/webhooks/x/"+accountSlug, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if signature != "" {
+		req.Header.Set(webhookHeader, signature)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatalf("webhook: %v", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+// signed posts a correctly signed webhook and requires 200.
+func (h *harness) signed(body []byte) {
+	h.t.Helper()
+	if code := h.webhook(body, x.Sign(consumerKey, body)); code != http.StatusOK {
+		h.t.Fatalf("signed webhook answered %d, want 200", code)
+	}
+}
+
+// api calls the REST API and checks the answer against openapi.yaml.
+func (h *harness) api(method, path string, body any) (int, []byte) {
+	h.t.Helper()
+	return h.apiAs(h.token, method, path, body)
+}
+
+func (h *harness) apiAs(token, method, path string, body any) (int, []byte) {
+	h.t.Helper()
+	var reqBody []byte
+	if body != nil {
+		if raw, ok := body.(string); ok {
+			reqBody = []byte(raw)
+		} else {
+			reqBody, _ = json.Marshal(body)
+		}
+	}
+	req, _ := http.NewRequest(method, h.srv.URL()+"/api/v1"+path, bytes.NewReader(reqBody))
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	h.checkContract(req, reqBody, resp, raw)
+	return resp.StatusCode, raw
+}
+
+// checkContract validates a response (status, headers, body) against the
+// operation in openapi.yaml that the request matches.
+func (h *harness) checkContract(req *http.Request, reqBody []byte, resp *http.Response, body []byte) {
+	h.t.Helper()
+	route, params, err := h.router.FindRoute(req)
+	if err != nil {
+		h.t.Fatalf("%s %s is not in openapi.yaml: %v", req.Method, req.URL.Path, err)
+	}
+	req.Body = io.NopCloser(bytes.NewReader(reqBody))
+	in := &openapi3filter.RequestValidationInput{
+		Request: req, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, IncludeResponseStatus: true},
+	}
+	out := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in,
+		Status:                 resp.StatusCode,
+		Header:                 resp.Header,
+		Body:                   io.NopCloser(bytes.NewReader(body)),
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+		h.t.Fatalf("%s %s answered %d, which openapi.yaml does not allow: %v\nbody: %s",
+			req.Method, req.URL.Path, resp.StatusCode, err, body)
+	}
+}
+
+// eventually polls cond until it holds or 15 s pass.
+func (h *harness) eventually(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (h *harness) count(query string, args ...any) int64 {
+	h.t.Helper()
+	var n int64
+	if err := h.direct.Raw(query, args...).Scan(&n).Error; err != nil {
+		h.t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+func (h *harness) cases() int64    { return h.count(`SELECT count(*) FROM cases`) }
+func (h *harness) messages() int64 { return h.count(`SELECT count(*) FROM messages`) }
+
+// caseOf returns the case id of the message with the given network id.
+func (h *harness) caseOf(externalID string) int64 {
+	return h.count(`SELECT coalesce(max(case_id), 0) FROM messages WHERE external_id = ?`, externalID)
+}
+
+// waitCaseOf waits until the message with the network id is stored.
+func (h *harness) waitCaseOf(externalID string) int64 {
+	h.t.Helper()
+	var id int64
+	h.eventually("message "+externalID+" is stored", func() bool {
+		id = h.caseOf(externalID)
+		return id != 0
+	})
+	return id
+}
+
+// caseDetail fetches a case through the API.
+func (h *harness) caseDetail(id int64) caseJSON {
+	h.t.Helper()
+	code, raw := h.api(http.MethodGet, fmt.Sprintf("/cases/%d", id), nil)
+	if code != http.StatusOK {
+		h.t.Fatalf("get case %d: %d %s", id, code, raw)
+	}
+	var c caseJSON
+	if err := json.Unmarshal(raw, &c); err != nil {
+		h.t.Fatal(err)
+	}
+	return c
+}
+
+type caseJSON struct {
+	ID        int64  `json:"id"`
+	Reference string `json:"reference"`
+	Status    string `json:"status"`
+	Team      string `json:"team"`
+	Contact   struct {
+		ExternalID string `json:"external_id"`
+		Handle     string `json:"handle"`
+	} `json:"contact"`
+	AssigneeID *int64        `json:"assignee_id"`
+	Messages   []messageJSON `json:"messages"`
+}
+
+type messageJSON struct {
+	ID             int64    `json:"id"`
+	Direction      string   `json:"direction"`
+	Visibility     string   `json:"visibility"`
+	Body           string   `json:"body"`
+	ExternalID     string   `json:"external_id"`
+	ExternalIDs    []string `json:"external_ids"`
+	DeliveryStatus string   `json:"delivery_status"`
+	FailureReason  string   `json:"failure_reason"`
+}
+
+// reply posts a reply through the API and returns the queued message.
+func (h *harness) reply(caseID int64, visibility, text string) messageJSON {
+	h.t.Helper()
+	code, raw := h.api(http.MethodPost, fmt.Sprintf("/cases/%d/replies", caseID),
+		map[string]string{"text": text, "visibility": visibility})
+	if code != http.StatusAccepted {
+		h.t.Fatalf("reply: %d %s", code, raw)
+	}
+	var m messageJSON
+	if err := json.Unmarshal(raw, &m); err != nil {
+		h.t.Fatal(err)
+	}
+	return m
+}
+
+// waitDelivery waits until a reply is sent or failed and returns it.
+func (h *harness) waitDelivery(caseID, messageID int64) messageJSON {
+	h.t.Helper()
+	var found messageJSON
+	h.eventually("reply is sent or failed", func() bool {
+		var status string
+		h.direct.Raw(`SELECT delivery_status FROM messages WHERE id = ?`, messageID).Scan(&status)
+		return status == "sent" || status == "failed"
+	})
+	for _, m := range h.caseDetail(caseID).Messages {
+		if m.ID == messageID {
+			found = m
+		}
+	}
+	return found
+}
+
+// Payload builders, in the shapes X sends.
+
+type resident struct {
+	ID, Handle, Name string
+}
+
+var (
+	alice = resident{"2200000000000000001", "alice_resident", "Alice Example"}
+	bob   = resident{"2200000000000000002", "bob_resident", "Bob Example"}
+)
+
+// mention is an Account Activity tweet_create_events delivery.
+func mention(id string, from resident, text, inReplyTo string) []byte {
+	ev := map[string]any{
+		"id_str":     id,
+		"created_at": time.Now().UTC().Format("Mon Jan 02 15:04:05 +0000 2006"),
+		"text":       text,
+		"user":       map[string]any{"id_str": from.ID, "screen_name": from.Handle, "name": from.Name},
+		"entities":   map[string]any{"user_mentions": []any{map[string]any{"id_str": councilID, "screen_name": "ExampleCouncil"}}},
+	}
+	if inReplyTo != "" {
+		ev["in_reply_to_status_id_str"] = inReplyTo
+	}
+	body, _ := json.Marshal(map[string]any{"for_user_id": councilID, "tweet_create_events": []any{ev}})
+	return body
+}
+
+// directMessage is an Account Activity direct_message_events delivery.
+func directMessage(id string, from resident, text string) []byte {
+	body, _ := json.Marshal(map[string]any{
+		"for_user_id": councilID,
+		"direct_message_events": []any{map[string]any{
+			"type":              "message_create",
+			"id":                id,
+			"created_timestamp": fmt.Sprint(time.Now().UnixMilli()),
+			"message_create": map[string]any{
+				"target":       map[string]any{"recipient_id": councilID},
+				"sender_id":    from.ID,
+				"message_data": map[string]any{"text": text},
+			},
+		}},
+		"users": map[string]any{
+			from.ID:   map[string]any{"id": from.ID, "name": from.Name, "screen_name": from.Handle},
+			councilID: map[string]any{"id": councilID, "name": "Example Council", "screen_name": "ExampleCouncil"},
+		},
+	})
+	return body
+}

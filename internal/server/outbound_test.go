@@ -1,0 +1,184 @@
+package server_test
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/citizeninbox/inbox/internal/channels/x"
+	"github.com/citizeninbox/inbox/internal/channels/x/xfake"
+)
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestPublicReplyGoesToTheResidentsThread(t *testing.T) {
+	h := newHarness(t)
+	post := nextID()
+	h.signed(mention(post, alice, "@ExampleCouncil when is the garden waste collection?", ""))
+	caseID := h.waitCaseOf(post)
+
+	m := h.reply(caseID, "public", "Hi Alice, garden waste is collected every other Tuesday.")
+	if m.DeliveryStatus != "queued" {
+		t.Errorf("new reply is %q, want queued", m.DeliveryStatus)
+	}
+	sent := h.waitDelivery(caseID, m.ID)
+	if sent.DeliveryStatus != "sent" {
+		t.Fatalf("reply %q: %s", sent.DeliveryStatus, sent.FailureReason)
+	}
+	got := h.fake.Sent()
+	if len(got) != 1 || got[0].Kind != "post" || got[0].InReplyTo != post ||
+		got[0].Text != "Hi Alice, garden waste is collected every other Tuesday." {
+		t.Fatalf("fake X recorded %+v", got)
+	}
+	if sent.ExternalID != got[0].ID {
+		t.Errorf("message external id %q, want the network's %q", sent.ExternalID, got[0].ID)
+	}
+	c := h.caseDetail(caseID)
+	if c.Status != "open" {
+		t.Errorf("case status after first reply %q, want open", c.Status)
+	}
+}
+
+func TestResidentsReplyToTheCouncilJoinsTheCase(t *testing.T) {
+	h := newHarness(t)
+	post := nextID()
+	h.signed(mention(post, alice, "@ExampleCouncil is the library open today?", ""))
+	caseID := h.waitCaseOf(post)
+	m := h.reply(caseID, "public", "Yes, until 6pm.")
+	ourPost := h.waitDelivery(caseID, m.ID).ExternalID
+
+	answer := nextID()
+	h.signed(mention(answer, alice, "@ExampleCouncil thanks! and on Saturday?", ourPost))
+	if got := h.waitCaseOf(answer); got != caseID {
+		t.Fatalf("reply to the council's post made case %d, want %d", got, caseID)
+	}
+
+	// A reply to a resolved case reopens it.
+	if code, raw := h.api(http.MethodPut, "/cases/"+itoa(caseID)+"/status", map[string]string{"status": "resolved"}); code != 200 {
+		t.Fatalf("resolve: %d %s", code, raw)
+	}
+	again := nextID()
+	h.signed(mention(again, alice, "@ExampleCouncil sorry, one more thing", answer))
+	if got := h.waitCaseOf(again); got != caseID {
+		t.Fatalf("reply to a resolved case made case %d, want %d", got, caseID)
+	}
+	if c := h.caseDetail(caseID); c.Status != "open" {
+		t.Errorf("resolved case after the resident's reply is %q, want open", c.Status)
+	}
+	if got := h.cases(); got != 1 {
+		t.Errorf("%d cases, want 1", got)
+	}
+}
+
+func TestPrivateReplyGoesToTheResidentsConversation(t *testing.T) {
+	h := newHarness(t)
+	dm := nextID()
+	h.signed(directMessage(dm, bob, "My parking permit has not arrived"))
+	caseID := h.waitCaseOf(dm)
+	m := h.reply(caseID, "private", "Sorry Bob, we are sending a new one today.")
+	if sent := h.waitDelivery(caseID, m.ID); sent.DeliveryStatus != "sent" {
+		t.Fatalf("reply %q: %s", sent.DeliveryStatus, sent.FailureReason)
+	}
+	got := h.fake.Sent()
+	if len(got) != 1 || got[0].Kind != "dm" || got[0].Participant != bob.ID ||
+		got[0].Text != "Sorry Bob, we are sending a new one today." {
+		t.Fatalf("fake X recorded %+v", got)
+	}
+}
+
+func TestLongPublicReplyBecomesAThread(t *testing.T) {
+	h := newHarness(t)
+	post := nextID()
+	h.signed(mention(post, alice, "@ExampleCouncil how do I apply for a blue badge?", ""))
+	caseID := h.waitCaseOf(post)
+
+	words := strings.Fields(strings.Repeat("You can apply online at https://www.gov.uk/apply-blue-badge or by phone. ", 9))
+	text := strings.Join(words, " ")
+	if len([]rune(text)) < 600 {
+		t.Fatalf("test text is only %d characters", len([]rune(text)))
+	}
+	m := h.reply(caseID, "public", text)
+	sent := h.waitDelivery(caseID, m.ID)
+	if sent.DeliveryStatus != "sent" {
+		t.Fatalf("reply %q: %s", sent.DeliveryStatus, sent.FailureReason)
+	}
+	parts := h.fake.Sent()
+	if len(parts) < 3 {
+		t.Fatalf("%d posts, want a thread of at least 3", len(parts))
+	}
+	var rejoined []string
+	for i, p := range parts {
+		if w := x.WeightedLength(p.Text); w > 280 {
+			t.Errorf("part %d weighs %d, over 280", i+1, w)
+		}
+		want := post
+		if i > 0 {
+			want = parts[i-1].ID
+		}
+		if p.InReplyTo != want {
+			t.Errorf("part %d replies to %q, want %q", i+1, p.InReplyTo, want)
+		}
+		suffix := " (" + strconv.Itoa(i+1) + "/" + strconv.Itoa(len(parts)) + ")"
+		body, ok := strings.CutSuffix(p.Text, suffix)
+		if !ok {
+			t.Errorf("part %d %q does not end with %q", i+1, p.Text, suffix)
+		}
+		rejoined = append(rejoined, strings.Fields(body)...)
+	}
+	if strings.Join(rejoined, " ") != text {
+		t.Errorf("thread does not carry the reply's words in order")
+	}
+	if len(sent.ExternalIDs) != len(parts) || sent.ExternalID != parts[0].ID {
+		t.Errorf("message ids %v / %q, want every part's id", sent.ExternalIDs, sent.ExternalID)
+	}
+}
+
+func TestRateLimitedReplyIsSentExactlyOnce(t *testing.T) {
+	h := newHarness(t)
+	post := nextID()
+	h.signed(mention(post, alice, "@ExampleCouncil recycling bin lid broken", ""))
+	caseID := h.waitCaseOf(post)
+
+	h.fake.FailNext(xfake.RateLimited(time.Now().Add(time.Second)))
+	m := h.reply(caseID, "public", "We will bring a new lid on Friday.")
+	sent := h.waitDelivery(caseID, m.ID)
+	if sent.DeliveryStatus != "sent" {
+		t.Fatalf("reply %q: %s", sent.DeliveryStatus, sent.FailureReason)
+	}
+	if got := h.fake.Sent(); len(got) != 1 {
+		t.Fatalf("fake X accepted %d posts, want exactly 1: %+v", len(got), got)
+	}
+	if got := metric(t, h, `inbox_outbound_total{channel="x",result="rate_limited"}`); got != "1" {
+		t.Errorf("rate limited sends counted %q, want 1", got)
+	}
+}
+
+func TestServerErrorsAreRetriedAndClientErrorsFail(t *testing.T) {
+	h := newHarness(t)
+	post := nextID()
+	h.signed(mention(post, alice, "@ExampleCouncil noise complaint", ""))
+	caseID := h.waitCaseOf(post)
+
+	h.fake.FailNext(xfake.Failure{Status: http.StatusServiceUnavailable, Body: `{"title":"Service Unavailable"}`})
+	h.fake.FailNext(xfake.Failure{Status: http.StatusBadGateway})
+	m := h.reply(caseID, "public", "We have passed this to the noise team.")
+	if sent := h.waitDelivery(caseID, m.ID); sent.DeliveryStatus != "sent" {
+		t.Fatalf("reply after two 5xx %q: %s", sent.DeliveryStatus, sent.FailureReason)
+	}
+	if got := len(h.fake.Sent()); got != 1 {
+		t.Errorf("fake X accepted %d posts, want 1", got)
+	}
+
+	h.fake.FailNext(xfake.Failure{Status: http.StatusForbidden,
+		Body: `{"errors":[{"type":"about:blank","title":"Forbidden","detail":"You are not allowed to reply to this post.","status":403}]}`})
+	m2 := h.reply(caseID, "public", "A second answer.")
+	failed := h.waitDelivery(caseID, m2.ID)
+	if failed.DeliveryStatus != "failed" || !strings.Contains(failed.FailureReason, "not allowed to reply") {
+		t.Errorf("reply after 403 is %q with reason %q, want failed with X's reason", failed.DeliveryStatus, failed.FailureReason)
+	}
+	if got := len(h.fake.Sent()); got != 1 {
+		t.Errorf("fake X accepted %d posts, want still 1", got)
+	}
+}

@@ -1,0 +1,242 @@
+// Package server wires the roles of the product into one running server:
+// database, bus, webhook ingest, case service, outbox relay, sender, REST API
+// and operations endpoints. cmd/inbox calls it; tests start it in-process.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"gorm.io/gorm"
+
+	"github.com/citizeninbox/inbox/internal/api"
+	"github.com/citizeninbox/inbox/internal/auth"
+	"github.com/citizeninbox/inbox/internal/bus"
+	"github.com/citizeninbox/inbox/internal/cases"
+	"github.com/citizeninbox/inbox/internal/config"
+	"github.com/citizeninbox/inbox/internal/ingest"
+	"github.com/citizeninbox/inbox/internal/metrics"
+	"github.com/citizeninbox/inbox/internal/outbound"
+	"github.com/citizeninbox/inbox/internal/store"
+	"github.com/citizeninbox/inbox/internal/web"
+)
+
+// Options are what a server is built from.
+type Options struct {
+	Env  config.Env
+	File *config.File
+	Log  *slog.Logger
+	// Names puts the streams in a namespace; tests use their own.
+	Names bus.Names
+	// Listener, when set, is used instead of listening on Env.HTTPAddr.
+	Listener net.Listener
+	Sender   outbound.SenderConfig
+	// InboundRetry is the first wait before a message the database could
+	// not take is offered again.
+	InboundRetry  time.Duration
+	RelayInterval time.Duration
+	// HTTPClient is used for network APIs; nil means a default client.
+	HTTPClient *http.Client
+}
+
+// Server is a running server.
+type Server struct {
+	log      *slog.Logger
+	opts     Options
+	DB       *gorm.DB
+	Bus      *bus.Bus
+	Metrics  *metrics.Metrics
+	Cases    *cases.Service
+	Auth     *auth.Service
+	embedded *bus.Embedded
+	consumer *cases.Consumer
+	relay    *outbound.Relay
+	sender   *outbound.Sender
+	http     *http.Server
+	listener net.Listener
+	served   chan error
+}
+
+// Start builds every part and starts serving. On error, what was started is
+// stopped again.
+func Start(ctx context.Context, opts Options) (_ *Server, err error) {
+	s := &Server{log: opts.Log, opts: opts, Metrics: metrics.New(), served: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			s.closeBackends()
+		}
+	}()
+
+	// Database: migrate, connect, write the configured teams and accounts.
+	if err := store.Migrate(ctx, opts.Env.DatabaseURL); err != nil {
+		return nil, err
+	}
+	if s.DB, err = store.Open(ctx, opts.Env.DatabaseURL, opts.Log); err != nil {
+		return nil, err
+	}
+	if err := syncConfig(ctx, s.DB, opts.File); err != nil {
+		return nil, fmt.Errorf("write configuration to the database: %w", err)
+	}
+
+	// Bus: an external NATS, or an embedded one with its data on disk.
+	natsURL := opts.Env.NATSURL
+	if natsURL == "" {
+		if err := os.MkdirAll(opts.Env.NATSDir, 0o750); err != nil {
+			return nil, fmt.Errorf("NATS data directory: %w", err)
+		}
+		if s.embedded, err = bus.StartEmbedded(opts.Env.NATSDir); err != nil {
+			return nil, err
+		}
+		natsURL = s.embedded.URL()
+		opts.Log.Info("embedded NATS started", "dir", opts.Env.NATSDir)
+	}
+	if s.Bus, err = bus.Connect(ctx, natsURL, opts.Names); err != nil {
+		return nil, err
+	}
+
+	// Channels: one webhook endpoint and one sender adapter per account.
+	var endpoints []ingest.Endpoint
+	adapters := map[string]outbound.Adapter{}
+	for _, acct := range opts.File.ChannelAccounts {
+		ep, ad, err := buildChannel(acct, opts.HTTPClient)
+		if err != nil {
+			return nil, err
+		}
+		endpoints = append(endpoints, ep)
+		adapters[acct.Channel+"/"+acct.Slug] = ad
+	}
+
+	// Roles: outbox relay, case service, sender.
+	s.relay = outbound.NewRelay(s.DB, s.Bus.JS, s.Metrics, opts.Log.With("role", "relay"), opts.RelayInterval)
+	s.relay.Start(context.WithoutCancel(ctx))
+	s.Cases = cases.New(s.DB, opts.Names, s.Metrics, opts.Log.With("role", "cases"), s.relay.Wake)
+	if s.consumer, err = s.Cases.StartConsumer(ctx, s.Bus, opts.InboundRetry); err != nil {
+		return nil, err
+	}
+	s.sender = outbound.NewSender(s.DB, adapters, s.Metrics, opts.Log.With("role", "sender"), opts.Sender)
+	if err := s.sender.Start(ctx, s.Bus); err != nil {
+		return nil, err
+	}
+	s.Auth = auth.New(s.DB)
+
+	// HTTP: webhooks, REST API, pages, operations.
+	pages, err := web.New(opts.File, opts.Env.PublicURL)
+	if err != nil {
+		return nil, err
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = api.ErrorHandler(opts.Log)
+	e.Use(middleware.Recover())
+	e.Use(middleware.RequestID())
+	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
+		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY",
+		ContentSecurityPolicy: "default-src 'self'; style-src 'self' 'unsafe-inline'",
+		ReferrerPolicy:        "same-origin",
+	}))
+	ingest.New(endpoints, s.Bus, s.Metrics, opts.Log.With("role", "ingest")).Register(e)
+	api.Register(e, s.Cases, s.Auth, s.Metrics, opts.Log.With("role", "api"))
+	pages.Register(e)
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/readyz", s.ready)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{})))
+
+	s.listener = opts.Listener
+	if s.listener == nil {
+		if s.listener, err = net.Listen("tcp", opts.Env.HTTPAddr); err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", opts.Env.HTTPAddr, err)
+		}
+	}
+	s.http = &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	go func() { s.served <- s.http.Serve(s.listener) }()
+	opts.Log.Info("serving", "addr", s.listener.Addr().String(), "public_url", opts.Env.PublicURL)
+	return s, nil
+}
+
+// Addr is the address the HTTP server listens on.
+func (s *Server) Addr() string { return s.listener.Addr().String() }
+
+// URL is the server's base URL on this machine.
+func (s *Server) URL() string { return "http://" + s.Addr() }
+
+// Served is closed with the HTTP server's error if it stops on its own.
+func (s *Server) Served() <-chan error { return s.served }
+
+func (s *Server) ready(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{"database": "ok", "nats": "ok"}
+	status := http.StatusOK
+	if err := store.Ping(ctx, s.DB); err != nil {
+		checks["database"] = err.Error()
+		status = http.StatusServiceUnavailable
+	}
+	if err := s.Bus.Ping(); err != nil {
+		checks["nats"] = err.Error()
+		status = http.StatusServiceUnavailable
+	}
+	return c.JSON(status, checks)
+}
+
+// Shutdown stops the server in order: HTTP (no new webhooks or requests),
+// consumers drained, outbox relay, NATS, database.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var errs []error
+	if s.http != nil {
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http: %w", err))
+		}
+	}
+	errs = append(errs, s.closeBackends())
+	return errors.Join(errs...)
+}
+
+func (s *Server) closeBackends() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var errs []error
+	if s.consumer != nil {
+		if err := s.consumer.Drain(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("case consumer: %w", err))
+		}
+	}
+	if s.sender != nil {
+		if err := s.sender.Drain(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("sender: %w", err))
+		}
+	}
+	if s.relay != nil {
+		if err := s.relay.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("relay: %w", err))
+		}
+	}
+	if s.Bus != nil {
+		if err := s.Bus.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("nats: %w", err))
+		}
+	}
+	if s.embedded != nil {
+		s.embedded.Shutdown()
+	}
+	if s.DB != nil {
+		if err := store.Close(s.DB); err != nil {
+			errs = append(errs, fmt.Errorf("database: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}

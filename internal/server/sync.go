@@ -1,0 +1,39 @@
+package server
+
+import (
+	"context"
+
+	"gorm.io/gorm"
+
+	"github.com/citizeninbox/inbox/internal/config"
+	"github.com/citizeninbox/inbox/internal/store"
+)
+
+// syncConfig writes the configured teams and channel accounts to the
+// database, so cases can refer to them. The file is the source of truth;
+// rows are never deleted, because cases refer to them.
+func syncConfig(ctx context.Context, db *gorm.DB, f *config.File) error {
+	return store.Write(ctx, db, func(tx *gorm.DB) error {
+		for _, t := range f.Teams {
+			if err := tx.Exec(`INSERT INTO teams (slug, name) VALUES (?, ?)
+				ON CONFLICT (slug) DO UPDATE SET name = EXCLUDED.name, updated_at = now()
+				WHERE teams.name IS DISTINCT FROM EXCLUDED.name`, t.Slug, t.Name).Error; err != nil {
+				return err
+			}
+		}
+		for _, a := range f.ChannelAccounts {
+			externalID := ""
+			if a.X != nil {
+				externalID = a.X.UserID
+			}
+			if err := tx.Exec(`INSERT INTO channel_accounts (slug, channel, name, external_id, team_id)
+				VALUES (?, ?, ?, ?, (SELECT id FROM teams WHERE slug = ?))
+				ON CONFLICT (slug) DO UPDATE SET channel = EXCLUDED.channel, name = EXCLUDED.name,
+					external_id = EXCLUDED.external_id, team_id = EXCLUDED.team_id, updated_at = now()`,
+				a.Slug, a.Channel, a.Name, externalID, a.Team).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

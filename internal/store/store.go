@@ -1,0 +1,132 @@
+// Package store opens the database, applies migrations and maps rows. It
+// holds the gorm models of the schema in migrations/ and the one helper that
+// opens transactions. Business rules live in the packages that use it.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/citizeninbox/inbox/migrations"
+)
+
+// Open connects to PostgreSQL and checks the connection answers.
+func Open(ctx context.Context, url string, log *slog.Logger) (*gorm.DB, error) {
+	db, err := gorm.Open(postgres.New(postgres.Config{DSN: url}), &gorm.Config{
+		Logger:                 slogLogger{log: log},
+		SkipDefaultTransaction: true,
+		PrepareStmt:            false,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	sqlDB.SetMaxOpenConns(20)
+	sqlDB.SetMaxIdleConns(20)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(pingCtx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return db, nil
+}
+
+// Close closes the database's connection pool.
+func Close(db *gorm.DB) error {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// Migrate applies every migration not yet applied.
+func Migrate(ctx context.Context, url string) error {
+	cfg, err := pgconnConfig(url)
+	if err != nil {
+		return err
+	}
+	sqlDB := stdlib.OpenDB(*cfg)
+	defer sqlDB.Close()
+	return migrate(ctx, sqlDB)
+}
+
+func migrate(ctx context.Context, sqlDB *sql.DB) error {
+	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := provider.Up(ctx); err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	return nil
+}
+
+// Write runs fn in one transaction: committed when fn returns nil, rolled
+// back otherwise. It is the only way the service layer opens transactions.
+func Write(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error) error {
+	return db.WithContext(ctx).Transaction(fn)
+}
+
+// IsUniqueViolation reports whether err is PostgreSQL's unique_violation.
+func IsUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
+
+// IsSerializationFailure reports whether err is a deadlock or serialization
+// failure that a retry of the whole transaction resolves.
+func IsSerializationFailure(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+}
+
+// Ping checks the database answers.
+func Ping(ctx context.Context, db *gorm.DB) error {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+// slogLogger sends gorm's warnings and errors to slog, and keeps quiet about
+// record-not-found, which callers handle.
+type slogLogger struct{ log *slog.Logger }
+
+func (l slogLogger) LogMode(logger.LogLevel) logger.Interface { return l }
+func (l slogLogger) Info(ctx context.Context, msg string, args ...any) {
+	l.log.DebugContext(ctx, fmt.Sprintf(msg, args...))
+}
+func (l slogLogger) Warn(ctx context.Context, msg string, args ...any) {
+	l.log.WarnContext(ctx, fmt.Sprintf(msg, args...))
+}
+func (l slogLogger) Error(ctx context.Context, msg string, args ...any) {
+	l.log.ErrorContext(ctx, fmt.Sprintf(msg, args...))
+}
+func (l slogLogger) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
+	if err == nil || errors.Is(err, gorm.ErrRecordNotFound) || errors.Is(err, context.Canceled) {
+		return
+	}
+	if elapsed := time.Since(begin); elapsed > 0 && l.log.Enabled(ctx, slog.LevelDebug) {
+		sql, rows := fc()
+		l.log.DebugContext(ctx, "sql error", "sql", sql, "rows", rows, "err", err, "elapsed", elapsed)
+	}
+}
