@@ -107,7 +107,7 @@ func (s *Service) Reply(ctx context.Context, actor Actor, ref string, in ReplyIn
 		if err := audit(tx, actor, "case.replied", c.ID, map[string]any{"message_id": msg.ID, "visibility": in.Visibility}); err != nil {
 			return err
 		}
-		return s.emit(tx, Event{Kind: EventReplied, CaseID: c.ID, Reference: c.Reference, Team: s.caseTeam(tx, c.TeamID),
+		return s.emit(tx, Event{Kind: EventReplied, CaseID: c.ID, Reference: c.Reference, Team: s.teamSlug(tx, c.TeamID),
 			Channel: c.Channel, Status: c.Status, MessageID: msg.ID, At: now})
 	})
 	if err != nil {
@@ -144,12 +144,6 @@ func lockCase(tx *gorm.DB, ref string) (*store.Case, error) {
 		return nil, ErrNotFound
 	}
 	return &c, nil
-}
-
-func (s *Service) caseTeam(tx *gorm.DB, teamID int64) string {
-	var slug string
-	tx.Raw(`SELECT slug FROM teams WHERE id = ?`, teamID).Scan(&slug)
-	return slug
 }
 
 // SetStatus moves a case to another status. A closed case stays closed.
@@ -193,7 +187,7 @@ func (s *Service) SetStatus(ctx context.Context, actor Actor, ref, status string
 			return err
 		}
 		return s.emit(tx, Event{Kind: EventStatusChanged, CaseID: c.ID, Reference: c.Reference,
-			Team: s.caseTeam(tx, c.TeamID), Channel: c.Channel, Status: status, At: now})
+			Team: s.teamSlug(tx, c.TeamID), Channel: c.Channel, Status: status, At: now})
 	})
 	if err != nil {
 		return Detail{}, err
@@ -254,7 +248,7 @@ func (s *Service) Assign(ctx context.Context, actor Actor, ref string, a Assignm
 			return err
 		}
 		return s.emit(tx, Event{Kind: EventAssigned, CaseID: c.ID, Reference: c.Reference,
-			Team: s.caseTeam(tx, teamID), Channel: c.Channel, Status: c.Status, At: time.Now().UTC()})
+			Team: s.teamSlug(tx, teamID), Channel: c.Channel, Status: c.Status, At: time.Now().UTC()})
 	})
 	if err != nil {
 		return Detail{}, err

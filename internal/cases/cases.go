@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lib/pq"
 	"gorm.io/gorm"
 
 	"github.com/citizeninbox/inbox/internal/bus"
@@ -63,6 +64,7 @@ type Service struct {
 
 	mu       sync.RWMutex
 	accounts map[string]account // by slug
+	teams    map[int64]string   // slug by id
 }
 
 type account struct {
@@ -78,7 +80,7 @@ func New(db *gorm.DB, names bus.Names, m *metrics.Metrics, log *slog.Logger, wak
 	if wake == nil {
 		wake = func() {}
 	}
-	return &Service{db: db, names: names, metrics: m, log: log, wake: wake, accounts: map[string]account{}}
+	return &Service{db: db, names: names, metrics: m, log: log, wake: wake, accounts: map[string]account{}, teams: map[int64]string{}}
 }
 
 // account returns the channel account with the given slug, from a cache
@@ -127,17 +129,43 @@ const (
 )
 
 // emit writes a case event to the outbox in the caller's transaction.
-func (s *Service) emit(tx *gorm.DB, ev Event) error {
-	payload, err := json.Marshal(ev)
-	if err != nil {
-		return err
+func (s *Service) emit(tx *gorm.DB, ev Event) error { return s.emitAll(tx, []Event{ev}) }
+
+// emitAll writes case events to the outbox in one statement.
+func (s *Service) emitAll(tx *gorm.DB, evs []Event) error {
+	if len(evs) == 0 {
+		return nil
 	}
-	msgID := fmt.Sprintf("case-%d-%s-%d-%d", ev.CaseID, ev.Kind, ev.MessageID, ev.At.UnixNano())
-	return tx.Create(&store.OutboxEntry{
-		Subject: s.names.CaseEventSubject(ev.Kind, ev.Team),
-		MsgID:   msgID,
-		Payload: payload,
-	}).Error
+	subjects, ids, payloads := make(pq.StringArray, len(evs)), make(pq.StringArray, len(evs)), make(pq.StringArray, len(evs))
+	for i, ev := range evs {
+		payload, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		subjects[i] = s.names.CaseEventSubject(ev.Kind, ev.Team)
+		ids[i] = fmt.Sprintf("case-%d-%s-%d-%d", ev.CaseID, ev.Kind, ev.MessageID, ev.At.UnixNano())
+		payloads[i] = string(payload)
+	}
+	return tx.Exec(`INSERT INTO outbox (subject, msg_id, payload)
+		SELECT subject, msg_id, payload::jsonb FROM unnest(?::text[], ?::text[], ?::text[]) AS t(subject, msg_id, payload)`,
+		subjects, ids, payloads).Error
+}
+
+// teamSlug returns a team's slug, from a cache filled on first use.
+func (s *Service) teamSlug(tx *gorm.DB, teamID int64) string {
+	s.mu.RLock()
+	slug, ok := s.teams[teamID]
+	s.mu.RUnlock()
+	if ok {
+		return slug
+	}
+	tx.Raw(`SELECT slug FROM teams WHERE id = ?`, teamID).Scan(&slug)
+	if slug != "" {
+		s.mu.Lock()
+		s.teams[teamID] = slug
+		s.mu.Unlock()
+	}
+	return slug
 }
 
 // audit records an action in the caller's transaction.

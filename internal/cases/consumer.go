@@ -182,16 +182,15 @@ func (c *Consumer) retry(it pending, err error) {
 
 // storeBatch stores messages in one transaction, in order.
 func (s *Service) storeBatch(ctx context.Context, items []pending) ([]Stored, error) {
-	results := make([]Stored, len(items))
+	ins := make([]channels.Inbound, len(items))
+	for i, it := range items {
+		ins[i] = it.in
+	}
+	var results []Stored
 	err := store.Write(ctx, s.db, func(tx *gorm.DB) error {
-		for i, it := range items {
-			r, err := s.StoreInbound(tx, it.in)
-			if err != nil {
-				return err
-			}
-			results[i] = r
-		}
-		return nil
+		var err error
+		results, err = s.StoreBatch(tx, ins)
+		return err
 	})
 	return results, err
 }

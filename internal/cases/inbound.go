@@ -1,14 +1,15 @@
 package cases
 
 import (
-	"errors"
+	"bytes"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/lib/pq"
 	"gorm.io/gorm"
 
 	"github.com/citizeninbox/inbox/internal/channels"
-	"github.com/citizeninbox/inbox/internal/store"
 )
 
 // Stored is what happened to one inbound message.
@@ -22,217 +23,564 @@ type Stored struct {
 	Channel   string
 }
 
-// StoreInbound records one resident message in tx: it finds or creates the
-// resident's identity, threads the message onto its case (or opens a new
-// case), stores it and queues the case event. A message already stored
-// (same account and dedupe key) changes nothing.
+// StoreInbound records one resident message in tx. See StoreBatch.
 func (s *Service) StoreInbound(tx *gorm.DB, in channels.Inbound) (Stored, error) {
-	if err := in.Validate(); err != nil {
-		return Stored{}, err
-	}
-	acct, err := s.account(tx, in.Account)
+	res, err := s.StoreBatch(tx, []channels.Inbound{in})
 	if err != nil {
 		return Stored{}, err
 	}
-	if acct.Channel != in.Channel {
-		return Stored{}, fmt.Errorf("%w: %q is a %s account, message is from %s", ErrUnknownAccount, in.Account, acct.Channel, in.Channel)
-	}
-	res := Stored{Channel: in.Channel}
-
-	var existing struct{ ID, CaseID int64 }
-	if err := tx.Raw(`SELECT id, case_id FROM messages WHERE channel_account_id = ? AND dedupe_key = ?`,
-		acct.ID, in.DedupeKey).Scan(&existing).Error; err != nil {
-		return Stored{}, err
-	}
-	if existing.ID != 0 {
-		return Stored{CaseID: existing.CaseID, MessageID: existing.ID, Duplicate: true, Channel: in.Channel}, nil
-	}
-
-	identity, err := upsertIdentity(tx, in.Channel, in.Author)
-	if err != nil {
-		return Stored{}, err
-	}
-
-	c, err := s.findThread(tx, acct, identity, in)
-	if err != nil {
-		return Stored{}, err
-	}
-	now := time.Now().UTC()
-	event := EventMessageAdded
-	if c == nil || c.Status == StatusClosed {
-		c = &store.Case{
-			Status:            StatusNew,
-			Channel:           in.Channel,
-			ChannelAccountID:  acct.ID,
-			ContactID:         identity.ContactID,
-			ContactIdentityID: identity.ID,
-			TeamID:            acct.TeamID,
-			Subject:           truncate(in.Text, 120),
-			FirstMessageAt:    in.SentAt,
-			LastMessageAt:     in.SentAt,
-		}
-		if err := tx.Omit("AssigneeID", "FirstResponseAt", "ResolvedAt", "ClosedAt").Create(c).Error; err != nil {
-			return Stored{}, err
-		}
-		if err := tx.Raw(`SELECT reference FROM cases WHERE id = ?`, c.ID).Scan(&c.Reference).Error; err != nil {
-			return Stored{}, err
-		}
-		event = EventCreated
-		res.Created = true
-	} else {
-		updates := map[string]any{"updated_at": now}
-		if in.SentAt.After(c.LastMessageAt) {
-			updates["last_message_at"] = in.SentAt
-		}
-		switch c.Status {
-		case StatusResolved:
-			updates["status"] = StatusOpen
-			updates["resolved_at"] = nil
-			updates["reopened_count"] = gorm.Expr("reopened_count + 1")
-			c.Status = StatusOpen
-			event = EventReopened
-		case StatusAwaitingResident:
-			// The resident answered: the case is with the council again.
-			updates["status"] = StatusOpen
-			c.Status = StatusOpen
-		}
-		if err := tx.Model(&store.Case{}).Where("id = ?", c.ID).Updates(updates).Error; err != nil {
-			return Stored{}, err
-		}
-	}
-
-	dedupe := in.DedupeKey
-	received := in.ReceivedAt
-	sent := in.SentAt
-	msg := &store.Message{
-		CaseID:            c.ID,
-		ChannelAccountID:  acct.ID,
-		Direction:         "inbound",
-		Visibility:        string(in.Visibility),
-		Body:              in.Text,
-		DedupeKey:         &dedupe,
-		ExternalID:        in.ExternalID,
-		ExternalIDs:       []string{in.ExternalID},
-		ConversationID:    in.ConversationID,
-		InReplyTo:         in.InReplyTo,
-		ContactIdentityID: &identity.ID,
-		DeliveryStatus:    "received",
-		NetworkSentAt:     &sent,
-		ReceivedAt:        &received,
-		Raw:               nullJSON(in.Raw),
-	}
-	if err := tx.Omit("AuthorUserID", "SentAt").Create(msg).Error; err != nil {
-		return Stored{}, err
-	}
-	res.CaseID, res.MessageID = c.ID, msg.ID
-	if err := s.emit(tx, Event{
-		Kind: event, CaseID: c.ID, Reference: c.Reference, Team: s.teamSlug(tx, acct, c.TeamID),
-		Channel: c.Channel, Status: c.Status, MessageID: msg.ID, At: now,
-	}); err != nil {
-		return Stored{}, err
-	}
-	return res, nil
+	return res[0], nil
 }
 
-func nullJSON(raw []byte) []byte {
-	if len(raw) == 0 {
-		return nil
-	}
-	return raw
-}
-
-// teamSlug is the slug of the case's team; usually the account's own.
-func (s *Service) teamSlug(tx *gorm.DB, acct account, teamID int64) string {
-	if teamID == acct.TeamID {
-		return acct.TeamSlug
-	}
-	var slug string
-	tx.Raw(`SELECT slug FROM teams WHERE id = ?`, teamID).Scan(&slug)
-	return slug
-}
-
-// upsertIdentity finds or creates the resident's identity on a network and
-// locks its row until the transaction ends, so two messages from the same
-// resident are threaded one after the other, never into two new cases.
-func upsertIdentity(tx *gorm.DB, channel string, author channels.Identity) (store.ContactIdentity, error) {
-	for range 3 {
-		var id store.ContactIdentity
-		err := tx.Raw(`UPDATE contact_identities
-			SET handle = CASE WHEN ? <> '' THEN ? ELSE handle END,
-			    display_name = CASE WHEN ? <> '' THEN ? ELSE display_name END,
-			    updated_at = now()
-			WHERE channel = ? AND external_id = ?
-			RETURNING *`,
-			author.Handle, author.Handle, author.DisplayName, author.DisplayName,
-			channel, author.ExternalID).Scan(&id).Error
-		if err != nil {
-			return id, err
-		}
-		if id.ID != 0 {
-			return id, nil
-		}
-		name := author.DisplayName
-		if name == "" {
-			name = author.Handle
-		}
-		contact := &store.Contact{DisplayName: name}
-		if err := tx.Create(contact).Error; err != nil {
-			return id, err
-		}
-		err = tx.Raw(`INSERT INTO contact_identities (contact_id, channel, external_id, handle, display_name)
-			VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (channel, external_id) DO NOTHING
-			RETURNING *`,
-			contact.ID, channel, author.ExternalID, author.Handle, author.DisplayName).Scan(&id).Error
-		if err != nil {
-			return id, err
-		}
-		if id.ID != 0 {
-			return id, nil
-		}
-		// Another transaction created the identity first; drop our contact
-		// and take theirs.
-		if err := tx.Exec(`DELETE FROM contacts WHERE id = ?`, contact.ID).Error; err != nil {
-			return id, err
-		}
-	}
-	return store.ContactIdentity{}, errors.New("contact identity: could not create or find it")
-}
-
-// findThread returns the case a message belongs to, or nil for a new case:
+// StoreBatch records resident messages in tx, in order. For each message
+// it finds or creates the resident's identity, threads the message onto its
+// case (or opens a new case), stores it and queues the case event:
 //   - a public reply to a post we know (the resident's or ours) joins that
 //     post's case; failing that, the conversation's latest case;
-//   - a direct message joins the resident's open case on that account.
-func (s *Service) findThread(tx *gorm.DB, acct account, identity store.ContactIdentity, in channels.Inbound) (*store.Case, error) {
-	var caseID int64
-	if in.InReplyTo != "" {
-		if err := tx.Raw(`SELECT case_id FROM messages
-			WHERE channel_account_id = ? AND external_ids @> ARRAY[?]::text[]
-			ORDER BY id DESC LIMIT 1`, acct.ID, in.InReplyTo).Scan(&caseID).Error; err != nil {
+//   - a direct message joins the resident's open case on that account;
+//   - a message threaded onto a resolved case reopens it; onto a closed
+//     case, it opens a new one.
+//
+// A message already stored (same account and dedupe key) changes nothing.
+// The work is done set-wise, a fixed number of statements per batch
+// whatever its size, which is what lets ingest keep up with bursts. Rows
+// of the residents' identities and of the cases touched are locked until
+// the transaction ends, so concurrent batches thread one after the other.
+func (s *Service) StoreBatch(tx *gorm.DB, ins []channels.Inbound) ([]Stored, error) {
+	b := &batch{svc: s, tx: tx, ins: ins, res: make([]Stored, len(ins)), accts: make([]account, len(ins))}
+	for i := range ins {
+		in := &b.ins[i]
+		if err := in.Validate(); err != nil {
+			return nil, err
+		}
+		acct, err := s.account(tx, in.Account)
+		if err != nil {
+			return nil, err
+		}
+		if acct.Channel != in.Channel {
+			return nil, fmt.Errorf("%w: %q is a %s account, message is from %s", ErrUnknownAccount, in.Account, acct.Channel, in.Channel)
+		}
+		b.accts[i] = acct
+		b.res[i].Channel = in.Channel
+		sanitize(in)
+	}
+	steps := []func() error{b.dedupe, b.identities, b.lookups, b.thread, b.insertCases, b.updateCases, b.insertMessages, b.events}
+	for _, step := range steps {
+		if err := step(); err != nil {
 			return nil, err
 		}
 	}
-	if caseID == 0 && in.ConversationID != "" && in.Visibility == channels.Public {
-		if err := tx.Raw(`SELECT case_id FROM messages
-			WHERE channel_account_id = ? AND conversation_id = ?
-			ORDER BY id DESC LIMIT 1`, acct.ID, in.ConversationID).Scan(&caseID).Error; err != nil {
-			return nil, err
+	return b.res, nil
+}
+
+// sanitize removes what PostgreSQL cannot store: NUL characters in text
+// and the \u0000 escape in JSON.
+func sanitize(in *channels.Inbound) {
+	clean := func(s string) string { return strings.ReplaceAll(s, "\x00", "\uFFFD") }
+	in.Text = clean(in.Text)
+	in.Author.Handle = clean(in.Author.Handle)
+	in.Author.DisplayName = clean(in.Author.DisplayName)
+	if bytes.Contains(in.Raw, []byte(`\u0000`)) {
+		in.Raw = bytes.ReplaceAll(in.Raw, []byte(`\u0000`), []byte(`\ufffd`))
+	}
+}
+
+// batch is the working state of one StoreBatch call.
+type batch struct {
+	svc   *Service
+	tx    *gorm.DB
+	ins   []channels.Inbound
+	res   []Stored
+	accts []account
+
+	dup      []bool
+	identity []identityRow // per message
+	caseOf   []*caseState  // per message
+	// From the database, before this batch.
+	byPost         map[acctKey]int64 // (account, network id) → case id
+	byConversation map[acctKey]int64 // (account, conversation id) → case id
+	openDM         map[acctKey]int64 // (account, identity id) → open case id
+	cases          map[int64]*caseState
+	newCases       []*caseState
+	messageIDs     []int64
+}
+
+type acctKey struct {
+	account int64
+	key     string
+}
+
+type identityRow struct {
+	ID          int64
+	ContactID   int64
+	Channel     string
+	ExternalID  string
+	Handle      string
+	DisplayName string
+}
+
+// caseState is a case as this batch leaves it.
+type caseState struct {
+	ID             int64
+	Reference      string
+	Status         string
+	Channel        string
+	TeamID         int64
+	LastMessageAt  time.Time
+	ResolvedAt     *time.Time
+	ClosedAt       *time.Time
+	existing       bool
+	touched        bool
+	reopens        int
+	account        account
+	identity       int64
+	contact        int64
+	subject        string
+	firstMessageAt time.Time
+}
+
+func (b *batch) dedupe() error {
+	b.dup = make([]bool, len(b.ins))
+	accts, keys := make(pq.Int64Array, len(b.ins)), make(pq.StringArray, len(b.ins))
+	for i, in := range b.ins {
+		accts[i], keys[i] = b.accts[i].ID, in.DedupeKey
+	}
+	var rows []struct {
+		ID, CaseID, ChannelAccountID int64
+		DedupeKey                    string
+	}
+	if err := b.tx.Raw(`SELECT m.id, m.case_id, m.channel_account_id, m.dedupe_key
+		FROM messages m JOIN unnest(?::bigint[], ?::text[]) AS k(account, key)
+		  ON m.channel_account_id = k.account AND m.dedupe_key = k.key`, accts, keys).Scan(&rows).Error; err != nil {
+		return err
+	}
+	seen := make(map[acctKey]Stored, len(rows)+len(b.ins))
+	for _, r := range rows {
+		seen[acctKey{r.ChannelAccountID, r.DedupeKey}] = Stored{CaseID: r.CaseID, MessageID: r.ID}
+	}
+	for i, in := range b.ins {
+		k := acctKey{b.accts[i].ID, in.DedupeKey}
+		if prev, ok := seen[k]; ok {
+			b.dup[i] = true
+			b.res[i].CaseID, b.res[i].MessageID, b.res[i].Duplicate = prev.CaseID, prev.MessageID, true
+			continue
+		}
+		seen[k] = Stored{} // a second copy in this batch is a duplicate too
+	}
+	return nil
+}
+
+// identities finds or creates every author's identity and locks its row.
+func (b *batch) identities() error {
+	type idKey struct{ channel, externalID string }
+	want := map[idKey]channels.Identity{}
+	var order []idKey
+	for i, in := range b.ins {
+		if b.dup[i] {
+			continue
+		}
+		k := idKey{in.Channel, in.Author.ExternalID}
+		if _, ok := want[k]; !ok {
+			order = append(order, k)
+		}
+		want[k] = in.Author // the latest handle and name win
+	}
+	found := map[idKey]identityRow{}
+	lookup := func(keys []idKey) error {
+		chs, ids := make(pq.StringArray, len(keys)), make(pq.StringArray, len(keys))
+		for i, k := range keys {
+			chs[i], ids[i] = k.channel, k.externalID
+		}
+		var rows []identityRow
+		if err := b.tx.Raw(`SELECT ci.* FROM contact_identities ci
+			JOIN unnest(?::text[], ?::text[]) AS k(channel, external_id)
+			  ON ci.channel = k.channel AND ci.external_id = k.external_id
+			ORDER BY ci.id FOR UPDATE OF ci`, chs, ids).Scan(&rows).Error; err != nil {
+			return err
+		}
+		for _, r := range rows {
+			found[idKey{r.Channel, r.ExternalID}] = r
+		}
+		return nil
+	}
+	if len(order) == 0 {
+		b.identity = make([]identityRow, len(b.ins))
+		return nil
+	}
+	if err := lookup(order); err != nil {
+		return err
+	}
+
+	// Create the missing ones: contacts first (ids taken from the sequence
+	// so each identity knows its contact), then identities.
+	var missing []idKey
+	for _, k := range order {
+		if _, ok := found[k]; !ok {
+			missing = append(missing, k)
 		}
 	}
-	if caseID == 0 && in.Visibility == channels.Private {
-		if err := tx.Raw(`SELECT id FROM cases
-			WHERE contact_identity_id = ? AND channel_account_id = ?
-			  AND status IN ('new', 'open', 'awaiting_resident')
-			ORDER BY last_message_at DESC LIMIT 1`, identity.ID, acct.ID).Scan(&caseID).Error; err != nil {
-			return nil, err
+	if len(missing) > 0 {
+		var contactIDs pq.Int64Array
+		if err := b.tx.Raw(`SELECT array_agg(nextval('contacts_id_seq')) FROM generate_series(1, ?)`, len(missing)).
+			Row().Scan(&contactIDs); err != nil {
+			return err
+		}
+		chs, ids, handles, names := make(pq.StringArray, len(missing)), make(pq.StringArray, len(missing)),
+			make(pq.StringArray, len(missing)), make(pq.StringArray, len(missing))
+		for i, k := range missing {
+			a := want[k]
+			chs[i], ids[i], handles[i], names[i] = k.channel, k.externalID, a.Handle, a.DisplayName
+		}
+		if err := b.tx.Exec(`INSERT INTO contacts (id, display_name)
+			SELECT id, coalesce(nullif(name, ''), handle) FROM unnest(?::bigint[], ?::text[], ?::text[]) AS t(id, name, handle)`,
+			contactIDs, names, handles).Error; err != nil {
+			return err
+		}
+		if err := b.tx.Exec(`INSERT INTO contact_identities (contact_id, channel, external_id, handle, display_name)
+			SELECT * FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[])
+			ON CONFLICT (channel, external_id) DO NOTHING`,
+			contactIDs, chs, ids, handles, names).Error; err != nil {
+			return err
+		}
+		if err := lookup(missing); err != nil {
+			return err
+		}
+		// Identities another transaction created first leave our contacts
+		// unused; remove them.
+		if err := b.tx.Exec(`DELETE FROM contacts c WHERE c.id = ANY(?::bigint[])
+			AND NOT EXISTS (SELECT 1 FROM contact_identities ci WHERE ci.contact_id = c.id)`, contactIDs).Error; err != nil {
+			return err
 		}
 	}
-	if caseID == 0 {
-		return nil, nil
+
+	// Keep handles and names current.
+	var upd []identityRow
+	for _, k := range order {
+		r, ok := found[k]
+		if !ok {
+			return fmt.Errorf("contact identity %s/%s: not found after insert", k.channel, k.externalID)
+		}
+		a := want[k]
+		if (a.Handle != "" && a.Handle != r.Handle) || (a.DisplayName != "" && a.DisplayName != r.DisplayName) {
+			upd = append(upd, identityRow{ID: r.ID, Handle: a.Handle, DisplayName: a.DisplayName})
+		}
 	}
-	var c store.Case
-	if err := tx.Raw(`SELECT * FROM cases WHERE id = ? FOR UPDATE`, caseID).Scan(&c).Error; err != nil {
-		return nil, err
+	if len(upd) > 0 {
+		ids, handles, names := make(pq.Int64Array, len(upd)), make(pq.StringArray, len(upd)), make(pq.StringArray, len(upd))
+		for i, u := range upd {
+			ids[i], handles[i], names[i] = u.ID, u.Handle, u.DisplayName
+		}
+		if err := b.tx.Exec(`UPDATE contact_identities ci SET
+			handle = CASE WHEN v.handle <> '' THEN v.handle ELSE ci.handle END,
+			display_name = CASE WHEN v.name <> '' THEN v.name ELSE ci.display_name END,
+			updated_at = now()
+			FROM unnest(?::bigint[], ?::text[], ?::text[]) AS v(id, handle, name) WHERE ci.id = v.id`,
+			ids, handles, names).Error; err != nil {
+			return err
+		}
 	}
-	return &c, nil
+	b.identity = make([]identityRow, len(b.ins))
+	for i, in := range b.ins {
+		if !b.dup[i] {
+			b.identity[i] = found[idKey{in.Channel, in.Author.ExternalID}]
+		}
+	}
+	return nil
+}
+
+// lookups loads, in three queries, every case the batch's messages could
+// thread onto, then locks those cases.
+func (b *batch) lookups() error {
+	b.byPost, b.byConversation, b.openDM = map[acctKey]int64{}, map[acctKey]int64{}, map[acctKey]int64{}
+	b.cases = map[int64]*caseState{}
+	var replyTo, conversations pq.StringArray
+	var identities pq.Int64Array
+	for i, in := range b.ins {
+		if b.dup[i] {
+			continue
+		}
+		if in.InReplyTo != "" {
+			replyTo = append(replyTo, in.InReplyTo)
+		}
+		if in.ConversationID != "" && in.Visibility == channels.Public {
+			conversations = append(conversations, in.ConversationID)
+		}
+		if in.Visibility == channels.Private {
+			identities = append(identities, b.identity[i].ID)
+		}
+	}
+	if len(replyTo) > 0 {
+		var rows []struct {
+			ChannelAccountID, CaseID int64
+			ExternalIDs              pq.StringArray `gorm:"type:text[]"`
+		}
+		if err := b.tx.Raw(`SELECT channel_account_id, case_id, external_ids FROM messages
+			WHERE external_ids && ?::text[] ORDER BY id`, replyTo).Scan(&rows).Error; err != nil {
+			return err
+		}
+		for _, r := range rows { // later messages win
+			for _, id := range r.ExternalIDs {
+				b.byPost[acctKey{r.ChannelAccountID, id}] = r.CaseID
+			}
+		}
+	}
+	if len(conversations) > 0 {
+		var rows []struct {
+			ChannelAccountID, CaseID int64
+			ConversationID           string
+		}
+		if err := b.tx.Raw(`SELECT DISTINCT ON (channel_account_id, conversation_id) channel_account_id, conversation_id, case_id
+			FROM messages WHERE conversation_id = ANY(?::text[])
+			ORDER BY channel_account_id, conversation_id, id DESC`, conversations).Scan(&rows).Error; err != nil {
+			return err
+		}
+		for _, r := range rows {
+			b.byConversation[acctKey{r.ChannelAccountID, r.ConversationID}] = r.CaseID
+		}
+	}
+	if len(identities) > 0 {
+		var rows []struct{ ID, ContactIdentityID, ChannelAccountID int64 }
+		if err := b.tx.Raw(`SELECT DISTINCT ON (contact_identity_id, channel_account_id) id, contact_identity_id, channel_account_id
+			FROM cases WHERE contact_identity_id = ANY(?::bigint[]) AND status IN ('new', 'open', 'awaiting_resident')
+			ORDER BY contact_identity_id, channel_account_id, last_message_at DESC`, identities).Scan(&rows).Error; err != nil {
+			return err
+		}
+		for _, r := range rows {
+			b.openDM[acctKey{r.ChannelAccountID, fmt.Sprint(r.ContactIdentityID)}] = r.ID
+		}
+	}
+	var ids pq.Int64Array
+	for _, m := range []map[acctKey]int64{b.byPost, b.byConversation, b.openDM} {
+		for _, id := range m {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	var rows []caseState
+	if err := b.tx.Raw(`SELECT id, reference, status, channel, team_id, last_message_at, resolved_at, closed_at
+		FROM cases WHERE id = ANY(?::bigint[]) ORDER BY id FOR UPDATE`, ids).Scan(&rows).Error; err != nil {
+		return err
+	}
+	for i := range rows {
+		c := rows[i]
+		c.existing = true
+		b.cases[c.ID] = &c
+	}
+	return nil
+}
+
+// thread decides each message's case, in order, so a message can thread
+// onto a case an earlier message of the same batch opened.
+func (b *batch) thread() error {
+	b.caseOf = make([]*caseState, len(b.ins))
+	postCase := map[acctKey]*caseState{}
+	convCase := map[acctKey]*caseState{}
+	dmCase := map[acctKey]*caseState{}
+	fromDB := func(m map[acctKey]int64, k acctKey) *caseState {
+		if id, ok := m[k]; ok {
+			return b.cases[id]
+		}
+		return nil
+	}
+	for i, in := range b.ins {
+		if b.dup[i] {
+			continue
+		}
+		acct, ident := b.accts[i], b.identity[i]
+		var c *caseState
+		if in.InReplyTo != "" {
+			k := acctKey{acct.ID, in.InReplyTo}
+			if c = postCase[k]; c == nil {
+				c = fromDB(b.byPost, k)
+			}
+		}
+		convKey := acctKey{acct.ID, in.ConversationID}
+		if c == nil && in.ConversationID != "" && in.Visibility == channels.Public {
+			if c = convCase[convKey]; c == nil {
+				c = fromDB(b.byConversation, convKey)
+			}
+		}
+		dmKey := acctKey{acct.ID, fmt.Sprint(ident.ID)}
+		if c == nil && in.Visibility == channels.Private {
+			if c = dmCase[dmKey]; c == nil {
+				c = fromDB(b.openDM, dmKey)
+			}
+		}
+		switch {
+		case c == nil || c.Status == StatusClosed:
+			c = &caseState{
+				Status: StatusNew, Channel: in.Channel, TeamID: acct.TeamID, LastMessageAt: in.SentAt,
+				account: acct, identity: ident.ID, contact: ident.ContactID,
+				subject: truncate(in.Text, 120), firstMessageAt: in.SentAt,
+			}
+			b.newCases = append(b.newCases, c)
+			b.res[i].Created = true
+		case c.Status == StatusResolved:
+			c.Status = StatusOpen
+			c.ResolvedAt = nil
+			c.reopens++
+			c.touched = true
+			b.res[i].Created = false
+		case c.Status == StatusAwaitingResident:
+			// The resident answered: the case is with the council again.
+			c.Status = StatusOpen
+			c.touched = true
+		default:
+			c.touched = true
+		}
+		if in.SentAt.After(c.LastMessageAt) {
+			c.LastMessageAt = in.SentAt
+		}
+		b.caseOf[i] = c
+		postCase[acctKey{acct.ID, in.ExternalID}] = c
+		if in.ConversationID != "" {
+			convCase[convKey] = c
+		}
+		if in.Visibility == channels.Private {
+			dmCase[dmKey] = c
+		}
+	}
+	return nil
+}
+
+func (b *batch) insertCases() error {
+	n := len(b.newCases)
+	if n == 0 {
+		return nil
+	}
+	var ids pq.Int64Array
+	if err := b.tx.Raw(`SELECT array_agg(nextval('cases_id_seq')) FROM generate_series(1, ?)`, n).Row().Scan(&ids); err != nil {
+		return err
+	}
+	var (
+		channel, subject, first, last = make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n)
+		acct, contact, identity, team = make(pq.Int64Array, n), make(pq.Int64Array, n), make(pq.Int64Array, n), make(pq.Int64Array, n)
+	)
+	for i, c := range b.newCases {
+		c.ID = ids[i]
+		channel[i], subject[i] = c.Channel, c.subject
+		first[i], last[i] = c.firstMessageAt.Format(time.RFC3339Nano), c.LastMessageAt.Format(time.RFC3339Nano)
+		acct[i], contact[i], identity[i], team[i] = c.account.ID, c.contact, c.identity, c.TeamID
+	}
+	var rows []struct {
+		ID        int64
+		Reference string
+	}
+	if err := b.tx.Raw(`INSERT INTO cases (id, status, channel, channel_account_id, contact_id, contact_identity_id,
+			team_id, subject, first_message_at, last_message_at)
+		SELECT id, 'new', channel, acct, contact, identity, team, subject, first, last
+		FROM unnest(?::bigint[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::timestamptz[], ?::timestamptz[])
+		  AS t(id, channel, acct, contact, identity, team, subject, first, last)
+		RETURNING id, reference`,
+		ids, channel, acct, contact, identity, team, subject, first, last).Scan(&rows).Error; err != nil {
+		return err
+	}
+	refs := make(map[int64]string, len(rows))
+	for _, r := range rows {
+		refs[r.ID] = r.Reference
+	}
+	for _, c := range b.newCases {
+		c.Reference = refs[c.ID]
+	}
+	return nil
+}
+
+func (b *batch) updateCases() error {
+	var ids, reopens pq.Int64Array
+	var statuses, last pq.StringArray
+	for _, c := range b.cases {
+		if !c.touched {
+			continue
+		}
+		ids = append(ids, c.ID)
+		statuses = append(statuses, c.Status)
+		last = append(last, c.LastMessageAt.Format(time.RFC3339Nano))
+		reopens = append(reopens, int64(c.reopens))
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	return b.tx.Exec(`UPDATE cases c SET status = v.status,
+			last_message_at = greatest(c.last_message_at, v.last),
+			resolved_at = CASE WHEN v.reopens > 0 THEN NULL ELSE c.resolved_at END,
+			reopened_count = c.reopened_count + v.reopens,
+			updated_at = now()
+		FROM unnest(?::bigint[], ?::text[], ?::timestamptz[], ?::int[]) AS v(id, status, last, reopens)
+		WHERE c.id = v.id`, ids, statuses, last, reopens).Error
+}
+
+func (b *batch) insertMessages() error {
+	var (
+		caseIDs, accts, idents                                   pq.Int64Array
+		vis, body, dedupe, ext, conv, reply, sent, received, raw pq.StringArray
+		index                                                    []int
+	)
+	for i, in := range b.ins {
+		if b.dup[i] {
+			continue
+		}
+		index = append(index, i)
+		caseIDs = append(caseIDs, b.caseOf[i].ID)
+		accts = append(accts, b.accts[i].ID)
+		idents = append(idents, b.identity[i].ID)
+		vis = append(vis, string(in.Visibility))
+		body = append(body, in.Text)
+		dedupe = append(dedupe, in.DedupeKey)
+		ext = append(ext, in.ExternalID)
+		conv = append(conv, in.ConversationID)
+		reply = append(reply, in.InReplyTo)
+		sent = append(sent, in.SentAt.Format(time.RFC3339Nano))
+		received = append(received, in.ReceivedAt.Format(time.RFC3339Nano))
+		raw = append(raw, string(in.Raw))
+	}
+	if len(index) == 0 {
+		return nil
+	}
+	var ids pq.Int64Array
+	if err := b.tx.Raw(`SELECT array_agg(nextval('messages_id_seq')) FROM generate_series(1, ?)`, len(index)).Row().Scan(&ids); err != nil {
+		return err
+	}
+	if err := b.tx.Exec(`INSERT INTO messages (id, case_id, channel_account_id, direction, visibility, body, dedupe_key,
+			external_id, external_ids, conversation_id, in_reply_to, contact_identity_id, delivery_status,
+			network_sent_at, received_at, raw)
+		SELECT id, case_id, acct, 'inbound', vis, body, dedupe, ext, ARRAY[ext], conv, reply, ident, 'received',
+			sent, received, nullif(raw, '')::jsonb
+		FROM unnest(?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[],
+			?::text[], ?::bigint[], ?::timestamptz[], ?::timestamptz[], ?::text[])
+		  AS t(id, case_id, acct, vis, body, dedupe, ext, conv, reply, ident, sent, received, raw)`,
+		ids, caseIDs, accts, vis, body, dedupe, ext, conv, reply, idents, sent, received, raw).Error; err != nil {
+		return err
+	}
+	b.messageIDs = make([]int64, len(b.ins))
+	for j, i := range index {
+		b.messageIDs[i] = ids[j]
+		b.res[i].CaseID, b.res[i].MessageID = b.caseOf[i].ID, ids[j]
+	}
+	return nil
+}
+
+// events queues one case event per stored message.
+func (b *batch) events() error {
+	now := time.Now().UTC()
+	var evs []Event
+	reopened := map[int64]bool{}
+	for i := range b.ins {
+		if b.dup[i] {
+			continue
+		}
+		c := b.caseOf[i]
+		kind := EventMessageAdded
+		switch {
+		case b.res[i].Created:
+			kind = EventCreated
+		case c.reopens > 0 && !reopened[c.ID]:
+			kind = EventReopened
+			reopened[c.ID] = true
+		}
+		evs = append(evs, Event{Kind: kind, CaseID: c.ID, Reference: c.Reference, Team: b.svc.teamSlug(b.tx, c.TeamID),
+			Channel: c.Channel, Status: c.Status, MessageID: b.messageIDs[i], At: now})
+	}
+	return b.svc.emitAll(b.tx, evs)
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/citizeninbox/inbox/internal/channels/x"
 	"golang.org/x/text/unicode/norm"
@@ -251,7 +252,13 @@ func FuzzSplitThread(f *testing.F) {
 		}
 		limit = 40 + limit%1000
 
+		begun := time.Now()
+		watchdog := time.AfterFunc(3*time.Second, func() { panic(fmt.Sprintf("hang: %q %d", text, limit)) })
 		parts := x.SplitThread(text, limit)
+		watchdog.Stop()
+		if d := time.Since(begun); d > 500*time.Millisecond {
+			t.Fatalf("slow: %v for %d bytes, limit %d", d, len(text), limit)
+		}
 		checkFits(t, parts, limit)
 		if x.WeightedLength(text) <= limit {
 			if len(parts) != 1 || parts[0] != text {

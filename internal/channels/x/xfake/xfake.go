@@ -10,9 +10,11 @@ package xfake
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -50,6 +52,8 @@ type Sent struct {
 }
 
 // Failure is how the fake answers a request instead of its normal answer.
+// The zero Failure answers normally, so queueing one lets a later queued
+// failure hit the second request rather than the first.
 type Failure struct {
 	// Status is the HTTP status to answer; 0 answers normally (after Delay).
 	Status int
@@ -95,10 +99,10 @@ type Server struct {
 func New() *Server {
 	s := &Server{nextID: firstID, userID: DefaultUserID}
 	s.mux = http.NewServeMux()
-	s.mux.HandleFunc("POST /2/tweets", s.api(s.createPost))
-	s.mux.HandleFunc("POST /2/dm_conversations/with/{participant_id}/messages", s.api(s.createDM))
+	s.mux.HandleFunc("POST /2/tweets", s.api(createPost))
+	s.mux.HandleFunc("POST /2/dm_conversations/with/{participant_id}/messages", s.api(createDM))
 	s.mux.HandleFunc("GET /__sim/sent", s.listSent)
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeProblem(w, http.StatusNotFound, "Not Found", "The requested resource does not exist.")
 	})
 	return s
@@ -150,10 +154,10 @@ func (s *Server) SetUserID(id string) {
 	s.userID = id
 }
 
-// handler handles one API request whose bearer token has been checked. It
-// returns the send to record when the request is accepted, else X's error
-// answer.
-type handler func(r *http.Request) (*Sent, *apiError)
+// handler handles one API request, given its body, once its bearer token
+// has been checked. It returns the send to record when the request is
+// accepted, else X's error answer.
+type handler func(r *http.Request, body []byte) (*Sent, *apiError)
 
 // apiError is an error answer of the X API.
 type apiError struct {
@@ -166,7 +170,13 @@ type apiError struct {
 // OnSent hook.
 func (s *Server) api(h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxRequestSize)
+		// Read the whole request first: the server notices a client that
+		// gives up only once the body has been read.
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestSize))
+		if err != nil {
+			writeProblem(w, http.StatusRequestEntityTooLarge, "Payload Too Large", err.Error())
+			return
+		}
 		f, failing := s.nextFailure()
 		if failing && f.Delay > 0 {
 			t := time.NewTimer(f.Delay)
@@ -186,7 +196,7 @@ func (s *Server) api(h handler) http.HandlerFunc {
 			return
 		}
 
-		send, apiErr := h(r)
+		send, apiErr := h(r, body)
 		if apiErr != nil {
 			writeJSON(w, apiErr.status, apiErr.body)
 			return
@@ -240,14 +250,14 @@ func (s *Server) notify(send Sent) {
 }
 
 // createPost handles POST /2/tweets.
-func (s *Server) createPost(r *http.Request) (*Sent, *apiError) {
+func createPost(_ *http.Request, body []byte) (*Sent, *apiError) {
 	var req struct {
 		Text  *string `json:"text"`
 		Reply *struct {
 			InReplyToTweetID string `json:"in_reply_to_tweet_id"`
 		} `json:"reply"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+	if err := json.Unmarshal(body, &req); err != nil {
 		return invalid("Request body is not valid JSON: " + err.Error())
 	}
 	switch {
@@ -268,7 +278,7 @@ func (s *Server) createPost(r *http.Request) (*Sent, *apiError) {
 }
 
 // createDM handles POST /2/dm_conversations/with/{participant_id}/messages.
-func (s *Server) createDM(r *http.Request) (*Sent, *apiError) {
+func createDM(r *http.Request, body []byte) (*Sent, *apiError) {
 	participant := r.PathValue("participant_id")
 	if !idPattern.MatchString(participant) {
 		return invalid("participant_id: does not match the regex pattern ^[0-9]{1,19}$")
@@ -276,7 +286,7 @@ func (s *Server) createDM(r *http.Request) (*Sent, *apiError) {
 	var req struct {
 		Text *string `json:"text"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+	if err := json.Unmarshal(body, &req); err != nil {
 		return invalid("Request body is not valid JSON: " + err.Error())
 	}
 	switch {
@@ -321,17 +331,11 @@ func conversationID(a, b string) string {
 	return a + "-" + b
 }
 
+// authorized reports whether r carries a bearer token. The fake accepts
+// any token.
 func authorized(r *http.Request) bool {
-	token, ok := cutBearer(r.Header.Get("Authorization"))
-	return ok && token != ""
-}
-
-func cutBearer(h string) (string, bool) {
-	const prefix = "Bearer "
-	if len(h) < len(prefix) || h[:len(prefix)] != prefix {
-		return "", false
-	}
-	return h[len(prefix):], true
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && strings.TrimSpace(token) != ""
 }
 
 // invalid is X's answer to a request that breaks the API's rules.
@@ -354,9 +358,11 @@ func writeFailure(w http.ResponseWriter, f Failure) {
 	if body == "" {
 		body = problemBody(f.Status, http.StatusText(f.Status))
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	}
 	w.WriteHeader(f.Status)
-	_, _ = w.Write([]byte(body))
+	_, _ = io.WriteString(w, body)
 }
 
 // problemBody is X's problem document for status.

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/citizeninbox/inbox/internal/channels"
+	"github.com/citizeninbox/inbox/internal/channels/x"
+	"github.com/citizeninbox/inbox/internal/channels/x/xfake"
+)
+
+const (
+	testSecret  = "test-consumer-secret"
+	testCouncil = "1500000000000000001"
+	// patience bounds every wait; the events themselves take milliseconds.
+	patience = 5 * time.Second
+)
+
+var testAccount = x.Account{Slug: "council-x", UserID: testCouncil}
+
+// inbox stands in for the inbox's X webhook: it answers the CRC, refuses
+// badly signed deliveries and hands every accepted body to the test.
+type inbox struct {
+	t        *testing.T
+	secret   string
+	status   atomic.Int32 // answer to signed deliveries
+	received chan []byte
+}
+
+func newInbox(t *testing.T, secret string) (*inbox, *httptest.Server) {
+	in := &inbox{t: t, secret: secret, received: make(chan []byte, 100)}
+	in.status.Store(http.StatusOK)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+	})
+	mux.HandleFunc("GET /webhooks/x/council-x", func(w http.ResponseWriter, r *http.Request) {
+		token := r.URL.Query().Get("crc_token")
+		_ = json.NewEncoder(w).Encode(map[string]string{"response_token": x.CRCResponse(in.secret, token)})
+	})
+	mux.HandleFunc("POST /webhooks/x/council-x", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if !x.Verify(in.secret, body, r.Header.Get(x.SignatureHeader)) {
+			t.Errorf("delivery with a bad signature: %s", body)
+			http.Error(w, `{"title":"invalid signature"}`, http.StatusUnauthorized)
+			return
+		}
+		in.received <- body
+		w.WriteHeader(int(in.status.Load()))
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return in, srv
+}
+
+// next waits for the next delivery and parses it into its one message.
+func (in *inbox) next() (channels.Inbound, []byte) {
+	in.t.Helper()
+	var body []byte
+	select {
+	case body = <-in.received:
+	case <-time.After(patience):
+		in.t.Fatal("no webhook delivery arrived")
+	}
+	msgs, err := x.Parse(body, testAccount, time.Now())
+	if err != nil {
+		in.t.Fatalf("parse %s: %v", body, err)
+	}
+	if len(msgs) != 1 {
+		in.t.Fatalf("delivery holds %d messages, want 1: %s", len(msgs), body)
+	}
+	return msgs[0], body
+}
+
+func testHook(url string) *webhook {
+	return &webhook{url: url, secret: testSecret, http: &http.Client{Timeout: patience}, tries: 3, backoff: time.Millisecond}
+}
+
+// councilSends posts to the fake X API as the inbox's X client does and
+// returns the new post or direct message id.
+func councilSends(t *testing.T, api, path, body string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, api+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer test-access-token")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var answer struct {
+		Data struct {
+			ID        string `json:"id"`
+			DMEventID string `json:"dm_event_id"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST %s: %d %v", path, resp.StatusCode, err)
+	}
+	return answer.Data.ID + answer.Data.DMEventID
+}
+
+func TestPlay(t *testing.T) {
+	in, inboxSrv := newInbox(t, testSecret)
+	var out bytes.Buffer
+	p := newPlayer(testHook(inboxSrv.URL+"/webhooks/x/council-x"), &out, testCouncil)
+	p.interval = 5 * time.Millisecond
+	p.answerDelay = 10 * time.Millisecond
+	p.count = 5
+
+	fake := xfake.New()
+	fake.SetUserID(testCouncil)
+	fake.OnSent(p.councilSent)
+	api := httptest.NewServer(fake)
+	t.Cleanup(api.Close)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.play(ctx) }()
+
+	// The scripted events: one full cycle and the start of the next.
+	want := []struct {
+		vis      channels.Visibility
+		activity bool
+	}{
+		{channels.Public, false},
+		{channels.Private, false},
+		{channels.Private, false}, // follow-up
+		{channels.Public, true},
+		{channels.Public, false},
+	}
+	var msgs []channels.Inbound
+	dmSenders := map[string]bool{}
+	for i, w := range want {
+		m, body := in.next()
+		if m.Visibility != w.vis {
+			t.Errorf("event %d is %s, want %s: %s", i, m.Visibility, w.vis, body)
+		}
+		if activity := bytes.HasPrefix(body, []byte(`{"data":`)); activity != w.activity {
+			t.Errorf("event %d: X Activity envelope is %v, want %v: %s", i, activity, w.activity, body)
+		}
+		if m.Author.Handle == "" || m.Text == "" || m.InReplyTo != "" {
+			t.Errorf("event %d: want a new message with author and text, got %+v", i, m)
+		}
+		for _, prev := range msgs {
+			if prev.ExternalID >= m.ExternalID {
+				t.Errorf("event %d: id %s does not follow %s", i, m.ExternalID, prev.ExternalID)
+			}
+		}
+		if i == 2 {
+			if !dmSenders[m.Author.ExternalID] {
+				t.Errorf("follow-up DM from @%s, who has not written a DM before", m.Author.Handle)
+			}
+			if m.Text == msgs[1].Text {
+				t.Errorf("follow-up DM repeats the first one: %q", m.Text)
+			}
+		}
+		if m.Visibility == channels.Private {
+			dmSenders[m.Author.ExternalID] = true
+		}
+		msgs = append(msgs, m)
+	}
+
+	// The council answers the first mention in public: the resident
+	// answers in the same thread.
+	first := msgs[0]
+	councilPost := councilSends(t, api.URL, "/2/tweets",
+		`{"text":"Sorry to hear that, we've asked the crew to come back today.","reply":{"in_reply_to_tweet_id":"`+first.ExternalID+`"}}`)
+	got, body := in.next()
+	if got.Visibility != channels.Public || got.InReplyTo != councilPost || got.Author.ExternalID != first.Author.ExternalID {
+		t.Fatalf("want @%s to answer post %s in public, got %+v: %s", first.Author.Handle, councilPost, got, body)
+	}
+
+	// Only every other council message is answered: a DM to the first
+	// DM's author goes unanswered, the next one to the X Activity author
+	// is answered.
+	quiet, talker := msgs[1].Author, msgs[3].Author
+	councilSends(t, api.URL, "/2/dm_conversations/with/"+quiet.ExternalID+"/messages", `{"text":"Thanks, we've logged it."}`)
+	councilSends(t, api.URL, "/2/dm_conversations/with/"+talker.ExternalID+"/messages", `{"text":"Could you DM us the address?"}`)
+	got, body = in.next()
+	if got.Visibility != channels.Private || got.Author.ExternalID != talker.ExternalID {
+		t.Fatalf("want a DM from @%s, got %+v: %s", talker.Handle, got, body)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("play: %v", err)
+		}
+	case <-time.After(patience):
+		t.Fatal("play did not stop")
+	}
+	select {
+	case body := <-in.received:
+		t.Errorf("unexpected delivery: %s", body)
+	default:
+	}
+
+	printed := out.String()
+	for _, line := range []string{
+		"→ mention from @" + first.Author.Handle + ": @ExampleCouncil ",
+		"→ follow-up DM from @" + msgs[2].Author.Handle + ": ",
+		"→ mention (X Activity) from @" + talker.Handle + ": ",
+		"← council replied to @" + first.Author.Handle + " in thread " + first.ExternalID + ": Sorry to hear that",
+		"→ reply from @" + first.Author.Handle + " to " + councilPost + ": ",
+		"← council DMed @" + quiet.Handle + ": Thanks, we've logged it.",
+		"[200]",
+	} {
+		if !strings.Contains(printed, line) {
+			t.Errorf("output lacks %q:\n%s", line, printed)
+		}
+	}
+}
+
+func TestCheckCRC(t *testing.T) {
+	_, srv := newInbox(t, testSecret)
+	if err := testHook(srv.URL + "/webhooks/x/council-x").checkCRC(t.Context()); err != nil {
+		t.Errorf("same secret: %v", err)
+	}
+	_, other := newInbox(t, "another-secret")
+	err := testHook(other.URL + "/webhooks/x/council-x").checkCRC(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "secret") {
+		t.Errorf("different secret: got %v, want an error naming the secret", err)
+	}
+}
+
+func TestSendOnce(t *testing.T) {
+	in, srv := newInbox(t, testSecret)
+	hook := srv.URL + "/webhooks/x/council-x"
+	var out, errOut bytes.Buffer
+	err := run(t.Context(), []string{"send", "-webhook", hook, "-secret", testSecret,
+		"-kind", "mention", "-from", "@sarahjenkins", "-text", "Still no bin collection", "-in-reply-to", "1900000000000000001"},
+		&out, &errOut)
+	if err != nil {
+		t.Fatalf("send: %v (%s)", err, errOut.String())
+	}
+	m, _ := in.next()
+	if m.Visibility != channels.Public || m.Author.Handle != "sarahjenkins" || m.InReplyTo != "1900000000000000001" || m.Text != "Still no bin collection" {
+		t.Errorf("got %+v", m)
+	}
+	if want := "→ reply from @sarahjenkins to 1900000000000000001: Still no bin collection  [200]\n"; out.String() != want {
+		t.Errorf("printed %q, want %q", out.String(), want)
+	}
+
+	in.status.Store(http.StatusServiceUnavailable)
+	err = run(t.Context(), []string{"send", "-webhook", hook, "-secret", testSecret,
+		"-kind", "dm", "-from", "new_resident", "-text", "Hello?"}, &out, &errOut)
+	if err == nil {
+		t.Fatal("send succeeded although the inbox answered 503")
+	}
+	m, _ = in.next()
+	if m.Visibility != channels.Private || m.Author.Handle != "new_resident" {
+		t.Errorf("got %+v", m)
+	}
+}
+
+func TestRunExitsAfterCount(t *testing.T) {
+	in, srv := newInbox(t, testSecret)
+	var out, errOut bytes.Buffer
+	err := run(t.Context(), []string{"-listen", "127.0.0.1:0", "-webhook", srv.URL + "/webhooks/x/council-x",
+		"-secret", testSecret, "-interval", "5ms", "-count", "2", "-exit-after-count"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("run: %v (%s)", err, errOut.String())
+	}
+	if got := len(in.received); got != 2 {
+		t.Errorf("%d deliveries, want 2", got)
+	}
+	for _, line := range []string{"fake X API on http://127.0.0.1:", "CRC check OK", "→ mention from @", "→ DM from @", "netsim stopped"} {
+		if !strings.Contains(out.String(), line) {
+			t.Errorf("output lacks %q:\n%s", line, out.String())
+		}
+	}
+}
+
+func TestRunRefusesAnotherSecret(t *testing.T) {
+	in, srv := newInbox(t, "the-inbox-secret")
+	var out, errOut bytes.Buffer
+	err := run(t.Context(), []string{"-listen", "127.0.0.1:0", "-webhook", srv.URL + "/webhooks/x/council-x",
+		"-secret", testSecret, "-interval", "5ms", "-count", "1", "-exit-after-count"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "CRC check failed") {
+		t.Fatalf("run: got %v, want a CRC failure", err)
+	}
+	if got := len(in.received); got != 0 {
+		t.Errorf("%d deliveries after a failed CRC check, want none", got)
+	}
+}

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/citizeninbox/inbox/internal/channels/x"
+)
+
+// maxShownBody caps how much of an answer's body is printed.
+const maxShownBody = 300
+
+// webhook delivers signed events to the inbox's X webhook, as X does.
+type webhook struct {
+	url    string
+	secret string
+	http   *http.Client
+	// tries is how many times a delivery is attempted when the inbox cannot
+	// be reached; backoff is the wait before the first retry, doubled after
+	// each.
+	tries   int
+	backoff time.Duration
+}
+
+// delivery is the outcome of one webhook delivery.
+type delivery struct {
+	status int
+	body   []byte
+	err    error
+}
+
+// String shows the outcome the way netsim prints it: "[200]", the status
+// and the body of any other answer, or the error.
+func (d delivery) String() string {
+	switch {
+	case d.err != nil:
+		return "[failed: " + d.err.Error() + "]"
+	case d.status == http.StatusOK:
+		return "[200]"
+	}
+	return fmt.Sprintf("[%d] %s", d.status, shorten(oneLine(string(d.body)), maxShownBody))
+}
+
+// post signs body and delivers it. Network errors are retried with
+// backoff; any answer, whatever its status, ends the delivery.
+func (w *webhook) post(ctx context.Context, body []byte) delivery {
+	wait := w.backoff
+	for attempt := 1; ; attempt++ {
+		d := w.postOnce(ctx, body)
+		if d.err == nil || attempt >= w.tries || ctx.Err() != nil {
+			return d
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return d
+		}
+		wait *= 2
+	}
+}
+
+func (w *webhook) postOnce(ctx context.Context, body []byte) delivery {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
+	if err != nil {
+		return delivery{err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(x.SignatureHeader, x.Sign(w.secret, body))
+	resp, err := w.http.Do(req)
+	if err != nil {
+		return delivery{err: err}
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return delivery{err: fmt.Errorf("reading the answer: %w", err)}
+	}
+	return delivery{status: resp.StatusCode, body: answer}
+}
+
+// checkCRC runs X's challenge-response check against the webhook: the
+// inbox must answer a random token with the HMAC of the shared secret.
+func (w *webhook) checkCRC(ctx context.Context) error {
+	raw := make([]byte, 16)
+	_, _ = rand.Read(raw)
+	token := hex.EncodeToString(raw)
+
+	u, err := url.Parse(w.url)
+	if err != nil {
+		return err
+	}
+	q := u.Query()
+	q.Set("crc_token", token)
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := w.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("CRC check: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("CRC check: GET %s answered %d: %s", w.url, resp.StatusCode,
+			shorten(oneLine(string(body)), maxShownBody))
+	}
+	var answer struct {
+		ResponseToken string `json:"response_token"`
+	}
+	if err := json.Unmarshal(body, &answer); err != nil {
+		return fmt.Errorf("CRC check: the answer is not JSON: %w", err)
+	}
+	if answer.ResponseToken != x.CRCResponse(w.secret, token) {
+		return errors.New("CRC check failed: the inbox signed the token with a different secret; " +
+			"-secret (or " + secretEnv + ") must be the consumer_secret configured for this account")
+	}
+	return nil
+}
+
+// waitReady polls readyURL until it answers 200, for at most wait.
+func waitReady(ctx context.Context, client *http.Client, readyURL string, wait time.Duration, stdout io.Writer) error {
+	const poll = 500 * time.Millisecond
+	deadline := time.Now().Add(wait)
+	for said := false; ; said = true {
+		err := probe(ctx, client, readyURL)
+		switch {
+		case err == nil:
+			if said {
+				fmt.Fprintln(stdout, "the inbox is ready")
+			}
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case time.Now().After(deadline):
+			return fmt.Errorf("the inbox was not ready after %s: %w", wait, err)
+		}
+		if !said {
+			fmt.Fprintf(stdout, "waiting for the inbox at %s (up to %s)…\n", readyURL, wait)
+		}
+		if err := sleep(ctx, min(poll, time.Until(deadline))); err != nil {
+			return err
+		}
+	}
+}
+
+// probe asks readyURL once.
+func probe(ctx context.Context, client *http.Client, readyURL string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, readyURL, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %d: %s", readyURL, resp.StatusCode, shorten(oneLine(string(body)), maxShownBody))
+	}
+	return nil
+}
+
+// sleep waits for d or until ctx ends, whichever comes first.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// oneLine folds line breaks so that one event prints as one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// shorten cuts s to at most n bytes, on a rune boundary.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
