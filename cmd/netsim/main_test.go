@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -80,6 +81,12 @@ func (in *inbox) next() (channels.Inbound, []byte) {
 	return msgs[0], body
 }
 
+// describe shows the fields of a message the tests look at.
+func describe(m channels.Inbound) string {
+	return fmt.Sprintf("%s message %s from @%s (%s) in reply to %q: %q",
+		m.Visibility, m.ExternalID, m.Author.Handle, m.Author.ExternalID, m.InReplyTo, m.Text)
+}
+
 func testHook(url string) *webhook {
 	return &webhook{url: url, secret: testSecret, http: &http.Client{Timeout: patience}, tries: 3, backoff: time.Millisecond}
 }
@@ -149,7 +156,7 @@ func TestPlay(t *testing.T) {
 			t.Errorf("event %d: X Activity envelope is %v, want %v: %s", i, activity, w.activity, body)
 		}
 		if m.Author.Handle == "" || m.Text == "" || m.InReplyTo != "" {
-			t.Errorf("event %d: want a new message with author and text, got %+v", i, m)
+			t.Errorf("event %d: want a new message with author and text, got %s", i, describe(m))
 		}
 		for _, prev := range msgs {
 			if prev.ExternalID >= m.ExternalID {
@@ -177,7 +184,7 @@ func TestPlay(t *testing.T) {
 		`{"text":"Sorry to hear that, we've asked the crew to come back today.","reply":{"in_reply_to_tweet_id":"`+first.ExternalID+`"}}`)
 	got, body := in.next()
 	if got.Visibility != channels.Public || got.InReplyTo != councilPost || got.Author.ExternalID != first.Author.ExternalID {
-		t.Fatalf("want @%s to answer post %s in public, got %+v: %s", first.Author.Handle, councilPost, got, body)
+		t.Fatalf("want @%s to answer post %s in public, got %s: %s", first.Author.Handle, councilPost, describe(got), body)
 	}
 
 	// Only every other council message is answered: a DM to the first
@@ -188,7 +195,7 @@ func TestPlay(t *testing.T) {
 	councilSends(t, api.URL, "/2/dm_conversations/with/"+talker.ExternalID+"/messages", `{"text":"Could you DM us the address?"}`)
 	got, body = in.next()
 	if got.Visibility != channels.Private || got.Author.ExternalID != talker.ExternalID {
-		t.Fatalf("want a DM from @%s, got %+v: %s", talker.Handle, got, body)
+		t.Fatalf("want a DM from @%s, got %s: %s", talker.Handle, describe(got), body)
 	}
 
 	cancel()
@@ -246,7 +253,7 @@ func TestSendOnce(t *testing.T) {
 	}
 	m, _ := in.next()
 	if m.Visibility != channels.Public || m.Author.Handle != "sarahjenkins" || m.InReplyTo != "1900000000000000001" || m.Text != "Still no bin collection" {
-		t.Errorf("got %+v", m)
+		t.Errorf("got %s", describe(m))
 	}
 	if want := "→ reply from @sarahjenkins to 1900000000000000001: Still no bin collection  [200]\n"; out.String() != want {
 		t.Errorf("printed %q, want %q", out.String(), want)
@@ -260,7 +267,7 @@ func TestSendOnce(t *testing.T) {
 	}
 	m, _ = in.next()
 	if m.Visibility != channels.Private || m.Author.Handle != "new_resident" {
-		t.Errorf("got %+v", m)
+		t.Errorf("got %s", describe(m))
 	}
 }
 

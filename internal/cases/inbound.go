@@ -236,20 +236,33 @@ func (b *batch) identities() error {
 			contactIDs, names, handles).Error; err != nil {
 			return err
 		}
-		if err := b.tx.Exec(`INSERT INTO contact_identities (contact_id, channel, external_id, handle, display_name)
+		var created []identityRow
+		if err := b.tx.Raw(`INSERT INTO contact_identities (contact_id, channel, external_id, handle, display_name)
 			SELECT * FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[])
-			ON CONFLICT (channel, external_id) DO NOTHING`,
-			contactIDs, chs, ids, handles, names).Error; err != nil {
+			ON CONFLICT (channel, external_id) DO NOTHING
+			RETURNING *`,
+			contactIDs, chs, ids, handles, names).Scan(&created).Error; err != nil {
 			return err
 		}
-		if err := lookup(missing); err != nil {
-			return err
+		for _, r := range created {
+			found[idKey{r.Channel, r.ExternalID}] = r
 		}
-		// Identities another transaction created first leave our contacts
-		// unused; remove them.
-		if err := b.tx.Exec(`DELETE FROM contacts c WHERE c.id = ANY(?::bigint[])
-			AND NOT EXISTS (SELECT 1 FROM contact_identities ci WHERE ci.contact_id = c.id)`, contactIDs).Error; err != nil {
-			return err
+		if len(created) < len(missing) {
+			// Another transaction created some of these identities first:
+			// take theirs, and drop the contacts we made for them.
+			var raced []idKey
+			for _, k := range missing {
+				if _, ok := found[k]; !ok {
+					raced = append(raced, k)
+				}
+			}
+			if err := lookup(raced); err != nil {
+				return err
+			}
+			if err := b.tx.Exec(`DELETE FROM contacts c WHERE c.id = ANY(?::bigint[])
+				AND NOT EXISTS (SELECT 1 FROM contact_identities ci WHERE ci.contact_id = c.id)`, contactIDs).Error; err != nil {
+				return err
+			}
 		}
 	}
 

@@ -60,6 +60,8 @@ type word struct {
 	sep string
 	// sentenceEnd is set when the word ends a sentence.
 	sentenceEnd bool
+	// weight is the word's WeightedLength.
+	weight int
 }
 
 // tokenize splits text into words, remembering line and paragraph breaks.
@@ -94,7 +96,7 @@ func newWord(text string, newlinesBefore int) word {
 	case newlinesBefore > 1:
 		sep = "\n\n"
 	}
-	return word{text: text, sep: sep, sentenceEnd: endsSentence(text)}
+	return word{text: text, sep: sep, sentenceEnd: endsSentence(text), weight: WeightedLength(text)}
 }
 
 // endsSentence reports whether w ends with a full stop, question or
@@ -120,13 +122,9 @@ func join(words []word) string {
 // pack fills parts of at most room weight with words, in order.
 func pack(words []word, room int) []string {
 	words = cutLongWords(words, room)
-	weights := make([]int, len(words))
-	for i, w := range words {
-		weights[i] = WeightedLength(w.text)
-	}
 	var parts []string
 	for start := 0; start < len(words); {
-		end := fill(words, weights, start, room)
+		end := fill(words, start, room)
 		if end < len(words) {
 			end = betterBreak(words, start, end, room)
 		}
@@ -143,11 +141,11 @@ func pack(words []word, room int) []string {
 // separators' (no link or emoji spans whitespace), which keeps this linear.
 // The pieces of a cut word are measured together, as joining them can
 // form a link.
-func fill(words []word, weights []int, start, room int) int {
-	end, total := start+1, weights[start]
+func fill(words []word, start, room int) int {
+	end, total := start+1, words[start].weight
 	for ; end < len(words); end++ {
 		if sep := words[end].sep; sep != "" {
-			total += len(sep) + weights[end]
+			total += len(sep) + words[end].weight
 		} else {
 			total = WeightedLength(join(words[start : end+1]))
 		}
@@ -186,17 +184,18 @@ func betterBreak(words []word, start, end, room int) int {
 func cutLongWords(words []word, room int) []word {
 	var out []word
 	for _, w := range words {
-		if WeightedLength(w.text) <= room {
+		if w.weight <= room {
 			out = append(out, w)
 			continue
 		}
 		pieces := cut(w.text, room)
 		for i, p := range pieces {
-			sep := ""
+			piece := word{text: p, weight: WeightedLength(p)}
 			if i == 0 {
-				sep = w.sep
+				piece.sep = w.sep
 			}
-			out = append(out, word{text: p, sep: sep, sentenceEnd: i == len(pieces)-1 && w.sentenceEnd})
+			piece.sentenceEnd = i == len(pieces)-1 && w.sentenceEnd
+			out = append(out, piece)
 		}
 	}
 	return out
@@ -206,50 +205,67 @@ func cutLongWords(words []word, room int) []word {
 // characters whole. A character heavier than room on its own (a letter with
 // hundreds of accents) is cut between code points.
 func cut(s string, room int) []string {
+	us := units(s, room)
 	var pieces []string
-	var piece strings.Builder
-	for _, u := range units(s, room) {
-		if piece.Len() > 0 && WeightedLength(piece.String()+u) > room {
-			pieces = append(pieces, piece.String())
-			piece.Reset()
+	for i := 0; i < len(us); {
+		// Fill by the units' own weights, then make sure the piece as a
+		// whole fits: joined units can form a link.
+		j, total := i+1, us[i].weight
+		for j < len(us) && total+us[j].weight <= room {
+			total += us[j].weight
+			j++
 		}
-		piece.WriteString(u)
-	}
-	if piece.Len() > 0 {
-		pieces = append(pieces, piece.String())
+		for j > i+1 && WeightedLength(joinUnits(us[i:j])) > room {
+			j--
+		}
+		pieces = append(pieces, joinUnits(us[i:j]))
+		i = j
 	}
 	return pieces
 }
 
+// unit is a piece of text cut never divides, with its weight.
+type unit struct {
+	text   string
+	weight int
+}
+
+func joinUnits(us []unit) string {
+	var b strings.Builder
+	for _, u := range us {
+		b.WriteString(u.text)
+	}
+	return b.String()
+}
+
 // units splits s into the smallest pieces cut may separate: links and
 // characters, or code points where those are heavier than room.
-func units(s string, room int) []string {
-	var out []string
-	add := func(u string) {
-		if WeightedLength(u) <= room {
-			out = append(out, u)
+func units(s string, room int) []unit {
+	var out []unit
+	add := func(text string) {
+		if w := WeightedLength(text); w <= room {
+			out = append(out, unit{text, w})
 			return
 		}
-		for u != "" {
-			_, n := utf8.DecodeRuneInString(u)
-			out = append(out, u[:n])
-			u = u[n:]
+		for text != "" {
+			_, n := utf8.DecodeRuneInString(text)
+			out = append(out, unit{text[:n], WeightedLength(text[:n])})
+			text = text[n:]
 		}
 	}
-	pos := 0
-	for _, span := range linkSpans(s) {
-		for t := s[pos:span[0]]; t != ""; {
+	addClusters := func(t string) {
+		for t != "" {
 			n, _ := cluster(t)
 			add(t[:n])
 			t = t[n:]
 		}
+	}
+	pos := 0
+	for _, span := range linkSpans(s) {
+		addClusters(s[pos:span[0]])
 		add(s[span[0]:span[1]])
 		pos = span[1]
 	}
-	for t := s[pos:]; t != ""; {
-		n, _ := cluster(t)
-		add(t[:n])
-		t = t[n:]
-	}
+	addClusters(s[pos:])
 	return out
 }

@@ -191,6 +191,9 @@ var linkCandidate = regexp.MustCompile(
 
 // linkSpans returns the byte ranges of s that X counts as links, in order.
 func linkSpans(s string) [][2]int {
+	if !mayHoldLink(s) {
+		return nil
+	}
 	var spans [][2]int
 	for _, m := range linkCandidate.FindAllStringSubmatchIndex(s, -1) {
 		start, end := m[0], m[1]
@@ -228,6 +231,22 @@ func linkSpans(s string) [][2]int {
 		spans = append(spans, [2]int{start, end})
 	}
 	return spans
+}
+
+// mayHoldLink is a quick test that saves running linkCandidate on most
+// words: every link has a dot followed by a letter or digit.
+func mayHoldLink(s string) bool {
+	for i := strings.IndexByte(s, '.'); i >= 0 && i+1 < len(s); {
+		if c := s[i+1] | 0x20; ('a' <= c && c <= 'z') || ('0' <= s[i+1] && s[i+1] <= '9') {
+			return true
+		}
+		j := strings.IndexByte(s[i+1:], '.')
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
+	}
+	return false
 }
 
 // linkMayStartAfter reports whether a link may start right after before.
