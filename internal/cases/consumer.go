@@ -24,6 +24,9 @@ const batchSize = 200
 
 // Consumer feeds INBOUND into the case service.
 type Consumer struct {
+	// ctx is the service's base context: values of the start-up context,
+	// never cancelled, so a batch in flight at shutdown still commits.
+	ctx  context.Context
 	svc  *Service
 	iter jetstream.MessagesContext
 	done chan struct{}
@@ -61,7 +64,7 @@ func (s *Service) StartConsumer(ctx context.Context, b *bus.Bus, retryDelay time
 	if retryDelay <= 0 {
 		retryDelay = time.Second
 	}
-	c := &Consumer{svc: s, iter: iter, done: make(chan struct{}), log: s.log, retryDelay: retryDelay}
+	c := &Consumer{ctx: context.WithoutCancel(ctx), svc: s, iter: iter, done: make(chan struct{}), log: s.log, retryDelay: retryDelay}
 	go c.run()
 	return c, nil
 }
@@ -130,7 +133,7 @@ func (c *Consumer) handle(batch []jetstream.Msg) {
 	}
 	// Happy path: the whole batch in one transaction. If it fails, each
 	// message gets its own, so one bad message cannot hold up the others.
-	ctx := context.Background()
+	ctx := c.ctx
 	if len(items) > 1 {
 		if results, err := c.svc.storeBatch(ctx, items); err == nil {
 			c.done1(items, results)

@@ -68,6 +68,9 @@ type Sender struct {
 	mu      sync.Mutex
 	blocked map[string]time.Time // account → rate limit lifts at
 
+	// ctx is the base context: start-up values, never cancelled, so a send
+	// in flight at shutdown is recorded.
+	ctx  context.Context
 	iter jetstream.MessagesContext
 	done chan struct{}
 }
@@ -92,6 +95,7 @@ func (s *Sender) Start(ctx context.Context, b *bus.Bus) error {
 	if err != nil {
 		return err
 	}
+	s.ctx = context.WithoutCancel(ctx)
 	s.iter, err = cons.Messages(jetstream.PullMaxMessages(50))
 	if err != nil {
 		return err
@@ -131,7 +135,7 @@ func (s *Sender) run() {
 }
 
 func (s *Sender) handle(m jetstream.Msg) {
-	ctx := context.Background()
+	ctx := s.ctx
 	var out channels.Outbound
 	if err := json.Unmarshal(m.Data(), &out); err != nil || out.MessageID == 0 {
 		s.log.Error("outbound message rejected", "subject", m.Subject(), "err", err)

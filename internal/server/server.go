@@ -72,7 +72,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	s := &Server{log: opts.Log, opts: opts, Metrics: metrics.New(), served: make(chan error, 1)}
 	defer func() {
 		if err != nil {
-			s.closeBackends()
+			_ = s.closeBackends(context.WithoutCancel(ctx))
 		}
 	}()
 
@@ -202,12 +202,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("http: %w", err))
 		}
 	}
-	errs = append(errs, s.closeBackends())
+	errs = append(errs, s.closeBackends(ctx))
 	return errors.Join(errs...)
 }
 
-func (s *Server) closeBackends() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+func (s *Server) closeBackends(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
 	var errs []error
 	if s.consumer != nil {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	assets "github.com/citizeninbox/inbox/web"
 	"github.com/citizeninbox/inbox/internal/config"
+	assets "github.com/citizeninbox/inbox/web"
 )
 
 // Pages renders the server's HTML pages.

@@ -1,0 +1,41 @@
+# Citizen inbox: `make run` starts the demo, `make test` runs every test.
+GO        ?= go
+BIN       := bin
+BENCHTIME ?= 10000x
+GOLANGCI  := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+
+.PHONY: all build run test bench lint fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# The demo: server (embedded NATS, PostgreSQL database "inbox") and the
+# network simulator playing residents on X. Ctrl-C stops both.
+run: build
+	deploy/demo.sh
+
+# Needs PostgreSQL on 127.0.0.1:5432 and NATS with JetStream on 127.0.0.1:4222
+# (see README). Every test gets its own database and stream namespace.
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 15m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime=$(BENCHTIME) -timeout 30m ./internal/loadtest/
+
+lint:
+	@test -z "$$(gofmt -l .)" || (echo "gofmt would change:"; gofmt -l .; exit 1)
+	$(GO) vet ./...
+	$(GO) run $(GOLANGCI) run ./...
+
+# A short coverage-guided run of each fuzz target.
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/channels/x/
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/channels/x/
+	$(GO) test -run '^$$' -fuzz '^FuzzSplitThread$$' -fuzztime $(FUZZTIME) ./internal/channels/x/
+
+clean:
+	rm -rf $(BIN) data
