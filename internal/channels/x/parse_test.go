@@ -244,6 +244,13 @@ func TestParseSelf(t *testing.T) {
 		t.Errorf("own post without filter: got %d messages, err %v; want none", len(got), err)
 	}
 
+	// The configured account's posts are skipped whoever the delivery is for.
+	body = `{"for_user_id":"99","tweet_create_events":[{"id_str":"7","text":"hi","user":{"id_str":"` + councilID + `"}}]}`
+	got, err = x.Parse([]byte(body), council, receivedAt)
+	if err != nil || len(got) != 0 {
+		t.Errorf("council post delivered for another user: got %d messages, err %v; want none", len(got), err)
+	}
+
 	// Without a configured id, the payload's id is "self" and keys the message.
 	body = `{"for_user_id":"99","tweet_create_events":[{"id_str":"7","text":"hi","user":{"id_str":"5"}},{"id_str":"8","text":"me","user":{"id_str":"99"}}]}`
 	got, err = x.Parse([]byte(body), x.Account{Slug: "exampleshire"}, receivedAt)
