@@ -94,6 +94,7 @@ type batch struct {
 	accts []account
 
 	dup      []bool
+	dupOf    map[int]int // a second copy in the batch → the first copy's index
 	identity []identityRow // per message
 	caseOf   []*caseState  // per message
 	// From the database, before this batch.
@@ -154,18 +155,26 @@ func (b *batch) dedupe() error {
 		  ON m.channel_account_id = k.account AND m.dedupe_key = k.key`, accts, keys).Scan(&rows).Error; err != nil {
 		return err
 	}
-	seen := make(map[acctKey]Stored, len(rows)+len(b.ins))
+	stored := make(map[acctKey]Stored, len(rows))
 	for _, r := range rows {
-		seen[acctKey{r.ChannelAccountID, r.DedupeKey}] = Stored{CaseID: r.CaseID, MessageID: r.ID}
+		stored[acctKey{r.ChannelAccountID, r.DedupeKey}] = Stored{CaseID: r.CaseID, MessageID: r.ID}
 	}
+	first := make(map[acctKey]int, len(b.ins))
+	b.dupOf = map[int]int{}
 	for i, in := range b.ins {
 		k := acctKey{b.accts[i].ID, in.DedupeKey}
-		if prev, ok := seen[k]; ok {
+		if prev, ok := stored[k]; ok {
 			b.dup[i] = true
 			b.res[i].CaseID, b.res[i].MessageID, b.res[i].Duplicate = prev.CaseID, prev.MessageID, true
 			continue
 		}
-		seen[k] = Stored{} // a second copy in this batch is a duplicate too
+		if j, ok := first[k]; ok { // a second copy in this batch
+			b.dup[i] = true
+			b.res[i].Duplicate = true
+			b.dupOf[i] = j
+			continue
+		}
+		first[k] = i
 	}
 	return nil
 }
@@ -570,6 +579,9 @@ func (b *batch) insertMessages() error {
 	for j, i := range index {
 		b.messageIDs[i] = ids[j]
 		b.res[i].CaseID, b.res[i].MessageID = b.caseOf[i].ID, ids[j]
+	}
+	for i, j := range b.dupOf {
+		b.res[i].CaseID, b.res[i].MessageID = b.res[j].CaseID, b.res[j].MessageID
 	}
 	return nil
 }
