@@ -53,11 +53,11 @@ cat <<TXT
 
   Try, in another terminal:
     export TOKEN=$token
-    curl -s -H "Authorization: Bearer \$TOKEN" $base/api/v1/cases | jq .
-    curl -s -H "Authorization: Bearer \$TOKEN" $base/api/v1/cases/1 | jq .
+    curl -s -H "Authorization: Bearer \$TOKEN" $base/api/v1/cases
+    curl -s -H "Authorization: Bearer \$TOKEN" $base/api/v1/cases/1
     curl -s -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\
          -d '{"text":"Thanks for letting us know, we have logged it.","visibility":"public"}' \\
-         $base/api/v1/cases/1/replies | jq .
+         $base/api/v1/cases/1/replies
 
   Residents' messages and the council's replies appear below. Ctrl-C stops.
 

@@ -120,7 +120,7 @@ func (t *target) client() *webhook {
 func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
+		printf(stderr, "%s", usage)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -189,12 +189,16 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			cancel(fmt.Errorf("fake X API: %w", err))
 		}
 	}()
-	fmt.Fprintf(stdout, "fake X API on http://%s (what the council sent: /__sim/sent)\n", ln.Addr())
+	printf(stdout, "fake X API on http://%s (what the council sent: /__sim/sent)\n", ln.Addr())
 
 	// Play until interrupted.
 	err = start(ctx, hook, t.readyURL(), *wait, stdout)
 	if err == nil {
 		err = p.play(ctx)
+	}
+	if errors.Is(err, context.Canceled) {
+		// Interrupted while waiting for the inbox: a normal way to stop.
+		err = nil
 	}
 
 	shutdownCtx, cancelShutdown := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
@@ -206,12 +210,8 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		err = errors.Join(err, cause)
 	}
-	if errors.Is(err, context.Canceled) {
-		// Interrupted: a normal way to stop.
-		err = nil
-	}
 	if err == nil {
-		fmt.Fprintln(stdout, "netsim stopped")
+		printf(stdout, "netsim stopped\n")
 	}
 	return err
 }
@@ -227,7 +227,7 @@ func start(ctx context.Context, hook *webhook, readyURL string, wait time.Durati
 	if err := hook.checkCRC(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, "CRC check OK: the inbox and netsim share the consumer secret")
+	printf(stdout, "CRC check OK: the inbox and netsim share the consumer secret\n")
 	return nil
 }
 
@@ -276,7 +276,7 @@ func sendOnce(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ev = event{label: "mention from @" + r.Handle, text: *text, body: mentionPayload(t.councilID, id, r, *text, "", now)}
 	}
 	d := t.client().post(ctx, ev.body)
-	fmt.Fprintf(stdout, "→ %s: %s  %s\n", ev.label, oneLine(ev.text), d)
+	printf(stdout, "→ %s: %s  %s\n", ev.label, oneLine(ev.text), d)
 	if d.err != nil {
 		return d.err
 	}

@@ -102,7 +102,7 @@ func councilSends(t *testing.T, api, path, body string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var answer struct {
 		Data struct {
 			ID        string `json:"id"`

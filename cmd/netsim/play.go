@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -56,7 +55,7 @@ type player struct {
 	ids            *ids
 	interval       time.Duration
 	count          int  // scripted events to send; 0 means no limit
-	exitAfterCount bool // play returns once count events are sent and answered
+	exitAfterCount bool // play returns once count events are sent and no answer is pending
 	answerDelay    time.Duration
 
 	// council carries the council's sends from the fake X API to play.
@@ -161,7 +160,7 @@ func (p *player) deliver(ctx context.Context, ev event) {
 	if ctx.Err() != nil {
 		return
 	}
-	fmt.Fprintf(p.out, "→ %s: %s  %s\n", ev.label, oneLine(ev.text), d)
+	printf(p.out, "→ %s: %s  %s\n", ev.label, oneLine(ev.text), d)
 }
 
 // starter picks the resident and topic of a new conversation, so that
@@ -225,33 +224,33 @@ func (p *player) heard(s xfake.Sent) {
 	case "dm":
 		r, ok := p.resident(s.Participant)
 		if !ok {
-			fmt.Fprintf(p.out, "← council DMed %s: %s\n", s.Participant, text)
+			printf(p.out, "← council DMed %s: %s\n", s.Participant, text)
 			return
 		}
-		fmt.Fprintf(p.out, "← council DMed @%s: %s\n", r.Handle, text)
+		printf(p.out, "← council DMed @%s: %s\n", r.Handle, text)
 		p.maybeAnswer(answer{resident: r})
 	case "post":
 		parent, ok := p.posts[s.InReplyTo]
 		switch {
 		case s.InReplyTo == "":
-			fmt.Fprintf(p.out, "← council posted: %s\n", text)
+			printf(p.out, "← council posted: %s\n", text)
 			return
 		case !ok:
-			fmt.Fprintf(p.out, "← council replied to post %s: %s\n", s.InReplyTo, text)
+			printf(p.out, "← council replied to post %s: %s\n", s.InReplyTo, text)
 			return
 		}
 		p.posts[s.ID] = post{root: parent.root, resident: parent.resident, council: true}
 		p.latest[parent.root] = s.ID
 		if parent.council {
 			// The next part of a reply too long for one post.
-			fmt.Fprintf(p.out, "← council continued its reply to @%s in thread %s: %s\n",
+			printf(p.out, "← council continued its reply to @%s in thread %s: %s\n",
 				parent.resident.Handle, parent.root, text)
 			return
 		}
-		fmt.Fprintf(p.out, "← council replied to @%s in thread %s: %s\n", parent.resident.Handle, parent.root, text)
+		printf(p.out, "← council replied to @%s in thread %s: %s\n", parent.resident.Handle, parent.root, text)
 		p.maybeAnswer(answer{resident: parent.resident, root: parent.root})
 	default:
-		fmt.Fprintf(p.out, "← council sent a %s: %s\n", s.Kind, text)
+		printf(p.out, "← council sent a %s: %s\n", s.Kind, text)
 	}
 }
 

@@ -79,8 +79,7 @@ func (w *webhook) postOnce(ctx context.Context, body []byte) delivery {
 	if err != nil {
 		return delivery{err: err}
 	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	answer, err := readBody(resp, 64<<10)
 	if err != nil {
 		return delivery{err: fmt.Errorf("reading the answer: %w", err)}
 	}
@@ -109,8 +108,7 @@ func (w *webhook) checkCRC(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("CRC check: %w", err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	body, _ := readBody(resp, 64<<10)
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("CRC check: GET %s answered %d: %s", w.url, resp.StatusCode,
 			shorten(oneLine(string(body)), maxShownBody))
@@ -137,7 +135,7 @@ func waitReady(ctx context.Context, client *http.Client, readyURL string, wait t
 		switch {
 		case err == nil:
 			if said {
-				fmt.Fprintln(stdout, "the inbox is ready")
+				printf(stdout, "the inbox is ready\n")
 			}
 			return nil
 		case ctx.Err() != nil:
@@ -146,7 +144,7 @@ func waitReady(ctx context.Context, client *http.Client, readyURL string, wait t
 			return fmt.Errorf("the inbox was not ready after %s: %w", wait, err)
 		}
 		if !said {
-			fmt.Fprintf(stdout, "waiting for the inbox at %s (up to %s)…\n", readyURL, wait)
+			printf(stdout, "waiting for the inbox at %s (up to %s)…\n", readyURL, wait)
 		}
 		if err := sleep(ctx, min(poll, time.Until(deadline))); err != nil {
 			return err
@@ -166,12 +164,24 @@ func probe(ctx context.Context, client *http.Client, readyURL string) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	body, _ := readBody(resp, 4<<10)
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s answered %d: %s", readyURL, resp.StatusCode, shorten(oneLine(string(body)), maxShownBody))
 	}
 	return nil
+}
+
+// readBody reads at most limit bytes of resp's body and closes it.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	_ = resp.Body.Close() // nothing is lost if closing fails once the body is read
+	return body, err
+}
+
+// printf writes netsim's output. A terminal that cannot be written to is
+// no reason to stop the simulation, so write errors are ignored.
+func printf(w io.Writer, format string, args ...any) {
+	_, _ = fmt.Fprintf(w, format, args...)
 }
 
 // sleep waits for d or until ctx ends, whichever comes first.

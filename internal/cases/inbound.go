@@ -94,7 +94,7 @@ type batch struct {
 	accts []account
 
 	dup      []bool
-	dupOf    map[int]int // a second copy in the batch → the first copy's index
+	dupOf    map[int]int   // a second copy in the batch → the first copy's index
 	identity []identityRow // per message
 	caseOf   []*caseState  // per message
 	// From the database, before this batch.

@@ -51,6 +51,7 @@ const (
 type harness struct {
 	t      *testing.T
 	srv    *server.Server
+	opts   server.Options
 	fake   *xfake.Server
 	dbURL  string
 	token  string
@@ -110,29 +111,21 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv, err := server.Start(ctx, o)
-	if err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	h.srv = srv
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	h.opts = o
+	h.start()
+	t.Cleanup(h.stop)
 
+	var err error
 	h.direct, err = store.Open(ctx, h.dbURL, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close(h.direct) })
 
-	if _, err := srv.Auth.CreateUser(ctx, "adviser@example.gov.uk", "Alex Adviser", "adviser"); err != nil {
+	if _, err := h.srv.Auth.CreateUser(ctx, "adviser@example.gov.uk", "Alex Adviser", "adviser"); err != nil {
 		t.Fatal(err)
 	}
-	h.token, _, err = srv.Auth.CreateToken(ctx, "adviser@example.gov.uk", "tests", 0)
+	h.token, _, err = h.srv.Auth.CreateToken(ctx, "adviser@example.gov.uk", "tests", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,12 +137,38 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	if err := doc.Validate(context.Background()); err != nil {
 		t.Fatalf("openapi.yaml is not valid: %v", err)
 	}
-	doc.Servers = openapi3.Servers{{URL: srv.URL() + "/api/v1"}}
+	doc.Servers = openapi3.Servers{{URL: h.srv.URL() + "/api/v1"}}
 	h.router, err = gorillamux.NewRouter(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// start starts a server with the harness's options; the listener is new
+// each time, so a restarted server has a new address.
+func (h *harness) start() {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, err := server.Start(ctx, h.opts)
+	if err != nil {
+		h.t.Fatalf("start server: %v", err)
+	}
+	h.srv = srv
+}
+
+// stop shuts the server down gracefully.
+func (h *harness) stop() {
+	if h.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.srv.Shutdown(ctx); err != nil {
+		h.t.Errorf("shutdown: %v", err)
+	}
+	h.srv = nil
 }
 
 type testWriter struct{ t *testing.T }
@@ -265,8 +284,7 @@ func (h *harness) count(query string, args ...any) int64 {
 	return n
 }
 
-func (h *harness) cases() int64    { return h.count(`SELECT count(*) FROM cases`) }
-func (h *harness) messages() int64 { return h.count(`SELECT count(*) FROM messages`) }
+func (h *harness) cases() int64 { return h.count(`SELECT count(*) FROM cases`) }
 
 // caseOf returns the case id of the message with the given network id.
 func (h *harness) caseOf(externalID string) int64 {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -218,8 +219,7 @@ func TestLongPostUsesFullText(t *testing.T) {
 }
 
 func TestWebhookAcceptedWhileDatabaseIsDownBecomesACase(t *testing.T) {
-	var proxy *testenv.Proxy
-	proxy = testenv.NewProxy(t, "127.0.0.1:5432")
+	proxy := testenv.NewProxy(t, testenv.DatabaseAddr())
 	h := newHarness(t, withDatabaseProxy(proxy))
 
 	proxy.Block()
@@ -237,6 +237,36 @@ func TestWebhookAcceptedWhileDatabaseIsDownBecomesACase(t *testing.T) {
 	h.waitCaseOf(id)
 	if got := h.cases(); got != 1 {
 		t.Errorf("%d cases, want 1", got)
+	}
+}
+
+func TestNothingIsLostOrDuplicatedAcrossARestart(t *testing.T) {
+	h := newHarness(t)
+	const n = 60
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = nextID()
+		if i%2 == 0 {
+			h.signed(mention(ids[i], alice, fmt.Sprintf("@ExampleCouncil report %d", i), ""))
+		} else {
+			h.signed(directMessage(ids[i], bob, fmt.Sprintf("message %d", i)))
+		}
+	}
+	// Stop at once, with messages still in flight, then start again.
+	h.stop()
+	h.start()
+	// A redelivery after the restart still makes nothing new.
+	h.signed(mention(ids[0], alice, "@ExampleCouncil report 0", ""))
+	h.eventually("every message is stored", func() bool {
+		return h.count(`SELECT count(*) FROM messages`) == n
+	})
+	time.Sleep(200 * time.Millisecond)
+	if got := h.count(`SELECT count(*) FROM messages`); got != n {
+		t.Errorf("%d messages, want %d", got, n)
+	}
+	// Alice's mentions are separate cases; Bob's DMs share one.
+	if got := h.cases(); got != n/2+1 {
+		t.Errorf("%d cases, want %d", got, n/2+1)
 	}
 }
 

@@ -182,3 +182,31 @@ func TestServerErrorsAreRetriedAndClientErrorsFail(t *testing.T) {
 		t.Errorf("fake X accepted %d posts, want still 1", got)
 	}
 }
+
+func TestLostAnswerIsRetriedAndCounted(t *testing.T) {
+	h := newHarness(t)
+	post := nextID()
+	h.signed(mention(post, alice, "@ExampleCouncil overgrown hedge", ""))
+	caseID := h.waitCaseOf(post)
+
+	// X publishes the post but its answer never arrives.
+	h.fake.FailNext(xfake.Failure{DropAfterSend: true})
+	m := h.reply(caseID, "public", "We will cut it back next week.")
+	if sent := h.waitDelivery(caseID, m.ID); sent.DeliveryStatus != "sent" {
+		t.Fatalf("reply %q: %s", sent.DeliveryStatus, sent.FailureReason)
+	}
+	// The retry posts again: that is the one case a reply goes out twice,
+	// and it is counted.
+	if got := len(h.fake.Sent()); got != 2 {
+		t.Errorf("fake X recorded %d posts, want 2", got)
+	}
+	if got := metric(t, h, `inbox_outbound_total{channel="x",result="ambiguous"}`); got != "1" {
+		t.Errorf("ambiguous sends counted %q, want 1", got)
+	}
+	if got := metric(t, h, `inbox_outbound_total{channel="x",result="sent"}`); got != "1" {
+		t.Errorf("sent counted %q, want 1", got)
+	}
+	if got := metric(t, h, `inbox_cases_created_total{channel="x"}`); got != "1" {
+		t.Errorf("cases created counted %q, want 1", got)
+	}
+}

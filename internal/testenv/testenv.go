@@ -29,6 +29,18 @@ func AdminURL() string {
 	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 }
 
+// DatabaseAddr is the host:port of the PostgreSQL server tests use.
+func DatabaseAddr() string {
+	u, err := url.Parse(AdminURL())
+	if err != nil || u.Host == "" {
+		return "127.0.0.1:5432"
+	}
+	if u.Port() == "" {
+		return u.Hostname() + ":5432"
+	}
+	return u.Host
+}
+
 // NATSURL is the NATS server tests use.
 func NATSURL() string {
 	if u := os.Getenv("INBOX_TEST_NATS_URL"); u != "" {
