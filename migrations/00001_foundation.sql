@@ -125,6 +125,8 @@ CREATE TABLE messages (
     received_at          timestamptz,
     raw                  jsonb,
     created_at           timestamptz NOT NULL DEFAULT now(),
+    -- When the row was written, moments before its transaction committed;
+    -- with received_at it gives the webhook-to-case latency.
     committed_at         timestamptz NOT NULL DEFAULT clock_timestamp(),
     UNIQUE (channel_account_id, dedupe_key)
 );

@@ -95,9 +95,11 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 			Name:        b.Stream(Inbound),
 			Description: "Resident messages accepted by webhooks, waiting for the case service",
 			Subjects:    []string{b.subject("inbound", ">")},
-			Retention:   jetstream.LimitsPolicy,
-			MaxAge:      7 * 24 * time.Hour,
-			Duplicates:  time.Hour,
+			// A message leaves the stream only when the case service has
+			// committed it: no age or size limit may drop one unprocessed,
+			// however long PostgreSQL is away.
+			Retention:  jetstream.WorkQueuePolicy,
+			Duplicates: time.Hour,
 			Storage:     jetstream.FileStorage,
 		},
 		{

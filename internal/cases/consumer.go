@@ -119,9 +119,9 @@ func (c *Consumer) handle(batch []jetstream.Msg) {
 			err = in.Validate()
 		}
 		if err != nil {
-			// Ingest only publishes valid messages; this is not something a
-			// retry can mend. Keep it in the stream for inspection.
-			c.log.Error("inbound message rejected", "subject", m.Subject(), "err", err)
+			// Ingest only publishes valid messages, and no retry can mend
+			// this one; the log keeps its body so nothing is lost.
+			c.log.Error("inbound message rejected", "subject", m.Subject(), "err", err, "data", string(m.Data()))
 			c.svc.metrics.InboundProcessed.WithLabelValues("rejected").Inc()
 			_ = m.Term()
 			continue

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/citizeninbox/inbox/internal/bus"
+	"github.com/citizeninbox/inbox/internal/cases"
 	"github.com/citizeninbox/inbox/internal/channels/x"
 	"github.com/citizeninbox/inbox/internal/testenv"
 )
@@ -294,4 +299,30 @@ func metric(t *testing.T, h *harness, series string) string {
 		}
 	}
 	return ""
+}
+
+func TestCaseEventsArePublished(t *testing.T) {
+	h := newHarness(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cons, err := h.srv.Bus.JS.OrderedConsumer(ctx, h.opts.Names.Stream(bus.CaseEvents), jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := nextID()
+	h.signed(mention(id, alice, "@ExampleCouncil broken bench in the park", ""))
+	caseID := h.waitCaseOf(id)
+
+	msg, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
+	if err != nil {
+		t.Fatalf("no case event: %v", err)
+	}
+	var ev cases.Event
+	if err := json.Unmarshal(msg.Data(), &ev); err != nil {
+		t.Fatal(err)
+	}
+	want := h.opts.Names.CaseEventSubject(cases.EventCreated, "contact-centre")
+	if msg.Subject() != want || ev.Kind != cases.EventCreated || ev.CaseID != caseID || ev.Team != "contact-centre" {
+		t.Errorf("event %s %+v, want %s for case %d", msg.Subject(), ev, want, caseID)
+	}
 }
