@@ -76,7 +76,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 	case cmd == "user" && len(args) > 1 && args[1] == "create":
 		return createUser(ctx, env, log, args[2:], stdout)
 	case cmd == "token" && len(args) > 1 && args[1] == "create":
-		return createToken(ctx, env, log, args[2:], stdout)
+		return createToken(ctx, env, log, args[2:], stdout, stderr)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -148,7 +148,7 @@ func createUser(ctx context.Context, env config.Env, log *slog.Logger, args []st
 	return nil
 }
 
-func createToken(ctx context.Context, env config.Env, log *slog.Logger, args []string, stdout io.Writer) error {
+func createToken(ctx context.Context, env config.Env, log *slog.Logger, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
 	email := fs.String("email", "", "the email of the user the token acts for")
 	name := fs.String("name", "", "what the token is for")
@@ -173,6 +173,6 @@ func createToken(ctx context.Context, env config.Env, log *slog.Logger, args []s
 	if tok.ExpiresAt != nil {
 		expiry = "expires " + tok.ExpiresAt.Format(time.RFC3339)
 	}
-	fmt.Fprintf(os.Stderr, "token %d %q for %s created; it %s. Keep it safe: it is not shown again.\n", tok.ID, tok.Name, *email, expiry)
+	fmt.Fprintf(stderr, "token %d %q for %s created; it %s. Keep it safe: it is not shown again.\n", tok.ID, tok.Name, *email, expiry)
 	return nil
 }
