@@ -4,6 +4,8 @@ import (
 	"hash/fnv"
 	"strconv"
 	"strings"
+
+	"github.com/citizeninbox/inbox/internal/channels/x/xfake"
 )
 
 // The council as residents address it on X.
@@ -13,21 +15,19 @@ const (
 )
 
 // resident is one person the simulator plays.
-type resident struct {
-	ID, Handle, Name string
-}
+type resident = xfake.User
 
 // cast returns the residents the simulator plays.
 func cast() []resident {
 	return []resident{
-		{"2200000000000000001", "sarahjenkins", "Sarah Jenkins"},
-		{"2200000000000000002", "dave_okafor", "Dave Okafor"},
-		{"2200000000000000003", "priyapatel_uk", "Priya Patel"},
-		{"2200000000000000004", "tomhughes84", "Tom Hughes"},
-		{"2200000000000000005", "morag_mcleod", "Morag McLeod"},
-		{"2200000000000000006", "gareth_evans", "Gareth Evans"},
-		{"2200000000000000007", "chloe_b_smith", "Chloe Smith"},
-		{"2200000000000000008", "imran_hussain", "Imran Hussain"},
+		{ID: "2200000000000000001", Handle: "sarahjenkins", Name: "Sarah Jenkins"},
+		{ID: "2200000000000000002", Handle: "dave_okafor", Name: "Dave Okafor"},
+		{ID: "2200000000000000003", Handle: "priyapatel_uk", Name: "Priya Patel"},
+		{ID: "2200000000000000004", Handle: "tomhughes84", Name: "Tom Hughes"},
+		{ID: "2200000000000000005", Handle: "morag_mcleod", Name: "Morag McLeod"},
+		{ID: "2200000000000000006", Handle: "gareth_evans", Name: "Gareth Evans"},
+		{ID: "2200000000000000007", Handle: "chloe_b_smith", Name: "Chloe Smith"},
+		{ID: "2200000000000000008", Handle: "imran_hussain", Name: "Imran Hussain"},
 	}
 }
 

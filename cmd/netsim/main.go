@@ -268,12 +268,12 @@ func sendOnce(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var ev event
 	switch {
 	case *kind == "dm":
-		ev = event{label: "DM from @" + r.Handle, text: *text, body: dmPayload(t.councilID, id, r, *text, now)}
+		ev = event{label: "DM from @" + r.Handle, text: *text, body: xfake.DirectMessage(council(t.councilID), id, r, *text, now)}
 	case *inReplyTo != "":
 		ev = event{label: "reply from @" + r.Handle + " to " + *inReplyTo, text: *text,
-			body: mentionPayload(t.councilID, id, r, *text, *inReplyTo, now)}
+			body: xfake.Mention(council(t.councilID), id, r, *text, *inReplyTo, now)}
 	default:
-		ev = event{label: "mention from @" + r.Handle, text: *text, body: mentionPayload(t.councilID, id, r, *text, "", now)}
+		ev = event{label: "mention from @" + r.Handle, text: *text, body: xfake.Mention(council(t.councilID), id, r, *text, "", now)}
 	}
 	d := t.client().post(ctx, ev.body)
 	printf(stdout, "→ %s: %s  %s\n", ev.label, oneLine(ev.text), d)

@@ -184,13 +184,13 @@ func (p *player) mention(activity bool) event {
 		return event{
 			label: "mention (X Activity) from @" + r.Handle,
 			text:  text,
-			body:  activityMentionPayload(p.councilID, p.ids.next(), id, r, text, time.Now()),
+			body:  xfake.ActivityMention(council(p.councilID), p.ids.next(), id, r, text, time.Now()),
 		}
 	}
 	return event{
 		label: "mention from @" + r.Handle,
 		text:  text,
-		body:  mentionPayload(p.councilID, id, r, text, "", time.Now()),
+		body:  xfake.Mention(council(p.councilID), id, r, text, "", time.Now()),
 	}
 }
 
@@ -213,7 +213,7 @@ func (p *player) followUp() event {
 }
 
 func (p *player) dm(r resident, text, label string) event {
-	return event{label: label, text: text, body: dmPayload(p.councilID, p.ids.next(), r, text, time.Now())}
+	return event{label: label, text: text, body: xfake.DirectMessage(council(p.councilID), p.ids.next(), r, text, time.Now())}
 }
 
 // heard prints what the council sent and decides whether the resident
@@ -303,7 +303,7 @@ func (p *player) answer(a answer) event {
 	return event{
 		label: "reply from @" + r.Handle + " to " + inReplyTo,
 		text:  text,
-		body:  mentionPayload(p.councilID, id, r, text, inReplyTo, time.Now()),
+		body:  xfake.Mention(council(p.councilID), id, r, text, inReplyTo, time.Now()),
 	}
 }
 

@@ -100,7 +100,7 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 			// however long PostgreSQL is away.
 			Retention:  jetstream.WorkQueuePolicy,
 			Duplicates: time.Hour,
-			Storage:     jetstream.FileStorage,
+			Storage:    jetstream.FileStorage,
 		},
 		{
 			Name:        b.Stream(Outbound),

@@ -3,7 +3,6 @@ package loadtest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,16 +27,13 @@ import (
 	"github.com/citizeninbox/inbox/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.DropTemplate()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+var council = xfake.User{ID: "1500000000000000001", Handle: "ExampleCouncil", Name: "Example Council"}
 
 const (
-	councilID = "1500000000000000001"
-	secret    = "bench-consumer-secret"
-	account   = "council-x"
+	secret  = "bench-consumer-secret"
+	account = "council-x"
 	// concurrency is how many webhook deliveries are in flight at once,
 	// as when X delivers a burst.
 	concurrency = 32
@@ -55,7 +51,7 @@ func startServer(b *testing.B) (*server.Server, *gorm.DB) {
 		File: &config.File{
 			Teams: []config.Team{{Slug: "contact-centre", Name: "Contact centre"}},
 			ChannelAccounts: []config.ChannelAccount{{Slug: account, Channel: "x", Name: "Council", Team: "contact-centre",
-				APIBaseURL: fake.URL, X: &config.X{UserID: councilID, ConsumerSecret: secret, AccessToken: "t"}}},
+				APIBaseURL: fake.URL, X: &config.X{UserID: council.ID, ConsumerSecret: secret, AccessToken: "t"}}},
 		},
 		Log:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 		Names: testenv.Namespace(b),
@@ -85,47 +81,27 @@ func workload(n int) [][]byte {
 	now := time.Now().UTC()
 	for i := range n {
 		id := fmt.Sprint(1700000000000000000 + int64(i))
-		resident := fmt.Sprint(2200000000000000000 + int64(i))
-		var payload map[string]any
+		from := fmt.Sprint(2200000000000000000 + int64(i))
+		var body []byte
 		switch {
 		case i%10 < 4 || len(posts) == 0: // a new public mention
 			posts = append(posts, id)
-			payload = tweet(id, resident, "@ExampleCouncil the bin on my road was missed again", "", now)
+			body = xfake.Mention(council, id, resident(from), "@ExampleCouncil the bin on my road was missed again", "", now)
 		case i%10 < 6: // a reply in an earlier thread
-			payload = tweet(id, resident, "@ExampleCouncil same problem here", posts[i%len(posts)], now)
+			body = xfake.Mention(council, id, resident(from), "@ExampleCouncil same problem here", posts[i%len(posts)], now)
 		case i%10 < 9 || len(dmResidents) == 0: // a resident's first DM
-			dmResidents = append(dmResidents, resident)
-			payload = dm(id, resident, "Hello, I need help with my council tax", now)
+			dmResidents = append(dmResidents, from)
+			body = xfake.DirectMessage(council, id, resident(from), "Hello, I need help with my council tax", now)
 		default: // a follow-up DM that joins the resident's open case
-			payload = dm(id, dmResidents[i%len(dmResidents)], "Here is my account number", now)
+			body = xfake.DirectMessage(council, id, resident(dmResidents[i%len(dmResidents)]), "Here is my account number", now)
 		}
-		body, _ := json.Marshal(payload)
 		bodies = append(bodies, body)
 	}
 	return bodies
 }
 
-func tweet(id, from, text, inReplyTo string, at time.Time) map[string]any {
-	ev := map[string]any{
-		"id_str": id, "created_at": at.Format("Mon Jan 02 15:04:05 +0000 2006"), "text": text,
-		"user": map[string]any{"id_str": from, "screen_name": "resident" + from[len(from)-6:], "name": "Resident"},
-	}
-	if inReplyTo != "" {
-		ev["in_reply_to_status_id_str"] = inReplyTo
-	}
-	return map[string]any{"for_user_id": councilID, "tweet_create_events": []any{ev}}
-}
-
-func dm(id, from, text string, at time.Time) map[string]any {
-	return map[string]any{
-		"for_user_id": councilID,
-		"direct_message_events": []any{map[string]any{
-			"type": "message_create", "id": id, "created_timestamp": fmt.Sprint(at.UnixMilli()),
-			"message_create": map[string]any{"target": map[string]any{"recipient_id": councilID}, "sender_id": from,
-				"message_data": map[string]any{"text": text}},
-		}},
-		"users": map[string]any{from: map[string]any{"id": from, "name": "Resident", "screen_name": "resident" + from[len(from)-6:]}},
-	}
+func resident(id string) xfake.User {
+	return xfake.User{ID: id, Handle: "resident" + id[len(id)-6:], Name: "Resident"}
 }
 
 // BenchmarkXWebhooks drives the server with b.N signed webhooks and reports

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -32,11 +31,7 @@ import (
 	"github.com/citizeninbox/inbox/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.DropTemplate()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 const (
 	councilID     = "1500000000000000001"
@@ -372,51 +367,22 @@ func (h *harness) waitDelivery(caseID, messageID int64) messageJSON {
 	return found
 }
 
-// Payload builders, in the shapes X sends.
+// Residents and the council, as X deliveries describe them.
 
-type resident struct {
-	ID, Handle, Name string
-}
+type resident = xfake.User
 
 var (
-	alice = resident{"2200000000000000001", "alice_resident", "Alice Example"}
-	bob   = resident{"2200000000000000002", "bob_resident", "Bob Example"}
+	council = xfake.User{ID: councilID, Handle: "ExampleCouncil", Name: "Example Council"}
+	alice   = resident{ID: "2200000000000000001", Handle: "alice_resident", Name: "Alice Example"}
+	bob     = resident{ID: "2200000000000000002", Handle: "bob_resident", Name: "Bob Example"}
 )
 
 // mention is an Account Activity tweet_create_events delivery.
 func mention(id string, from resident, text, inReplyTo string) []byte {
-	ev := map[string]any{
-		"id_str":     id,
-		"created_at": time.Now().UTC().Format("Mon Jan 02 15:04:05 +0000 2006"),
-		"text":       text,
-		"user":       map[string]any{"id_str": from.ID, "screen_name": from.Handle, "name": from.Name},
-		"entities":   map[string]any{"user_mentions": []any{map[string]any{"id_str": councilID, "screen_name": "ExampleCouncil"}}},
-	}
-	if inReplyTo != "" {
-		ev["in_reply_to_status_id_str"] = inReplyTo
-	}
-	body, _ := json.Marshal(map[string]any{"for_user_id": councilID, "tweet_create_events": []any{ev}})
-	return body
+	return xfake.Mention(council, id, from, text, inReplyTo, time.Now())
 }
 
 // directMessage is an Account Activity direct_message_events delivery.
 func directMessage(id string, from resident, text string) []byte {
-	body, _ := json.Marshal(map[string]any{
-		"for_user_id": councilID,
-		"direct_message_events": []any{map[string]any{
-			"type":              "message_create",
-			"id":                id,
-			"created_timestamp": fmt.Sprint(time.Now().UnixMilli()),
-			"message_create": map[string]any{
-				"target":       map[string]any{"recipient_id": councilID},
-				"sender_id":    from.ID,
-				"message_data": map[string]any{"text": text},
-			},
-		}},
-		"users": map[string]any{
-			from.ID:   map[string]any{"id": from.ID, "name": from.Name, "screen_name": from.Handle},
-			councilID: map[string]any{"id": councilID, "name": "Example Council", "screen_name": "ExampleCouncil"},
-		},
-	})
-	return body
+	return xfake.DirectMessage(council, id, from, text, time.Now())
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/citizeninbox/inbox/internal/bus"
 	"github.com/citizeninbox/inbox/internal/cases"
 	"github.com/citizeninbox/inbox/internal/channels/x"
+	"github.com/citizeninbox/inbox/internal/channels/x/xfake"
 	"github.com/citizeninbox/inbox/internal/testenv"
 )
 
@@ -163,7 +164,7 @@ func TestDirectMessagesFromOneResidentShareACase(t *testing.T) {
 	}
 	// The council's own DMs come back through the webhook too; they are skipped.
 	own := nextID()
-	h.signed(directMessage(own, resident{councilID, "ExampleCouncil", "Example Council"}, "our own reply"))
+	h.signed(directMessage(own, council, "our own reply"))
 	marker := nextID()
 	h.signed(directMessage(marker, bob, "marker"))
 	h.waitCaseOf(marker)
@@ -190,16 +191,7 @@ func TestDirectMessageAfterResolutionOpensANewCase(t *testing.T) {
 func TestXActivityEnvelopeBecomesACase(t *testing.T) {
 	h := newHarness(t)
 	id := nextID()
-	body, _ := json.Marshal(map[string]any{"data": map[string]any{
-		"event_uuid": "0f9b6c1e-1",
-		"event_type": "post.mention.create",
-		"filter":     map[string]any{"user_id": councilID},
-		"payload": map[string]any{
-			"id": id, "text": "@ExampleCouncil graffiti on the bridge", "author_id": alice.ID,
-			"conversation_id": id, "created_at": time.Now().UTC().Format(time.RFC3339),
-		},
-		"includes": map[string]any{"users": []any{map[string]any{"id": alice.ID, "username": alice.Handle, "name": alice.Name}}},
-	}})
+	body := xfake.ActivityMention(council, "0f9b6c1e-1", id, alice, "@ExampleCouncil graffiti on the bridge", time.Now())
 	h.signed(body)
 	c := h.caseDetail(h.waitCaseOf(id))
 	if c.Contact.Handle != alice.Handle || c.Messages[0].Body != "@ExampleCouncil graffiti on the bridge" {

@@ -119,9 +119,15 @@ func Database(t testing.TB) string {
 	return withDatabase(AdminURL(), name)
 }
 
-// DropTemplate removes the template database; call it from TestMain after
-// the tests ran.
-func DropTemplate() {
+// Main runs a package's tests and then drops the template database; use it
+// as TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	dropTemplate()
+	os.Exit(code)
+}
+
+func dropTemplate() {
 	if templateName == "" {
 		return
 	}
