@@ -117,9 +117,15 @@ CREATE TABLE messages (
     contact_identity_id  bigint REFERENCES contact_identities (id),
     author_user_id       bigint REFERENCES users (id),
     delivery_status      text NOT NULL DEFAULT 'received'
-        CHECK (delivery_status IN ('received', 'queued', 'sent', 'failed')),
+        CHECK (delivery_status IN ('received', 'queued', 'sending', 'sent', 'failed')),
     failure_reason       text NOT NULL DEFAULT '',
+    -- Calls made to the network for this reply, and how many of them failed
+    -- in a way worth retrying (outages, timeouts); rate limits are neither.
     send_attempts        integer NOT NULL DEFAULT 0,
+    send_failures        integer NOT NULL DEFAULT 0,
+    -- A sender that claims a reply holds it until then; past it, another
+    -- may take over.
+    sending_until        timestamptz,
     sent_at              timestamptz,
     network_sent_at      timestamptz,
     received_at          timestamptz,
@@ -131,8 +137,16 @@ CREATE TABLE messages (
     UNIQUE (channel_account_id, dedupe_key)
 );
 CREATE INDEX messages_case_idx ON messages (case_id, id);
-CREATE INDEX messages_external_idx ON messages (channel_account_id, external_id) WHERE external_id <> '';
-CREATE INDEX messages_external_ids_idx ON messages USING gin (external_ids);
+
+-- Every post and direct message id on a network, ours and residents', with
+-- the case it belongs to: a reply to any of them threads onto that case.
+CREATE TABLE message_posts (
+    channel_account_id  bigint NOT NULL REFERENCES channel_accounts (id),
+    external_id         text NOT NULL,
+    message_id          bigint NOT NULL REFERENCES messages (id),
+    case_id             bigint NOT NULL REFERENCES cases (id),
+    PRIMARY KEY (channel_account_id, external_id)
+);
 CREATE INDEX messages_conversation_idx ON messages (channel_account_id, conversation_id, id DESC) WHERE conversation_id <> '';
 
 -- Transactional outbox: rows written in the same transaction as the change
@@ -142,6 +156,16 @@ CREATE TABLE outbox (
     subject     text NOT NULL,
     msg_id      text NOT NULL,
     payload     jsonb NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- Inbound messages the case service could not store, kept whole with the
+-- reason so nothing a resident sent is lost; an operator can replay them.
+CREATE TABLE inbound_rejected (
+    id          bigserial PRIMARY KEY,
+    subject     text NOT NULL,
+    data        bytea NOT NULL,
+    reason      text NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 
@@ -159,7 +183,9 @@ CREATE INDEX audit_events_case_idx ON audit_events (case_id, id) WHERE case_id I
 
 -- +goose Down
 DROP TABLE audit_events;
+DROP TABLE inbound_rejected;
 DROP TABLE outbox;
+DROP TABLE message_posts;
 DROP TABLE messages;
 DROP TABLE cases;
 DROP SEQUENCE case_reference_seq;

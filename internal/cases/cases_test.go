@@ -180,3 +180,18 @@ func TestUnknownAccountIsAnError(t *testing.T) {
 		t.Fatal("a message for an unknown account was stored")
 	}
 }
+
+// A resident's DM joins the case their public post opened, whether the two
+// arrive in one batch or in two.
+func TestDirectMessageJoinsTheResidentsOpenCaseWhateverTheBatching(t *testing.T) {
+	svc, db := newService(t)
+	together := storeBatch(t, svc, db, msg(channels.Public, "hana", "fly-tipping", ""), msg(channels.Private, "hana", "photo attached", ""))
+	if together[1].CaseID != together[0].CaseID {
+		t.Errorf("in one batch: DM on case %d, post on case %d", together[1].CaseID, together[0].CaseID)
+	}
+	first := storeBatch(t, svc, db, msg(channels.Public, "ivan", "fly-tipping", ""))
+	second := storeBatch(t, svc, db, msg(channels.Private, "ivan", "photo attached", ""))
+	if second[0].CaseID != first[0].CaseID {
+		t.Errorf("in two batches: DM on case %d, post on case %d", second[0].CaseID, first[0].CaseID)
+	}
+}

@@ -111,6 +111,7 @@ type pending struct {
 }
 
 func (c *Consumer) handle(batch []jetstream.Msg) {
+	ctx := c.ctx
 	items := make([]pending, 0, len(batch))
 	for _, m := range batch {
 		var in channels.Inbound
@@ -120,10 +121,8 @@ func (c *Consumer) handle(batch []jetstream.Msg) {
 		}
 		if err != nil {
 			// Ingest only publishes valid messages, and no retry can mend
-			// this one; the log keeps its body so nothing is lost.
-			c.log.Error("inbound message rejected", "subject", m.Subject(), "err", err, "data", string(m.Data()))
-			c.svc.metrics.InboundProcessed.WithLabelValues("rejected").Inc()
-			_ = m.Term()
+			// this one: keep it aside, whole.
+			c.reject(ctx, m, err)
 			continue
 		}
 		items = append(items, pending{msg: m, in: in})
@@ -131,23 +130,53 @@ func (c *Consumer) handle(batch []jetstream.Msg) {
 	if len(items) == 0 {
 		return
 	}
-	// Happy path: the whole batch in one transaction. If it fails, each
+	// Happy path: the whole batch in one transaction, tried again once if
+	// it lost a deadlock to a concurrent batch. If it still fails, each
 	// message gets its own, so one bad message cannot hold up the others.
-	ctx := c.ctx
 	if len(items) > 1 {
-		if results, err := c.svc.storeBatch(ctx, items); err == nil {
+		results, err := c.svc.storeBatch(ctx, items)
+		if store.IsSerializationFailure(err) {
+			results, err = c.svc.storeBatch(ctx, items)
+		}
+		if err == nil {
 			c.done1(items, results)
 			return
 		}
 	}
 	for _, it := range items {
 		results, err := c.svc.storeBatch(ctx, []pending{it})
-		if err != nil {
+		switch {
+		case err == nil:
+			c.done1([]pending{it}, results)
+		case unstorable(err):
+			c.reject(ctx, it.msg, err)
+		default:
 			c.retry(it, err)
-			continue
 		}
-		c.done1([]pending{it}, results)
 	}
+}
+
+// unstorable reports whether a message failed for what it holds, or for a
+// channel account no longer configured, rather than for the database being
+// unavailable: trying it again cannot help.
+func unstorable(err error) bool {
+	return errors.Is(err, ErrUnknownAccount) || store.IsDataError(err)
+}
+
+// reject keeps a message the case service cannot store in inbound_rejected,
+// with the reason, and only then takes it off the stream. If even that
+// fails, the message stays in the stream for later.
+func (c *Consumer) reject(ctx context.Context, m jetstream.Msg, reason error) {
+	err := c.svc.db.WithContext(ctx).Exec(`INSERT INTO inbound_rejected (subject, data, reason) VALUES (?, ?, ?)`,
+		m.Subject(), m.Data(), reason.Error()).Error
+	if err != nil {
+		c.log.Warn("inbound message could not be set aside, will retry", "subject", m.Subject(), "err", err)
+		_ = m.NakWithDelay(maxRetryDelay)
+		return
+	}
+	c.log.Error("inbound message rejected and kept in inbound_rejected", "subject", m.Subject(), "reason", reason)
+	c.svc.metrics.InboundProcessed.WithLabelValues("rejected").Inc()
+	_ = m.Ack()
 }
 
 func (c *Consumer) done1(items []pending, results []Stored) {
@@ -168,9 +197,6 @@ func (c *Consumer) done1(items []pending, results []Stored) {
 }
 
 func (c *Consumer) retry(it pending, err error) {
-	if errors.Is(err, ErrUnknownAccount) {
-		c.log.Error("inbound message for an unknown account; it stays in the stream", "account", it.in.Account, "err", err)
-	}
 	delay := c.retryDelay
 	if md, mdErr := it.msg.Metadata(); mdErr == nil {
 		for i := uint64(1); i < md.NumDelivered && delay < maxRetryDelay; i++ {

@@ -2,7 +2,9 @@ package cases
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -73,13 +75,29 @@ func (s *Service) StoreBatch(tx *gorm.DB, ins []channels.Inbound) ([]Stored, err
 	return b.res, nil
 }
 
-// sanitize removes what PostgreSQL cannot store: NUL characters in text
-// and the \u0000 escape in JSON.
+// surrogateEscape finds \uD800–\uDFFF escapes, which jsonb refuses when
+// they are not a valid pair.
+var surrogateEscape = regexp.MustCompile(`\\u[dD][89abcdefABCDEF]`)
+
+// sanitize replaces what PostgreSQL cannot store: NUL characters in text,
+// and in the raw JSON the \u0000 escape and lone UTF-16 surrogates.
 func sanitize(in *channels.Inbound) {
 	clean := func(s string) string { return strings.ReplaceAll(s, "\x00", "\uFFFD") }
 	in.Text = clean(in.Text)
 	in.Author.Handle = clean(in.Author.Handle)
 	in.Author.DisplayName = clean(in.Author.DisplayName)
+	if surrogateEscape.Match(in.Raw) {
+		// Decoding turns invalid surrogates into U+FFFD; valid pairs
+		// survive the round trip as the characters they encode.
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(in.Raw))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err == nil {
+			if b, err := json.Marshal(v); err == nil {
+				in.Raw = b
+			}
+		}
+	}
 	if bytes.Contains(in.Raw, []byte(`\u0000`)) {
 		in.Raw = bytes.ReplaceAll(in.Raw, []byte(`\u0000`), []byte(`\ufffd`))
 	}
@@ -122,22 +140,22 @@ type identityRow struct {
 
 // caseState is a case as this batch leaves it.
 type caseState struct {
-	ID             int64
-	Reference      string
-	Status         string
-	Channel        string
-	TeamID         int64
-	LastMessageAt  time.Time
-	ResolvedAt     *time.Time
-	ClosedAt       *time.Time
-	existing       bool
-	touched        bool
-	reopens        int
-	account        account
-	identity       int64
-	contact        int64
-	subject        string
-	firstMessageAt time.Time
+	ID                int64
+	Reference         string
+	Status            string
+	Channel           string
+	TeamID            int64
+	ContactIdentityID int64
+	LastMessageAt     time.Time
+	ResolvedAt        *time.Time
+	ClosedAt          *time.Time
+	existing          bool
+	touched           bool
+	reopens           int
+	account           account
+	contact           int64
+	subject           string
+	firstMessageAt    time.Time
 }
 
 func (b *batch) dedupe() error {
@@ -315,60 +333,64 @@ func (b *batch) identities() error {
 func (b *batch) lookups() error {
 	b.byPost, b.byConversation, b.openDM = map[acctKey]int64{}, map[acctKey]int64{}, map[acctKey]int64{}
 	b.cases = map[int64]*caseState{}
+	var replyAcct, convAcct, identities, identAcct pq.Int64Array
 	var replyTo, conversations pq.StringArray
-	var identities pq.Int64Array
 	for i, in := range b.ins {
 		if b.dup[i] {
 			continue
 		}
+		acct := b.accts[i].ID
 		if in.InReplyTo != "" {
-			replyTo = append(replyTo, in.InReplyTo)
+			replyAcct, replyTo = append(replyAcct, acct), append(replyTo, in.InReplyTo)
 		}
 		if in.ConversationID != "" && in.Visibility == channels.Public {
-			conversations = append(conversations, in.ConversationID)
+			convAcct, conversations = append(convAcct, acct), append(conversations, in.ConversationID)
 		}
 		if in.Visibility == channels.Private {
-			identities = append(identities, b.identity[i].ID)
+			identAcct, identities = append(identAcct, acct), append(identities, b.identity[i].ID)
 		}
 	}
-	if len(replyTo) > 0 {
-		var rows []struct {
-			ChannelAccountID, CaseID int64
-			ExternalIDs              pq.StringArray `gorm:"type:text[]"`
-		}
-		if err := b.tx.Raw(`SELECT channel_account_id, case_id, external_ids FROM messages
-			WHERE external_ids && ?::text[] ORDER BY id`, replyTo).Scan(&rows).Error; err != nil {
+	type hit struct {
+		Account int64
+		Key     string
+		CaseID  int64
+	}
+	// Each lookup is one btree probe per wanted key, whatever the size of
+	// the tables.
+	load := func(into map[acctKey]int64, query string, args ...any) error {
+		var rows []hit
+		if err := b.tx.Raw(query, args...).Scan(&rows).Error; err != nil {
 			return err
 		}
-		for _, r := range rows { // later messages win
-			for _, id := range r.ExternalIDs {
-				b.byPost[acctKey{r.ChannelAccountID, id}] = r.CaseID
-			}
+		for _, r := range rows {
+			into[acctKey{r.Account, r.Key}] = r.CaseID
+		}
+		return nil
+	}
+	if len(replyTo) > 0 {
+		if err := load(b.byPost, `SELECT k.account, k.key, p.case_id
+			FROM unnest(?::bigint[], ?::text[]) AS k(account, key)
+			JOIN message_posts p ON p.channel_account_id = k.account AND p.external_id = k.key`, replyAcct, replyTo); err != nil {
+			return err
 		}
 	}
 	if len(conversations) > 0 {
-		var rows []struct {
-			ChannelAccountID, CaseID int64
-			ConversationID           string
-		}
-		if err := b.tx.Raw(`SELECT DISTINCT ON (channel_account_id, conversation_id) channel_account_id, conversation_id, case_id
-			FROM messages WHERE conversation_id = ANY(?::text[])
-			ORDER BY channel_account_id, conversation_id, id DESC`, conversations).Scan(&rows).Error; err != nil {
+		if err := load(b.byConversation, `SELECT k.account, k.key, m.case_id
+			FROM unnest(?::bigint[], ?::text[]) AS k(account, key)
+			CROSS JOIN LATERAL (SELECT case_id FROM messages
+				WHERE channel_account_id = k.account AND conversation_id = k.key AND conversation_id <> ''
+				ORDER BY id DESC LIMIT 1) m`, convAcct, conversations); err != nil {
 			return err
-		}
-		for _, r := range rows {
-			b.byConversation[acctKey{r.ChannelAccountID, r.ConversationID}] = r.CaseID
 		}
 	}
 	if len(identities) > 0 {
-		var rows []struct{ ID, ContactIdentityID, ChannelAccountID int64 }
-		if err := b.tx.Raw(`SELECT DISTINCT ON (contact_identity_id, channel_account_id) id, contact_identity_id, channel_account_id
-			FROM cases WHERE contact_identity_id = ANY(?::bigint[]) AND status IN ('new', 'open', 'awaiting_resident')
-			ORDER BY contact_identity_id, channel_account_id, last_message_at DESC`, identities).Scan(&rows).Error; err != nil {
+		if err := load(b.openDM, `SELECT k.account, k.identity::text AS key, c.id AS case_id
+			FROM unnest(?::bigint[], ?::bigint[]) AS k(account, identity)
+			CROSS JOIN LATERAL (SELECT id FROM cases
+				WHERE contact_identity_id = k.identity AND channel_account_id = k.account
+				  AND status IN ('new', 'open', 'awaiting_resident')
+				ORDER BY last_message_at DESC LIMIT 1) c`, identAcct, identities); err != nil {
 			return err
-		}
-		for _, r := range rows {
-			b.openDM[acctKey{r.ChannelAccountID, fmt.Sprint(r.ContactIdentityID)}] = r.ID
 		}
 	}
 	var ids pq.Int64Array
@@ -381,7 +403,7 @@ func (b *batch) lookups() error {
 		return nil
 	}
 	var rows []caseState
-	if err := b.tx.Raw(`SELECT id, reference, status, channel, team_id, last_message_at, resolved_at, closed_at
+	if err := b.tx.Raw(`SELECT id, reference, status, channel, team_id, contact_identity_id, last_message_at, resolved_at, closed_at
 		FROM cases WHERE id = ANY(?::bigint[]) ORDER BY id FOR UPDATE`, ids).Scan(&rows).Error; err != nil {
 		return err
 	}
@@ -434,7 +456,7 @@ func (b *batch) thread() error {
 		case c == nil || c.Status == StatusClosed:
 			c = &caseState{
 				Status: StatusNew, Channel: in.Channel, TeamID: acct.TeamID, LastMessageAt: in.SentAt,
-				account: acct, identity: ident.ID, contact: ident.ContactID,
+				ContactIdentityID: ident.ID, account: acct, contact: ident.ContactID,
 				subject: truncate(in.Text, 120), firstMessageAt: in.SentAt,
 			}
 			b.newCases = append(b.newCases, c)
@@ -460,7 +482,9 @@ func (b *batch) thread() error {
 		if in.ConversationID != "" {
 			convCase[convKey] = c
 		}
-		if in.Visibility == channels.Private {
+		if c.ContactIdentityID == ident.ID {
+			// As in the database: a resident's open case is the latest
+			// case they started, whatever the visibility.
 			dmCase[dmKey] = c
 		}
 	}
@@ -484,7 +508,7 @@ func (b *batch) insertCases() error {
 		c.ID = ids[i]
 		channel[i], subject[i] = c.Channel, c.subject
 		first[i], last[i] = c.firstMessageAt.Format(time.RFC3339Nano), c.LastMessageAt.Format(time.RFC3339Nano)
-		acct[i], contact[i], identity[i], team[i] = c.account.ID, c.contact, c.identity, c.TeamID
+		acct[i], contact[i], identity[i], team[i] = c.account.ID, c.contact, c.ContactIdentityID, c.TeamID
 	}
 	var rows []struct {
 		ID        int64
@@ -573,6 +597,11 @@ func (b *batch) insertMessages() error {
 			?::text[], ?::bigint[], ?::timestamptz[], ?::timestamptz[], ?::text[])
 		  AS t(id, case_id, acct, vis, body, dedupe, ext, conv, reply, ident, sent, received, raw)`,
 		ids, caseIDs, accts, vis, body, dedupe, ext, conv, reply, idents, sent, received, raw).Error; err != nil {
+		return err
+	}
+	if err := b.tx.Exec(`INSERT INTO message_posts (channel_account_id, external_id, message_id, case_id)
+		SELECT * FROM unnest(?::bigint[], ?::text[], ?::bigint[], ?::bigint[])
+		ON CONFLICT DO NOTHING`, accts, ext, ids, caseIDs).Error; err != nil {
 		return err
 	}
 	b.messageIDs = make([]int64, len(b.ins))

@@ -16,6 +16,7 @@ import (
 	"github.com/citizeninbox/inbox/internal/bus"
 	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/metrics"
+	"github.com/citizeninbox/inbox/internal/store"
 )
 
 // Adapter sends one reply through a network. onPart is called after each
@@ -65,8 +66,9 @@ type Sender struct {
 	cfg      SenderConfig
 	now      func() time.Time
 
-	mu      sync.Mutex
-	blocked map[string]time.Time // account → rate limit lifts at
+	mu         sync.Mutex
+	blocked    map[string]time.Time // account → rate limit lifts at
+	unrecorded map[int64][]string   // message → parts sent, not yet in the database
 
 	// ctx is the base context: start-up values, never cancelled, so a send
 	// in flight at shutdown is recorded.
@@ -79,7 +81,7 @@ type Sender struct {
 func NewSender(db *gorm.DB, adapters map[string]Adapter, m *metrics.Metrics, log *slog.Logger, cfg SenderConfig) *Sender {
 	cfg.defaults()
 	return &Sender{db: db, adapters: adapters, metrics: m, log: log, cfg: cfg, now: time.Now,
-		blocked: map[string]time.Time{}, done: make(chan struct{})}
+		blocked: map[string]time.Time{}, unrecorded: map[int64][]string{}, done: make(chan struct{})}
 }
 
 // Start creates the durable consumer and starts sending.
@@ -96,7 +98,9 @@ func (s *Sender) Start(ctx context.Context, b *bus.Bus) error {
 		return err
 	}
 	s.ctx = context.WithoutCancel(ctx)
-	s.iter, err = cons.Messages(jetstream.PullMaxMessages(50))
+	// Fetch one at a time: a reply waiting in a local buffer while others
+	// are sent would run down its ack wait and be offered elsewhere.
+	s.iter, err = cons.Messages(jetstream.PullMaxMessages(1))
 	if err != nil {
 		return err
 	}
@@ -138,38 +142,13 @@ func (s *Sender) handle(m jetstream.Msg) {
 	ctx := s.ctx
 	var out channels.Outbound
 	if err := json.Unmarshal(m.Data(), &out); err != nil || out.MessageID == 0 {
-		s.log.Error("outbound message rejected", "subject", m.Subject(), "err", err)
+		// The relay only publishes what the case service wrote; the row
+		// itself is still in the database and shows as queued.
+		s.log.Error("outbound message unreadable", "subject", m.Subject(), "err", err, "data", string(m.Data()))
 		_ = m.Term()
 		return
 	}
 	key := out.Channel + "/" + out.Account
-	attempt := uint64(1)
-	if md, err := m.Metadata(); err == nil {
-		attempt = md.NumDelivered
-	}
-
-	var state struct {
-		DeliveryStatus string
-		ExternalIDs    pq.StringArray `gorm:"type:text[]"`
-	}
-	if err := s.db.WithContext(ctx).Raw(`SELECT delivery_status, external_ids
-		FROM messages WHERE id = ?`, out.MessageID).Scan(&state).Error; err != nil {
-		s.log.Warn("outbound: database unavailable, will retry", "message_id", out.MessageID, "err", err)
-		_ = m.NakWithDelay(s.backoff(attempt))
-		return
-	}
-	switch state.DeliveryStatus {
-	case "":
-		s.log.Error("outbound message has no row", "message_id", out.MessageID)
-		_ = m.Term()
-		return
-	case "sent", "failed":
-		// Already done: a redelivery after the ack was lost.
-		_ = m.Ack()
-		return
-	}
-	out.SentParts = state.ExternalIDs
-
 	adapter, ok := s.adapters[key]
 	if !ok {
 		s.fail(ctx, m, out, fmt.Sprintf("channel account %s is not configured for sending", key))
@@ -180,23 +159,48 @@ func (s *Sender) handle(m jetstream.Msg) {
 		return
 	}
 
+	claim, err := s.claim(ctx, out.MessageID)
+	if err != nil {
+		s.log.Warn("outbound: database unavailable, will retry", "message_id", out.MessageID, "err", err)
+		_ = m.NakWithDelay(s.cfg.BaseBackoff)
+		return
+	}
+	switch claim.state {
+	case claimDone:
+		_ = m.Ack() // a redelivery after the ack was lost
+		return
+	case claimMissing:
+		s.log.Error("outbound message has no row", "message_id", out.MessageID)
+		_ = m.Term()
+		return
+	case claimHeld:
+		// Another sender holds it; look again when its lease ends.
+		_ = m.NakWithDelay(s.lease())
+		return
+	}
+	out.SentParts = s.knownParts(out.MessageID, claim.parts)
+	_ = m.InProgress()
+
 	sendCtx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
 	ids, err := adapter.Send(sendCtx, out, func(_ int, id string) error {
-		return s.db.WithContext(ctx).Exec(`UPDATE messages SET external_ids = array_append(external_ids, ?),
-			send_attempts = ? WHERE id = ?`, id, attempt, out.MessageID).Error
+		s.remember(out.MessageID, id)
+		if err := s.recordPart(ctx, out.MessageID, id); err != nil {
+			// Keep going: the part is remembered here and recorded with
+			// the rest when the reply is marked sent.
+			s.log.Warn("outbound: part sent but not recorded yet", "message_id", out.MessageID, "id", id, "err", err)
+		}
+		return nil
 	})
 	cancel()
 	if err == nil {
-		now := s.now().UTC()
-		if dbErr := s.db.WithContext(ctx).Exec(`UPDATE messages SET delivery_status = 'sent', external_id = ?,
-			external_ids = ?, sent_at = ?, failure_reason = '', send_attempts = ? WHERE id = ?`,
-			ids[0], pq.StringArray(ids), now, attempt, out.MessageID).Error; dbErr != nil {
-			// The network has it; record it on the next delivery, which
-			// sends nothing more since every part is in external_ids.
+		if dbErr := s.markSent(ctx, out.MessageID, ids); dbErr != nil {
+			// The network has it all; the next delivery sends nothing more
+			// and only records it.
 			s.log.Warn("outbound: sent but not recorded, will retry the record", "message_id", out.MessageID, "err", dbErr)
-			_ = m.NakWithDelay(s.backoff(attempt))
+			_ = m.NakWithDelay(s.cfg.BaseBackoff)
 			return
 		}
+		s.forget(out.MessageID)
 		s.metrics.Outbound.WithLabelValues(out.Channel, "sent").Inc()
 		_ = m.Ack()
 		return
@@ -212,35 +216,125 @@ func (s *Sender) handle(m jetstream.Msg) {
 		wait := max(se.RetryAt.Sub(s.now()), 100*time.Millisecond)
 		s.blockUntil(key, s.now().Add(wait))
 		s.log.Info("outbound rate limited", "account", key, "message_id", out.MessageID, "retry_in", wait)
-		s.recordAttempt(ctx, out.MessageID, attempt, se.Reason)
-		_ = m.NakWithDelay(wait)
+		s.release(ctx, m, out.MessageID, se.Reason, wait)
 	case channels.Permanent:
 		s.fail(ctx, m, out, se.Reason)
 	default:
-		if attempt >= uint64(s.cfg.MaxAttempts) {
-			s.fail(ctx, m, out, fmt.Sprintf("gave up after %d attempts: %s", attempt, se.Reason))
+		failures, dbErr := s.countFailure(ctx, out.MessageID, se.Reason)
+		if dbErr != nil {
+			_ = m.NakWithDelay(s.cfg.BaseBackoff)
+			return
+		}
+		if failures >= s.cfg.MaxAttempts {
+			s.fail(ctx, m, out, fmt.Sprintf("gave up after %d failed attempts: %s", failures, se.Reason))
 			return
 		}
 		s.metrics.Outbound.WithLabelValues(out.Channel, "retried").Inc()
-		s.log.Warn("outbound send failed, will retry", "message_id", out.MessageID, "attempt", attempt, "err", err)
-		s.recordAttempt(ctx, out.MessageID, attempt, se.Reason)
-		_ = m.NakWithDelay(s.backoff(attempt))
+		s.log.Warn("outbound send failed, will retry", "message_id", out.MessageID, "failures", failures, "err", err)
+		_ = m.NakWithDelay(s.backoff(failures))
 	}
 }
 
-func (s *Sender) recordAttempt(ctx context.Context, id int64, attempt uint64, reason string) {
-	_ = s.db.WithContext(ctx).Exec(`UPDATE messages SET send_attempts = ?, failure_reason = ? WHERE id = ?`,
-		attempt, reason, id).Error
+type claimState int
+
+const (
+	claimTaken claimState = iota
+	claimDone
+	claimHeld
+	claimMissing
+)
+
+type claimResult struct {
+	state claimState
+	parts []string
 }
 
+// lease is how long a claim keeps other senders off a reply.
+func (s *Sender) lease() time.Duration { return s.cfg.SendTimeout + 30*time.Second }
+
+// claim marks a reply as being sent by this sender, for one lease, and
+// counts the attempt. A reply already sent or failed, or held by another
+// sender whose lease has not run out, is not claimed.
+func (s *Sender) claim(ctx context.Context, id int64) (claimResult, error) {
+	var row struct {
+		ID          int64
+		ExternalIDs pq.StringArray `gorm:"type:text[]"`
+	}
+	err := s.db.WithContext(ctx).Raw(`UPDATE messages
+		SET delivery_status = 'sending', sending_until = now() + ?::interval, send_attempts = send_attempts + 1
+		WHERE id = ? AND direction = 'outbound'
+		  AND (delivery_status = 'queued' OR (delivery_status = 'sending' AND sending_until < now()))
+		RETURNING id, external_ids`, fmt.Sprintf("%d milliseconds", s.lease().Milliseconds()), id).Scan(&row).Error
+	if err != nil {
+		return claimResult{}, err
+	}
+	if row.ID != 0 {
+		return claimResult{state: claimTaken, parts: row.ExternalIDs}, nil
+	}
+	var status string
+	if err := s.db.WithContext(ctx).Raw(`SELECT delivery_status FROM messages WHERE id = ?`, id).Scan(&status).Error; err != nil {
+		return claimResult{}, err
+	}
+	switch status {
+	case "":
+		return claimResult{state: claimMissing}, nil
+	case "sending":
+		return claimResult{state: claimHeld}, nil
+	}
+	return claimResult{state: claimDone}, nil
+}
+
+// recordPart stores one sent part's id on the message, and as a post that
+// residents' replies thread onto.
+func (s *Sender) recordPart(ctx context.Context, id int64, part string) error {
+	return store.Write(ctx, s.db, func(tx *gorm.DB) error {
+		if err := tx.Exec(`UPDATE messages SET external_ids = array_append(external_ids, ?)
+			WHERE id = ? AND NOT (? = ANY(external_ids))`, part, id, part).Error; err != nil {
+			return err
+		}
+		return insertPosts(tx, id, []string{part})
+	})
+}
+
+func insertPosts(tx *gorm.DB, id int64, parts []string) error {
+	return tx.Exec(`INSERT INTO message_posts (channel_account_id, external_id, message_id, case_id)
+		SELECT m.channel_account_id, p, m.id, m.case_id FROM messages m, unnest(?::text[]) AS p
+		WHERE m.id = ? ON CONFLICT DO NOTHING`, pq.StringArray(parts), id).Error
+}
+
+func (s *Sender) markSent(ctx context.Context, id int64, ids []string) error {
+	return store.Write(ctx, s.db, func(tx *gorm.DB) error {
+		if err := tx.Exec(`UPDATE messages SET delivery_status = 'sent', external_id = ?, external_ids = ?,
+			sent_at = ?, failure_reason = '', sending_until = NULL WHERE id = ?`,
+			ids[0], pq.StringArray(ids), s.now().UTC(), id).Error; err != nil {
+			return err
+		}
+		return insertPosts(tx, id, ids)
+	})
+}
+
+// release hands a reply back to the queue after a send that may succeed
+// later, and offers it again after wait.
+func (s *Sender) release(ctx context.Context, m jetstream.Msg, id int64, reason string, wait time.Duration) {
+	_ = s.db.WithContext(ctx).Exec(`UPDATE messages SET delivery_status = 'queued', sending_until = NULL,
+		failure_reason = ? WHERE id = ?`, reason, id).Error
+	_ = m.NakWithDelay(wait)
+}
+
+// countFailure records a retryable failure and returns how many there were.
+func (s *Sender) countFailure(ctx context.Context, id int64, reason string) (int, error) {
+	var failures int
+	err := s.db.WithContext(ctx).Raw(`UPDATE messages SET delivery_status = 'queued', sending_until = NULL,
+		send_failures = send_failures + 1, failure_reason = ? WHERE id = ? RETURNING send_failures`,
+		reason, id).Scan(&failures).Error
+	return failures, err
+}
+
+// fail marks a reply failed with the network's reason.
 func (s *Sender) fail(ctx context.Context, m jetstream.Msg, out channels.Outbound, reason string) {
-	attempt := uint64(1)
-	if md, err := m.Metadata(); err == nil {
-		attempt = md.NumDelivered
-	}
 	if err := s.db.WithContext(ctx).Exec(`UPDATE messages SET delivery_status = 'failed', failure_reason = ?,
-		send_attempts = ? WHERE id = ?`, reason, attempt, out.MessageID).Error; err != nil {
-		_ = m.NakWithDelay(s.backoff(attempt))
+		sending_until = NULL WHERE id = ?`, reason, out.MessageID).Error; err != nil {
+		_ = m.NakWithDelay(s.cfg.BaseBackoff)
 		return
 	}
 	s.metrics.Outbound.WithLabelValues(out.Channel, "failed").Inc()
@@ -248,9 +342,35 @@ func (s *Sender) fail(ctx context.Context, m jetstream.Msg, out channels.Outboun
 	_ = m.Ack()
 }
 
-func (s *Sender) backoff(attempt uint64) time.Duration {
+// Parts sent but not yet recorded in the database (it was unavailable) are
+// remembered here, so a retry by this sender does not post them again.
+
+func (s *Sender) remember(id int64, part string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unrecorded[id] = append(s.unrecorded[id], part)
+}
+
+func (s *Sender) forget(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.unrecorded, id)
+}
+
+// knownParts is the longer of what the database and this sender know was
+// sent: parts are posted in order, so the longer list includes the other.
+func (s *Sender) knownParts(id int64, recorded []string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if mem := s.unrecorded[id]; len(mem) > len(recorded) {
+		return append([]string(nil), mem...)
+	}
+	return recorded
+}
+
+func (s *Sender) backoff(attempt int) time.Duration {
 	d := s.cfg.BaseBackoff
-	for i := uint64(1); i < attempt && d < s.cfg.MaxBackoff; i++ {
+	for i := 1; i < attempt && d < s.cfg.MaxBackoff; i++ {
 		d *= 2
 	}
 	return min(d, s.cfg.MaxBackoff)

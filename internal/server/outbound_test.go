@@ -210,3 +210,38 @@ func TestLostAnswerIsRetriedAndCounted(t *testing.T) {
 		t.Errorf("cases created counted %q, want 1", got)
 	}
 }
+
+func TestRateLimitsDoNotCountTowardsGivingUp(t *testing.T) {
+	h := newHarness(t) // gives up after 5 failed attempts
+	dm := nextID()
+	h.signed(directMessage(dm, bob, "When is my bin day?"))
+	caseID := h.waitCaseOf(dm)
+
+	for range 3 {
+		h.fake.FailNext(xfake.RateLimited(time.Now()))
+	}
+	for range 4 {
+		h.fake.FailNext(xfake.Failure{Status: http.StatusServiceUnavailable})
+	}
+	m := h.reply(caseID, "private", "Your bin day is Thursday.")
+	sent := h.waitDelivery(caseID, m.ID)
+	if sent.DeliveryStatus != "sent" {
+		t.Fatalf("reply after 3 rate limits and 4 outages is %q: %s", sent.DeliveryStatus, sent.FailureReason)
+	}
+	if got := len(h.fake.Sent()); got != 1 {
+		t.Errorf("fake X accepted %d DMs, want 1", got)
+	}
+	if got := h.count(`SELECT send_attempts FROM messages WHERE id = ?`, m.ID); got != 8 {
+		t.Errorf("%d attempts recorded, want 8", got)
+	}
+
+	// Five outages in a row are too many: the reply fails, with the reason.
+	for range 5 {
+		h.fake.FailNext(xfake.Failure{Status: http.StatusServiceUnavailable})
+	}
+	m2 := h.reply(caseID, "private", "And garden waste is every other Monday.")
+	failed := h.waitDelivery(caseID, m2.ID)
+	if failed.DeliveryStatus != "failed" || !strings.Contains(failed.FailureReason, "gave up after 5 failed attempts") {
+		t.Errorf("reply after 5 outages is %q: %q", failed.DeliveryStatus, failed.FailureReason)
+	}
+}

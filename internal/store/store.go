@@ -98,6 +98,18 @@ func IsSerializationFailure(err error) bool {
 	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
 }
 
+// IsDataError reports whether PostgreSQL refused a statement for the data
+// it carried (SQLSTATE class 22, data exception, or a constraint other than
+// uniqueness, class 23): running it again will fail again.
+func IsDataError(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || len(pgErr.Code) != 5 {
+		return false
+	}
+	class := pgErr.Code[:2]
+	return class == "22" || (class == "23" && pgErr.Code != "23505")
+}
+
 // Ping checks the database answers.
 func Ping(ctx context.Context, db *gorm.DB) error {
 	sqlDB, err := db.DB()
