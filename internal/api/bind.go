@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net/http"
 	"reflect"
 	"strings"
 
@@ -40,9 +41,13 @@ func (h *handlers) bindJSON(c echo.Context, dst any) error {
 	if ct != echo.MIMEApplicationJSON {
 		return echo.NewHTTPError(415, "send the body as application/json")
 	}
-	dec := json.NewDecoder(io.LimitReader(c.Request().Body, maxRequestBytes))
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, maxRequestBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "the request body is larger than 1 MiB")
+		}
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
 			return &validationError{fields: []FieldError{{Field: typeErr.Field, Message: fmt.Sprintf("must be a %s", typeErr.Type)}}}

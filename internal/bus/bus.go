@@ -23,7 +23,12 @@ const (
 // Names turns stream and subject names into those of one namespace. The
 // empty namespace is production's; tests use their own so they can share a
 // NATS server without seeing each other's messages.
-type Names struct{ Namespace string }
+type Names struct {
+	Namespace string
+	// Replicas is how many servers of a NATS cluster keep each stream:
+	// 3 for a cluster, 1 (or 0) for a single server.
+	Replicas int
+}
 
 // Stream returns the name of a stream in this namespace.
 func (n Names) Stream(name string) string {
@@ -121,8 +126,9 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 		},
 	}
 	for _, cfg := range streams {
+		cfg.Replicas = max(b.Replicas, 1)
 		if _, err := b.JS.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return fmt.Errorf("stream %s: %w", cfg.Name, err)
+			return fmt.Errorf("stream %s: %w (a stream of that name exists with settings that cannot be changed in place; see README, Operations)", cfg.Name, err)
 		}
 	}
 	return nil

@@ -27,6 +27,9 @@ type Env struct {
 	// nats-server with JetStream that keeps its data in NATSDir.
 	NATSURL string
 	NATSDir string
+	// NATSReplicas is how many servers of the NATS cluster keep each
+	// stream (3 for a three-node cluster).
+	NATSReplicas int
 	// HTTPAddr is the address the HTTP server listens on.
 	HTTPAddr string
 	// PublicURL is the base URL networks and browsers use to reach us.
@@ -41,13 +44,14 @@ type Env struct {
 
 // Environment variable names.
 const (
-	EnvDatabaseURL = "INBOX_DATABASE_URL"
-	EnvNATSURL     = "INBOX_NATS_URL"
-	EnvNATSDir     = "INBOX_NATS_DIR"
-	EnvHTTPAddr    = "INBOX_HTTP_ADDR"
-	EnvPublicURL   = "INBOX_PUBLIC_URL"
-	EnvConfigFile  = "INBOX_CONFIG"
-	EnvLogLevel    = "INBOX_LOG_LEVEL"
+	EnvDatabaseURL  = "INBOX_DATABASE_URL"
+	EnvNATSURL      = "INBOX_NATS_URL"
+	EnvNATSDir      = "INBOX_NATS_DIR"
+	EnvNATSReplicas = "INBOX_NATS_REPLICAS"
+	EnvHTTPAddr     = "INBOX_HTTP_ADDR"
+	EnvPublicURL    = "INBOX_PUBLIC_URL"
+	EnvConfigFile   = "INBOX_CONFIG"
+	EnvLogLevel     = "INBOX_LOG_LEVEL"
 )
 
 // FromEnv reads the infrastructure settings, applying defaults.
@@ -67,6 +71,15 @@ func FromEnv(getenv func(string) string) (Env, error) {
 		ConfigFile:      get(EnvConfigFile, "deploy/config.example.yaml"),
 		LogLevel:        get(EnvLogLevel, "info"),
 		ShutdownTimeout: 20 * time.Second,
+	}
+	switch r := get(EnvNATSReplicas, "1"); r {
+	case "1", "3", "5":
+		e.NATSReplicas = int(r[0] - '0')
+	default:
+		return Env{}, fmt.Errorf("%s: %q is not 1, 3 or 5", EnvNATSReplicas, r)
+	}
+	if e.NATSReplicas > 1 && e.NATSURL == "" {
+		return Env{}, fmt.Errorf("%s: %d replicas need a NATS cluster in %s", EnvNATSReplicas, e.NATSReplicas, EnvNATSURL)
 	}
 	if e.PublicURL == "" {
 		e.PublicURL = "http://" + e.HTTPAddr

@@ -41,7 +41,8 @@ type Endpoint interface {
 	Challenge(q url.Values) (contentType string, body []byte, ok bool)
 	// Verify checks the delivery's signature over the raw body.
 	Verify(h http.Header, body []byte) bool
-	// Parse normalises a verified delivery into resident messages.
+	// Parse normalises a verified delivery into resident messages. It may
+	// return messages together with an error naming events it skipped.
 	Parse(body []byte, receivedAt time.Time) ([]channels.Inbound, error)
 }
 
@@ -123,10 +124,18 @@ func (h *Handler) receive(c echo.Context) error {
 		return problem(c, http.StatusUnauthorized, "invalid signature")
 	}
 	msgs, err := ep.Parse(body, receivedAt)
-	if err != nil {
+	result := "accepted"
+	switch {
+	case err != nil && len(msgs) == 0:
 		h.count(channel, "malformed")
-		h.log.Warn("webhook payload rejected", "channel", channel, "account", ep.Account(), "err", err)
-		return problem(c, http.StatusBadRequest, err.Error())
+		h.log.Warn("webhook payload rejected", "channel", channel, "account", ep.Account(), "err", err,
+			"body", truncate(body, 64<<10))
+		return problem(c, http.StatusBadRequest, "the payload could not be read")
+	case err != nil:
+		// Keep what could be read; the rest is logged whole.
+		result = "partly_malformed"
+		h.log.Warn("webhook events skipped", "channel", channel, "account", ep.Account(), "err", err,
+			"body", truncate(body, 64<<10))
 	}
 	if len(msgs) == 0 {
 		h.count(channel, "ignored")
@@ -140,7 +149,7 @@ func (h *Handler) receive(c echo.Context) error {
 		// The network will deliver again; dedupe keys make that safe.
 		return problem(c, http.StatusServiceUnavailable, "message could not be stored, try again")
 	}
-	h.count(channel, "accepted")
+	h.count(channel, result)
 	h.metrics.InboundMessages.WithLabelValues(channel).Add(float64(len(msgs)))
 	return c.NoContent(http.StatusOK)
 }
@@ -186,4 +195,12 @@ func problem(c echo.Context, status int, detail string) error {
 		"status": status,
 		"detail": detail,
 	})
+}
+
+// truncate caps what a log line carries of a body.
+func truncate(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	return string(b[:n]) + "…"
 }

@@ -12,7 +12,8 @@ type Metrics struct {
 	Registry *prometheus.Registry
 
 	// Webhooks counts webhook deliveries by channel and result
-	// (accepted, ignored, forged, malformed, unknown_account, publish_failed, crc).
+	// (accepted, partly_malformed, ignored, forged, malformed, too_large,
+	// unknown_account, publish_failed, challenge).
 	Webhooks *prometheus.CounterVec
 	// WebhookSeconds times webhook answers.
 	WebhookSeconds *prometheus.HistogramVec

@@ -147,6 +147,7 @@ func TestReplyValidation(t *testing.T) {
 		{"not JSON", "{", 400},
 		{"wrong type", map[string]any{"text": 5, "visibility": "private"}, 422},
 		{"public on a DM-only case", map[string]string{"text": "hi", "visibility": "public"}, 422},
+		{"body over 1 MiB", `{"visibility":"private","text":"` + strings.Repeat("a", 2<<20) + `"}`, 413},
 	}
 	for _, tc := range cases {
 		code, raw := h.api(http.MethodPost, path, tc.body)

@@ -99,7 +99,9 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		natsURL = s.embedded.URL()
 		opts.Log.Info("embedded NATS started", "dir", opts.Env.NATSDir)
 	}
-	if s.Bus, err = bus.Connect(ctx, natsURL, opts.Names); err != nil {
+	names := opts.Names
+	names.Replicas = opts.Env.NATSReplicas
+	if s.Bus, err = bus.Connect(ctx, natsURL, names); err != nil {
 		return nil, err
 	}
 
@@ -177,17 +179,22 @@ func (s *Server) URL() string { return "http://" + s.Addr() }
 // Served is closed with the HTTP server's error if it stops on its own.
 func (s *Server) Served() <-chan error { return s.served }
 
+// ready answers whether this server should get traffic. That turns on NATS
+// alone: webhooks are accepted while PostgreSQL is away (they wait in
+// JetStream), so a database outage must not take the server out of a load
+// balancer. The database's state is reported beside it.
 func (s *Server) ready(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	checks := map[string]string{"database": "ok", "nats": "ok"}
 	status := http.StatusOK
 	if err := store.Ping(ctx, s.DB); err != nil {
-		checks["database"] = err.Error()
-		status = http.StatusServiceUnavailable
+		s.log.Warn("readiness: database unavailable", "err", err)
+		checks["database"] = "unavailable"
 	}
 	if err := s.Bus.Ping(); err != nil {
-		checks["nats"] = err.Error()
+		s.log.Warn("readiness: NATS unavailable", "err", err)
+		checks["nats"] = "unavailable"
 		status = http.StatusServiceUnavailable
 	}
 	return c.JSON(status, checks)

@@ -21,9 +21,26 @@ import (
 	"github.com/citizeninbox/inbox/migrations"
 )
 
+// Session defaults, unless the database URL sets its own: no statement
+// may run, or wait for a lock, for ever.
+var sessionDefaults = map[string]string{
+	"statement_timeout":                   "30000", // ms
+	"lock_timeout":                        "10000",
+	"idle_in_transaction_session_timeout": "60000",
+}
+
 // Open connects to PostgreSQL and checks the connection answers.
 func Open(ctx context.Context, url string, log *slog.Logger) (*gorm.DB, error) {
-	db, err := gorm.Open(postgres.New(postgres.Config{DSN: url}), &gorm.Config{
+	cfg, err := pgconnConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range sessionDefaults {
+		if _, ok := cfg.RuntimeParams[k]; !ok {
+			cfg.RuntimeParams[k] = v
+		}
+	}
+	db, err := gorm.Open(postgres.New(postgres.Config{Conn: stdlib.OpenDB(*cfg)}), &gorm.Config{
 		Logger:                 slogLogger{log: log},
 		SkipDefaultTransaction: true,
 		PrepareStmt:            false,

@@ -63,9 +63,10 @@ const (
 // subscribed user's id and the X id, and is the same whichever family
 // delivered it.
 //
-// Parse returns an error, and no messages, when the body is not JSON, is
-// neither family, or holds a message event without its id or author.
-// Verify the signature before calling Parse.
+// Parse returns an error, and no messages, when the body is not JSON or is
+// neither family. An event it cannot read (a message without its id or
+// author, say) is skipped: Parse returns the other events' messages with a
+// *SkippedEvents error naming it. Verify the signature before calling Parse.
 func Parse(body []byte, acct Account, receivedAt time.Time) ([]channels.Inbound, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(body, &top); err != nil {
@@ -192,10 +193,12 @@ func (p parser) accountActivity(body []byte) ([]channels.Inbound, error) {
 	}
 	self := p.self(string(pl.ForUserID))
 	var out []channels.Inbound
+	var skipped SkippedEvents
 	for i, raw := range pl.TweetCreateEvents {
 		m, ok, err := p.aaaTweet(self, raw)
 		if err != nil {
-			return nil, fmt.Errorf("x: tweet_create_events[%d]: %w", i, err)
+			skipped.add(fmt.Errorf("x: tweet_create_events[%d]: %w", i, err), raw)
+			continue
 		}
 		if ok {
 			out = append(out, m)
@@ -204,14 +207,40 @@ func (p parser) accountActivity(body []byte) ([]channels.Inbound, error) {
 	for i, raw := range pl.DirectMessageEvents {
 		m, ok, err := p.aaaDM(self, raw, pl.Users)
 		if err != nil {
-			return nil, fmt.Errorf("x: direct_message_events[%d]: %w", i, err)
+			skipped.add(fmt.Errorf("x: direct_message_events[%d]: %w", i, err), raw)
+			continue
 		}
 		if ok {
 			out = append(out, m)
 		}
 	}
-	return out, nil
+	return out, skipped.err()
 }
+
+// SkippedEvents names the events of a delivery Parse could not read, with
+// each event's own JSON so it can be logged whole.
+type SkippedEvents struct {
+	Errs []error
+	Raw  []json.RawMessage
+}
+
+func (e *SkippedEvents) add(err error, raw json.RawMessage) {
+	e.Errs = append(e.Errs, err)
+	e.Raw = append(e.Raw, raw)
+}
+
+// err returns e as an error, or nil when nothing was skipped.
+func (e *SkippedEvents) err() error {
+	if len(e.Errs) == 0 {
+		return nil
+	}
+	return e
+}
+
+func (e *SkippedEvents) Error() string { return errors.Join(e.Errs...).Error() }
+
+// Unwrap gives errors.Is and errors.As the skipped events' errors.
+func (e *SkippedEvents) Unwrap() []error { return e.Errs }
 
 // aaaTweet converts one tweet_create_events entry. ok is false for events
 // that are not resident messages.
@@ -348,16 +377,18 @@ func (p parser) activity(data json.RawMessage) ([]channels.Inbound, error) {
 		return nil, ErrUnknownPayload
 	}
 	var out []channels.Inbound
+	var skipped SkippedEvents
 	for i, raw := range events {
 		m, ok, err := p.activityEvent(raw)
 		if err != nil {
-			return nil, fmt.Errorf("x: data[%d]: %w", i, err)
+			skipped.add(fmt.Errorf("x: data[%d]: %w", i, err), raw)
+			continue
 		}
 		if ok {
 			out = append(out, m)
 		}
 	}
-	return out, nil
+	return out, skipped.err()
 }
 
 // activityEvent converts one X Activity event. ok is false for events that

@@ -363,7 +363,6 @@ func TestParseErrors(t *testing.T) {
 		{"post without id", `{"for_user_id":"1","tweet_create_events":[{"text":"hi","user":{"id_str":"5"}}]}`, "tweet_create_events[0]: id_str is missing"},
 		{"post without author", `{"for_user_id":"1","tweet_create_events":[{"id_str":"7","text":"hi"}]}`, "tweet_create_events[0]: user.id_str is missing"},
 		{"null post", `{"for_user_id":"1","tweet_create_events":[null]}`, "user.id_str is missing"},
-		{"second post without id", `{"for_user_id":"1","tweet_create_events":[{"id_str":"7","user":{"id_str":"5"}},{"user":{"id_str":"5"}}]}`, "tweet_create_events[1]: id_str is missing"},
 		{"DM without sender", `{"for_user_id":"1","direct_message_events":[{"type":"message_create","id":"7","message_create":{"message_data":{"text":"hi"}}}]}`, "direct_message_events[0]: message_create.sender_id is missing"},
 		{"DM without id", `{"for_user_id":"1","direct_message_events":[{"type":"message_create","message_create":{"sender_id":"5","message_data":{"text":"hi"}}}]}`, "direct_message_events[0]: id is missing"},
 		{"XAA event not an object", `{"data":[1]}`, "data[0]: event is not an object"},
@@ -392,6 +391,22 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// One unreadable event does not cost the delivery's other messages.
+func TestParseSkipsUnreadableEvents(t *testing.T) {
+	body := `{"for_user_id":"1","tweet_create_events":[{"id_str":"7","user":{"id_str":"5"}},{"user":{"id_str":"5"}}]}`
+	got, err := x.Parse([]byte(body), council, receivedAt)
+	var skipped *x.SkippedEvents
+	if !errors.As(err, &skipped) || len(skipped.Errs) != 1 || !strings.Contains(err.Error(), "tweet_create_events[1]: id_str is missing") {
+		t.Fatalf("error %v, want one skipped event", err)
+	}
+	if string(skipped.Raw[0]) != `{"user":{"id_str":"5"}}` {
+		t.Errorf("skipped event's JSON %s", skipped.Raw[0])
+	}
+	if len(got) != 1 || got[0].ExternalID != "7" {
+		t.Errorf("messages %+v, want post 7", got)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	if err != nil {
@@ -404,11 +419,12 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"for_user_id":1,"direct_message_events":[{"id":"7","message_create":{"sender_id":"5"}}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		msgs, err := x.Parse(body, council, receivedAt)
-		if err != nil {
-			if msgs != nil {
-				t.Fatalf("messages returned with error %v", err)
-			}
-			return
+		var skipped *x.SkippedEvents
+		if err != nil && !errors.As(err, &skipped) && msgs != nil {
+			t.Fatalf("messages returned with error %v", err)
+		}
+		if skipped != nil && len(skipped.Errs) != len(skipped.Raw) {
+			t.Fatalf("skipped %d errors but %d events", len(skipped.Errs), len(skipped.Raw))
 		}
 		for _, m := range msgs {
 			if err := m.Validate(); err != nil {
