@@ -20,7 +20,7 @@ func TestTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close(db)
+	defer func() { _ = store.Close(db) }()
 	svc := auth.New(db)
 	u, err := svc.CreateUser(ctx, "ada@example.gov.uk", "Ada Adviser", "adviser")
 	if err != nil {

@@ -226,7 +226,32 @@ func TestLongPostUsesFullText(t *testing.T) {
 	}
 }
 
-func TestWebhookAcceptedWhileDatabaseIsDownBecomesACase(t *testing.T) {
+func TestWebhookAcceptedWhilePostgreSQLIsStoppedBecomesACase(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	h := newHarness(t, withDatabase(pg.CreateDatabase("inbox")))
+	before := nextID()
+	h.signed(mention(before, bob, "@ExampleCouncil before the outage", ""))
+	h.waitCaseOf(before)
+
+	pg.Stop()
+	id := nextID()
+	h.signed(mention(id, alice, "@ExampleCouncil flooding on Bridge Street", ""))
+	dm := nextID()
+	h.signed(directMessage(dm, alice, "Water is coming into the house"))
+	if code, body := readyz(t, h); code != http.StatusOK || !strings.Contains(body, `"database":"unavailable"`) {
+		t.Errorf("/readyz answered %d %s while PostgreSQL was stopped, want 200 with the database unavailable", code, body)
+	}
+	time.Sleep(300 * time.Millisecond) // the case service tries, and fails
+	pg.Start()
+
+	h.waitCaseOf(id)
+	h.waitCaseOf(dm)
+	if got := h.cases(); got != 2 {
+		t.Errorf("%d cases, want 2 (bob's, and alice's post with her DM)", got)
+	}
+}
+
+func TestWebhookAcceptedWhileDatabaseIsUnreachableBecomesACase(t *testing.T) {
 	proxy := testenv.NewProxy(t, testenv.DatabaseAddr())
 	h := newHarness(t, withDatabaseProxy(proxy))
 
