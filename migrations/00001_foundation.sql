@@ -116,6 +116,9 @@ CREATE TABLE messages (
     in_reply_to          text NOT NULL DEFAULT '',
     contact_identity_id  bigint REFERENCES contact_identities (id),
     author_user_id       bigint REFERENCES users (id),
+    -- An API client's Idempotency-Key: a retried request returns the reply
+    -- it made the first time instead of sending another.
+    idempotency_key      text,
     delivery_status      text NOT NULL DEFAULT 'received'
         CHECK (delivery_status IN ('received', 'queued', 'sending', 'sent', 'failed')),
     failure_reason       text NOT NULL DEFAULT '',
@@ -137,6 +140,8 @@ CREATE TABLE messages (
     UNIQUE (channel_account_id, dedupe_key)
 );
 CREATE INDEX messages_case_idx ON messages (case_id, id);
+CREATE UNIQUE INDEX messages_idempotency_idx ON messages (author_user_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
 
 -- Every post and direct message id on a network, ours and residents', with
 -- the case it belongs to: a reply to any of them threads onto that case.

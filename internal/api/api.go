@@ -153,8 +153,12 @@ func (h *handlers) reply(c echo.Context) error {
 	if strings.TrimSpace(req.Text) == "" {
 		return &validationError{fields: []FieldError{{Field: "text", Message: "is required"}}}
 	}
+	key := c.Request().Header.Get("Idempotency-Key")
+	if len(key) > 200 {
+		return &validationError{fields: []FieldError{{Field: "Idempotency-Key", Message: "must be at most 200 characters"}}}
+	}
 	msg, err := h.cases.Reply(c.Request().Context(), actor(c), c.Param("case"), cases.ReplyInput{
-		Text: strings.TrimSpace(req.Text), Visibility: channels.Visibility(req.Visibility),
+		Text: strings.TrimSpace(req.Text), Visibility: channels.Visibility(req.Visibility), IdempotencyKey: key,
 	})
 	if err != nil {
 		return err

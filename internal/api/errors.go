@@ -79,7 +79,7 @@ func problemFor(err error) Problem {
 		return mk(http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, cases.ErrBadCursor):
 		return mk(http.StatusBadRequest, "bad_cursor", err.Error())
-	case errors.Is(err, cases.ErrClosed), errors.Is(err, cases.ErrStatusUnchanged),
+	case errors.Is(err, cases.ErrClosed), errors.Is(err, cases.ErrStatusUnchanged), errors.Is(err, cases.ErrIdempotencyKeyReused),
 		errors.Is(err, cases.ErrInvalidTransition):
 		return mk(http.StatusConflict, "conflict", err.Error())
 	case errors.Is(err, cases.ErrNoPublicThread), errors.Is(err, cases.ErrNoResident),

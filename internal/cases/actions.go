@@ -3,6 +3,7 @@ package cases
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -17,7 +18,14 @@ import (
 type ReplyInput struct {
 	Text       string
 	Visibility channels.Visibility
+	// IdempotencyKey, when set, makes a repeated request return the reply
+	// the first one made instead of sending another.
+	IdempotencyKey string
 }
+
+// ErrIdempotencyKeyReused is returned when a key already made a reply on
+// another case or with other text.
+var ErrIdempotencyKeyReused = errors.New("idempotency key was already used for a different reply")
 
 // Reply stores an adviser's reply and queues it for sending: the message
 // row and its outbox row are written in one transaction, so a reply is never
@@ -25,11 +33,38 @@ type ReplyInput struct {
 // resident's latest public post in the case; a private one is a direct
 // message to the resident.
 func (s *Service) Reply(ctx context.Context, actor Actor, ref string, in ReplyInput) (Message, error) {
+	msg, err := s.reply(ctx, actor, ref, in)
+	if in.IdempotencyKey != "" && store.IsUniqueViolation(err) {
+		// The same request ran at the same moment and won: answer with its reply.
+		msg, err = s.reply(ctx, actor, ref, in)
+	}
+	return msg, err
+}
+
+func (s *Service) reply(ctx context.Context, actor Actor, ref string, in ReplyInput) (Message, error) {
 	var msgID int64
 	err := store.Write(ctx, s.db, func(tx *gorm.DB) error {
 		c, err := lockCase(tx, ref)
 		if err != nil {
 			return err
+		}
+		if in.IdempotencyKey != "" {
+			var prior struct {
+				ID     int64
+				CaseID int64
+				Body   string
+			}
+			if err := tx.Raw(`SELECT id, case_id, body FROM messages WHERE author_user_id = ? AND idempotency_key = ?`,
+				actor.UserID, in.IdempotencyKey).Scan(&prior).Error; err != nil {
+				return err
+			}
+			if prior.ID != 0 {
+				if prior.CaseID != c.ID || prior.Body != in.Text {
+					return ErrIdempotencyKeyReused
+				}
+				msgID = prior.ID
+				return nil
+			}
 		}
 		if c.Status == StatusClosed {
 			return ErrClosed
@@ -75,6 +110,9 @@ func (s *Service) Reply(ctx context.Context, actor Actor, ref string, in ReplyIn
 		}
 		if author != 0 {
 			msg.AuthorUserID = &author
+		}
+		if in.IdempotencyKey != "" {
+			msg.IdempotencyKey = &in.IdempotencyKey
 		}
 		if err := tx.Omit("DedupeKey", "ContactIdentityID", "SentAt", "NetworkSentAt", "ReceivedAt", "Raw").Create(msg).Error; err != nil {
 			return err

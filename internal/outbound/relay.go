@@ -7,6 +7,7 @@ package outbound
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -110,29 +111,42 @@ func (r *Relay) publishOnce(ctx context.Context) (int, error) {
 		if len(rows) == 0 {
 			return nil
 		}
-		futures := make([]jetstream.PubAckFuture, 0, len(rows))
-		for _, row := range rows {
+		futures := make([]jetstream.PubAckFuture, len(rows))
+		var failed []error
+		for i, row := range rows {
 			f, err := r.js.PublishMsgAsync(&nats.Msg{Subject: row.Subject, Data: row.Payload},
 				jetstream.WithMsgID(row.MsgID))
 			if err != nil {
-				return err
+				failed = append(failed, fmt.Errorf("outbox row %d (%s): %w", row.ID, row.Subject, err))
+				continue
 			}
-			futures = append(futures, f)
+			futures[i] = f
 		}
+		// Rows JetStream stored are deleted; one it refused stays for the
+		// next pass without holding up the others.
 		ids := make([]int64, 0, len(rows))
 		timeout := time.NewTimer(10 * time.Second)
 		defer timeout.Stop()
 		for i, f := range futures {
+			if f == nil {
+				continue
+			}
 			select {
 			case <-f.Ok():
 				ids = append(ids, rows[i].ID)
 			case err := <-f.Err():
-				return errors.Join(errors.New("publish outbox row"), err)
+				failed = append(failed, fmt.Errorf("outbox row %d (%s): %w", rows[i].ID, rows[i].Subject, err))
 			case <-timeout.C:
 				return errors.New("publish outbox rows: JetStream did not acknowledge in time")
 			case <-ctx.Done():
 				return ctx.Err()
 			}
+		}
+		if len(failed) > 0 {
+			r.log.Warn("outbox rows not published, will retry", "count", len(failed), "err", errors.Join(failed...))
+		}
+		if len(ids) == 0 {
+			return errors.Join(failed...)
 		}
 		if err := tx.Exec(`DELETE FROM outbox WHERE id IN ?`, ids).Error; err != nil {
 			return err

@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -243,5 +245,43 @@ func TestRateLimitsDoNotCountTowardsGivingUp(t *testing.T) {
 	failed := h.waitDelivery(caseID, m2.ID)
 	if failed.DeliveryStatus != "failed" || !strings.Contains(failed.FailureReason, "gave up after 5 failed attempts") {
 		t.Errorf("reply after 5 outages is %q: %q", failed.DeliveryStatus, failed.FailureReason)
+	}
+}
+
+func TestRepeatedReplyWithAnIdempotencyKeySendsOnce(t *testing.T) {
+	h := newHarness(t)
+	dm := nextID()
+	h.signed(directMessage(dm, alice, "Can I book a bulky waste collection?"))
+	caseID := h.waitCaseOf(dm)
+
+	post := func(key, text string) (int, messageJSON) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, h.srv.URL()+"/api/v1/cases/"+itoa(caseID)+"/replies",
+			strings.NewReader(`{"visibility":"private","text":"`+text+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+h.token)
+		req.Header.Set("Idempotency-Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		h.checkContract(req, nil, resp, raw)
+		var m messageJSON
+		_ = json.Unmarshal(raw, &m)
+		return resp.StatusCode, m
+	}
+	code1, first := post("8f0c7a52-key", "Yes, book online.")
+	code2, second := post("8f0c7a52-key", "Yes, book online.")
+	if code1 != http.StatusAccepted || code2 != http.StatusAccepted || first.ID == 0 || first.ID != second.ID {
+		t.Fatalf("two posts with one key: %d %d, messages %d and %d", code1, code2, first.ID, second.ID)
+	}
+	if code, _ := post("8f0c7a52-key", "Something else"); code != http.StatusConflict {
+		t.Errorf("the key with other text answered %d, want 409", code)
+	}
+	h.waitDelivery(caseID, first.ID)
+	if got := len(h.fake.Sent()); got != 1 {
+		t.Errorf("fake X accepted %d DMs, want 1", got)
 	}
 }

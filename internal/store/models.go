@@ -110,6 +110,7 @@ type Message struct {
 	InReplyTo         string
 	ContactIdentityID *int64
 	AuthorUserID      *int64
+	IdempotencyKey    *string
 	DeliveryStatus    string
 	FailureReason     string
 	SendAttempts      int
