@@ -36,6 +36,7 @@ const usage = `usage:
 environment:
   INBOX_DATABASE_URL  PostgreSQL URL (default postgres://postgres@127.0.0.1:5432/inbox?sslmode=disable)
   INBOX_NATS_URL      NATS URL; empty starts an embedded NATS with JetStream
+  INBOX_NATS_REPLICAS stream replicas in a NATS cluster: 1, 3 or 5 (default 1)
   INBOX_NATS_DIR      embedded NATS data directory (default ./data/nats)
   INBOX_HTTP_ADDR     listen address (default 127.0.0.1:8080)
   INBOX_PUBLIC_URL    public base URL (default http://INBOX_HTTP_ADDR)
