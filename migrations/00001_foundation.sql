@@ -72,7 +72,7 @@ CREATE TABLE cases (
     id                   bigserial PRIMARY KEY,
     reference            text NOT NULL UNIQUE DEFAULT
         ('C-' || to_char(now() AT TIME ZONE 'Europe/London', 'YYYY') || '-' ||
-         lpad(nextval('case_reference_seq')::text, 6, '0')),
+         to_char(nextval('case_reference_seq'), 'FM999999999000000')),
     status               text NOT NULL DEFAULT 'new'
         CHECK (status IN ('new', 'open', 'awaiting_resident', 'resolved', 'closed')),
     channel              text NOT NULL,
@@ -152,6 +152,9 @@ CREATE TABLE message_posts (
     case_id             bigint NOT NULL REFERENCES cases (id),
     PRIMARY KEY (channel_account_id, external_id)
 );
+-- Other replies to the same post, for threading a reply whose post's case
+-- is closed onto the case an earlier such reply opened.
+CREATE INDEX messages_in_reply_to_idx ON messages (channel_account_id, in_reply_to, id DESC) WHERE in_reply_to <> '';
 CREATE INDEX messages_conversation_idx ON messages (channel_account_id, conversation_id, id DESC) WHERE conversation_id <> '';
 
 -- Transactional outbox: rows written in the same transaction as the change

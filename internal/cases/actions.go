@@ -79,9 +79,11 @@ func (s *Service) reply(ctx context.Context, actor Actor, ref string, in ReplyIn
 		out := channels.Outbound{Channel: acct.Channel, Account: acct.Slug, Visibility: in.Visibility, Text: in.Text}
 		switch in.Visibility {
 		case channels.Public:
+			// The case's resident's latest public post; another resident's
+			// post in the thread only when the case has none of theirs.
 			if err := tx.Raw(`SELECT external_id FROM messages
 				WHERE case_id = ? AND direction = 'inbound' AND visibility = 'public' AND external_id <> ''
-				ORDER BY id DESC LIMIT 1`, c.ID).Scan(&out.InReplyTo).Error; err != nil {
+				ORDER BY (contact_identity_id = ?) DESC, id DESC LIMIT 1`, c.ID, c.ContactIdentityID).Scan(&out.InReplyTo).Error; err != nil {
 				return err
 			}
 			if out.InReplyTo == "" {

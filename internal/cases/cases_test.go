@@ -195,3 +195,35 @@ func TestDirectMessageJoinsTheResidentsOpenCaseWhateverTheBatching(t *testing.T)
 		t.Errorf("in two batches: DM on case %d, post on case %d", second[0].CaseID, first[0].CaseID)
 	}
 }
+
+// Replies to a closed case's post share one new case, not one each.
+func TestRepliesToAClosedCasesPostShareOneNewCase(t *testing.T) {
+	svc, db := newService(t)
+	post := msg(channels.Public, "jack", "bins", "")
+	closed := storeBatch(t, svc, db, post)[0]
+	db.Exec(`UPDATE cases SET status = 'closed', closed_at = now() WHERE id = ?`, closed.CaseID)
+
+	first := storeBatch(t, svc, db, msg(channels.Public, "jack", "they missed us again", post.ExternalID))[0]
+	second := storeBatch(t, svc, db, msg(channels.Public, "kate", "us too", post.ExternalID))[0]
+	together := storeBatch(t, svc, db,
+		msg(channels.Public, "liam", "and us", post.ExternalID), msg(channels.Public, "mia", "same", post.ExternalID))
+	if !first.Created || first.CaseID == closed.CaseID {
+		t.Fatalf("first reply to the closed case: %+v", first)
+	}
+	for i, r := range append([]cases.Stored{second}, together...) {
+		if r.CaseID != first.CaseID || r.Created {
+			t.Errorf("reply %d: %+v, want it on case %d", i+2, r, first.CaseID)
+		}
+	}
+}
+
+func TestReferencesKeepEveryDigit(t *testing.T) {
+	svc, db := newService(t)
+	db.Exec(`SELECT setval('case_reference_seq', 999999)`)
+	r := storeBatch(t, svc, db, msg(channels.Public, "noor", "hello", ""))[0]
+	var ref string
+	db.Raw(`SELECT reference FROM cases WHERE id = ?`, r.CaseID).Scan(&ref)
+	if len(ref) != len("C-2026-1000000") || ref[len(ref)-7:] != "1000000" {
+		t.Errorf("reference %q, want one ending 1000000", ref)
+	}
+}

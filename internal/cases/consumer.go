@@ -70,7 +70,9 @@ func (s *Service) StartConsumer(ctx context.Context, b *bus.Bus, retryDelay time
 }
 
 // Drain stops fetching, finishes what was already fetched and returns once
-// the consumer has stopped or ctx ends.
+// the consumer has stopped. When ctx ends first, messages not yet started
+// are left for redelivery, and the batch in hand (bounded by the database
+// timeout) still completes.
 func (c *Consumer) Drain(ctx context.Context) error {
 	c.iter.Drain()
 	select {
@@ -78,9 +80,13 @@ func (c *Consumer) Drain(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		c.iter.Stop()
+		<-c.done
 		return ctx.Err()
 	}
 }
+
+// dbTimeout bounds one batch's transaction.
+const dbTimeout = 60 * time.Second
 
 func (c *Consumer) run() {
 	defer close(c.done)
@@ -138,8 +144,16 @@ func (c *Consumer) handle(batch []jetstream.Msg) {
 		if store.IsSerializationFailure(err) {
 			results, err = c.svc.storeBatch(ctx, items)
 		}
-		if err == nil {
+		switch {
+		case err == nil:
 			c.done1(items, results)
+			return
+		case !unstorable(err) && !store.IsSerializationFailure(err):
+			// The database is unavailable: one message at a time would
+			// only fail slower. Offer the whole batch again later.
+			for _, it := range items {
+				c.retry(it, err)
+			}
 			return
 		}
 	}
@@ -167,6 +181,8 @@ func unstorable(err error) bool {
 // with the reason, and only then takes it off the stream. If even that
 // fails, the message stays in the stream for later.
 func (c *Consumer) reject(ctx context.Context, m jetstream.Msg, reason error) {
+	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
 	err := c.svc.db.WithContext(ctx).Exec(`INSERT INTO inbound_rejected (subject, data, reason) VALUES (?, ?, ?)`,
 		m.Subject(), m.Data(), reason.Error()).Error
 	if err != nil {
@@ -215,6 +231,8 @@ func (s *Service) storeBatch(ctx context.Context, items []pending) ([]Stored, er
 	for i, it := range items {
 		ins[i] = it.in
 	}
+	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
 	var results []Stored
 	err := store.Write(ctx, s.db, func(tx *gorm.DB) error {
 		var err error

@@ -119,6 +119,7 @@ type batch struct {
 	byPost         map[acctKey]int64 // (account, network id) → case id
 	byConversation map[acctKey]int64 // (account, conversation id) → case id
 	openDM         map[acctKey]int64 // (account, identity id) → open case id
+	bySibling      map[acctKey]int64 // (account, network id) → latest open case of a reply to it
 	cases          map[int64]*caseState
 	newCases       []*caseState
 	messageIDs     []int64
@@ -331,7 +332,7 @@ func (b *batch) identities() error {
 // lookups loads, in three queries, every case the batch's messages could
 // thread onto, then locks those cases.
 func (b *batch) lookups() error {
-	b.byPost, b.byConversation, b.openDM = map[acctKey]int64{}, map[acctKey]int64{}, map[acctKey]int64{}
+	b.byPost, b.byConversation, b.openDM, b.bySibling = map[acctKey]int64{}, map[acctKey]int64{}, map[acctKey]int64{}, map[acctKey]int64{}
 	b.cases = map[int64]*caseState{}
 	var replyAcct, convAcct, identities, identAcct pq.Int64Array
 	var replyTo, conversations pq.StringArray
@@ -373,6 +374,14 @@ func (b *batch) lookups() error {
 			JOIN message_posts p ON p.channel_account_id = k.account AND p.external_id = k.key`, replyAcct, replyTo); err != nil {
 			return err
 		}
+		if err := load(b.bySibling, `SELECT k.account, k.key, m.case_id
+			FROM unnest(?::bigint[], ?::text[]) AS k(account, key)
+			CROSS JOIN LATERAL (SELECT m.case_id FROM messages m JOIN cases c ON c.id = m.case_id
+				WHERE m.channel_account_id = k.account AND m.in_reply_to = k.key AND m.in_reply_to <> ''
+				  AND c.status <> 'closed'
+				ORDER BY m.id DESC LIMIT 1) m`, replyAcct, replyTo); err != nil {
+			return err
+		}
 	}
 	if len(conversations) > 0 {
 		if err := load(b.byConversation, `SELECT k.account, k.key, m.case_id
@@ -394,7 +403,7 @@ func (b *batch) lookups() error {
 		}
 	}
 	var ids pq.Int64Array
-	for _, m := range []map[acctKey]int64{b.byPost, b.byConversation, b.openDM} {
+	for _, m := range []map[acctKey]int64{b.byPost, b.byConversation, b.openDM, b.bySibling} {
 		for _, id := range m {
 			ids = append(ids, id)
 		}
@@ -422,6 +431,7 @@ func (b *batch) thread() error {
 	postCase := map[acctKey]*caseState{}
 	convCase := map[acctKey]*caseState{}
 	dmCase := map[acctKey]*caseState{}
+	siblingCase := map[acctKey]*caseState{}
 	fromDB := func(m map[acctKey]int64, k acctKey) *caseState {
 		if id, ok := m[k]; ok {
 			return b.cases[id]
@@ -434,10 +444,17 @@ func (b *batch) thread() error {
 		}
 		acct, ident := b.accts[i], b.identity[i]
 		var c *caseState
+		replyKey := acctKey{acct.ID, in.InReplyTo}
 		if in.InReplyTo != "" {
-			k := acctKey{acct.ID, in.InReplyTo}
-			if c = postCase[k]; c == nil {
-				c = fromDB(b.byPost, k)
+			if c = postCase[replyKey]; c == nil {
+				c = fromDB(b.byPost, replyKey)
+			}
+			if c != nil && c.Status == StatusClosed {
+				// The post's case is closed: join the case an earlier reply
+				// to the same post opened, rather than open one per reply.
+				if c = siblingCase[replyKey]; c == nil {
+					c = fromDB(b.bySibling, replyKey)
+				}
 			}
 		}
 		convKey := acctKey{acct.ID, in.ConversationID}
@@ -481,6 +498,9 @@ func (b *batch) thread() error {
 		postCase[acctKey{acct.ID, in.ExternalID}] = c
 		if in.ConversationID != "" {
 			convCase[convKey] = c
+		}
+		if in.InReplyTo != "" {
+			siblingCase[replyKey] = c
 		}
 		if c.ContactIdentityID == ident.ID {
 			// As in the database: a resident's open case is the latest

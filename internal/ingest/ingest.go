@@ -124,6 +124,10 @@ func (h *Handler) receive(c echo.Context) error {
 		return problem(c, http.StatusUnauthorized, "invalid signature")
 	}
 	msgs, err := ep.Parse(body, receivedAt)
+	msgs, invalid := valid(msgs)
+	if invalid != nil {
+		err = errors.Join(err, invalid)
+	}
 	result := "accepted"
 	switch {
 	case err != nil && len(msgs) == 0:
@@ -159,9 +163,6 @@ func (h *Handler) receive(c echo.Context) error {
 func (h *Handler) publish(ctx context.Context, msgs []channels.Inbound) error {
 	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
 	for _, m := range msgs {
-		if err := m.Validate(); err != nil {
-			return err
-		}
 		data, err := json.Marshal(m)
 		if err != nil {
 			return err
@@ -195,6 +196,20 @@ func problem(c echo.Context, status int, detail string) error {
 		"status": status,
 		"detail": detail,
 	})
+}
+
+// valid keeps the messages that pass Validate, and reports the others.
+func valid(msgs []channels.Inbound) ([]channels.Inbound, error) {
+	var errs []error
+	kept := msgs[:0:0]
+	for _, m := range msgs {
+		if err := m.Validate(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		kept = append(kept, m)
+	}
+	return kept, errors.Join(errs...)
 }
 
 // truncate caps what a log line carries of a body.

@@ -35,7 +35,9 @@ type SenderConfig struct {
 	// per attempt up to MaxBackoff.
 	BaseBackoff time.Duration
 	MaxBackoff  time.Duration
-	// SendTimeout bounds one call to a network.
+	// SendTimeout bounds one call to a network (the adapters' HTTP client
+	// is built with it); a claim on a reply lasts this long plus a margin,
+	// and is renewed after every part of a thread.
 	SendTimeout time.Duration
 }
 
@@ -50,7 +52,7 @@ func (c *SenderConfig) defaults() {
 		c.MaxBackoff = 10 * time.Minute
 	}
 	if c.SendTimeout <= 0 {
-		c.SendTimeout = 30 * time.Second
+		c.SendTimeout = 15 * time.Second
 	}
 }
 
@@ -108,7 +110,10 @@ func (s *Sender) Start(ctx context.Context, b *bus.Bus) error {
 	return nil
 }
 
-// Drain stops fetching, finishes the current send and waits.
+// Drain stops fetching and waits for the reply being sent, if any, to be
+// sent and recorded: a send cut short would be sent again. That wait is
+// bounded by the network and database timeouts, not by ctx, which only
+// stops further fetching early.
 func (s *Sender) Drain(ctx context.Context) error {
 	if s.iter == nil {
 		return nil
@@ -119,8 +124,17 @@ func (s *Sender) Drain(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		s.iter.Stop()
+		<-s.done
 		return ctx.Err()
 	}
+}
+
+// dbTimeout bounds each database call the sender makes, so a database that
+// stops answering cannot hold a reply past its claim.
+const dbTimeout = 10 * time.Second
+
+func (s *Sender) dbCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(s.ctx, dbTimeout)
 }
 
 func (s *Sender) run() {
@@ -139,7 +153,6 @@ func (s *Sender) run() {
 }
 
 func (s *Sender) handle(m jetstream.Msg) {
-	ctx := s.ctx
 	var out channels.Outbound
 	if err := json.Unmarshal(m.Data(), &out); err != nil || out.MessageID == 0 {
 		// The relay only publishes what the case service wrote; the row
@@ -151,7 +164,7 @@ func (s *Sender) handle(m jetstream.Msg) {
 	key := out.Channel + "/" + out.Account
 	adapter, ok := s.adapters[key]
 	if !ok {
-		s.fail(ctx, m, out, fmt.Sprintf("channel account %s is not configured for sending", key))
+		s.fail(m, out, fmt.Sprintf("channel account %s is not configured for sending", key))
 		return
 	}
 	if wait := s.rateLimitWait(key); wait > 0 {
@@ -159,7 +172,7 @@ func (s *Sender) handle(m jetstream.Msg) {
 		return
 	}
 
-	claim, err := s.claim(ctx, out.MessageID)
+	claim, err := s.claim(out.MessageID)
 	if err != nil {
 		s.log.Warn("outbound: database unavailable, will retry", "message_id", out.MessageID, "err", err)
 		_ = m.NakWithDelay(s.cfg.BaseBackoff)
@@ -181,19 +194,20 @@ func (s *Sender) handle(m jetstream.Msg) {
 	out.SentParts = s.knownParts(out.MessageID, claim.parts)
 	_ = m.InProgress()
 
-	sendCtx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
-	ids, err := adapter.Send(sendCtx, out, func(_ int, id string) error {
+	// Each network call is bounded by the adapter's HTTP client; a thread
+	// takes as long as its parts need, renewing the claim after each.
+	ids, err := adapter.Send(s.ctx, out, func(_ int, id string) error {
 		s.remember(out.MessageID, id)
-		if err := s.recordPart(ctx, out.MessageID, id); err != nil {
+		_ = m.InProgress()
+		if err := s.recordPart(out.MessageID, id); err != nil {
 			// Keep going: the part is remembered here and recorded with
 			// the rest when the reply is marked sent.
 			s.log.Warn("outbound: part sent but not recorded yet", "message_id", out.MessageID, "id", id, "err", err)
 		}
 		return nil
 	})
-	cancel()
 	if err == nil {
-		if dbErr := s.markSent(ctx, out.MessageID, ids); dbErr != nil {
+		if dbErr := s.markSent(out.MessageID, ids); dbErr != nil {
 			// The network has it all; the next delivery sends nothing more
 			// and only records it.
 			s.log.Warn("outbound: sent but not recorded, will retry the record", "message_id", out.MessageID, "err", dbErr)
@@ -216,17 +230,17 @@ func (s *Sender) handle(m jetstream.Msg) {
 		wait := max(se.RetryAt.Sub(s.now()), 100*time.Millisecond)
 		s.blockUntil(key, s.now().Add(wait))
 		s.log.Info("outbound rate limited", "account", key, "message_id", out.MessageID, "retry_in", wait)
-		s.release(ctx, m, out.MessageID, se.Reason, wait)
+		s.release(m, out.MessageID, se.Reason, wait)
 	case channels.Permanent:
-		s.fail(ctx, m, out, se.Reason)
+		s.fail(m, out, se.Reason)
 	default:
-		failures, dbErr := s.countFailure(ctx, out.MessageID, se.Reason)
+		failures, dbErr := s.countFailure(out.MessageID, se.Reason)
 		if dbErr != nil {
 			_ = m.NakWithDelay(s.cfg.BaseBackoff)
 			return
 		}
 		if failures >= s.cfg.MaxAttempts {
-			s.fail(ctx, m, out, fmt.Sprintf("gave up after %d failed attempts: %s", failures, se.Reason))
+			s.fail(m, out, fmt.Sprintf("gave up after %d failed attempts: %s", failures, se.Reason))
 			return
 		}
 		s.metrics.Outbound.WithLabelValues(out.Channel, "retried").Inc()
@@ -252,10 +266,16 @@ type claimResult struct {
 // lease is how long a claim keeps other senders off a reply.
 func (s *Sender) lease() time.Duration { return s.cfg.SendTimeout + 30*time.Second }
 
+func (s *Sender) leaseInterval() string {
+	return fmt.Sprintf("%d milliseconds", s.lease().Milliseconds())
+}
+
 // claim marks a reply as being sent by this sender, for one lease, and
 // counts the attempt. A reply already sent or failed, or held by another
 // sender whose lease has not run out, is not claimed.
-func (s *Sender) claim(ctx context.Context, id int64) (claimResult, error) {
+func (s *Sender) claim(id int64) (claimResult, error) {
+	ctx, cancel := s.dbCtx()
+	defer cancel()
 	var row struct {
 		ID          int64
 		ExternalIDs pq.StringArray `gorm:"type:text[]"`
@@ -264,7 +284,7 @@ func (s *Sender) claim(ctx context.Context, id int64) (claimResult, error) {
 		SET delivery_status = 'sending', sending_until = now() + ?::interval, send_attempts = send_attempts + 1
 		WHERE id = ? AND direction = 'outbound'
 		  AND (delivery_status = 'queued' OR (delivery_status = 'sending' AND sending_until < now()))
-		RETURNING id, external_ids`, fmt.Sprintf("%d milliseconds", s.lease().Milliseconds()), id).Scan(&row).Error
+		RETURNING id, external_ids`, s.leaseInterval(), id).Scan(&row).Error
 	if err != nil {
 		return claimResult{}, err
 	}
@@ -285,11 +305,14 @@ func (s *Sender) claim(ctx context.Context, id int64) (claimResult, error) {
 }
 
 // recordPart stores one sent part's id on the message, and as a post that
-// residents' replies thread onto.
-func (s *Sender) recordPart(ctx context.Context, id int64, part string) error {
+// residents' replies thread onto, and renews the claim.
+func (s *Sender) recordPart(id int64, part string) error {
+	ctx, cancel := s.dbCtx()
+	defer cancel()
 	return store.Write(ctx, s.db, func(tx *gorm.DB) error {
-		if err := tx.Exec(`UPDATE messages SET external_ids = array_append(external_ids, ?)
-			WHERE id = ? AND NOT (? = ANY(external_ids))`, part, id, part).Error; err != nil {
+		if err := tx.Exec(`UPDATE messages SET external_ids = array_append(external_ids, ?),
+			sending_until = now() + ?::interval
+			WHERE id = ? AND NOT (? = ANY(external_ids))`, part, s.leaseInterval(), id, part).Error; err != nil {
 			return err
 		}
 		return insertPosts(tx, id, []string{part})
@@ -302,7 +325,9 @@ func insertPosts(tx *gorm.DB, id int64, parts []string) error {
 		WHERE m.id = ? ON CONFLICT DO NOTHING`, pq.StringArray(parts), id).Error
 }
 
-func (s *Sender) markSent(ctx context.Context, id int64, ids []string) error {
+func (s *Sender) markSent(id int64, ids []string) error {
+	ctx, cancel := s.dbCtx()
+	defer cancel()
 	return store.Write(ctx, s.db, func(tx *gorm.DB) error {
 		if err := tx.Exec(`UPDATE messages SET delivery_status = 'sent', external_id = ?, external_ids = ?,
 			sent_at = ?, failure_reason = '', sending_until = NULL WHERE id = ?`,
@@ -315,14 +340,18 @@ func (s *Sender) markSent(ctx context.Context, id int64, ids []string) error {
 
 // release hands a reply back to the queue after a send that may succeed
 // later, and offers it again after wait.
-func (s *Sender) release(ctx context.Context, m jetstream.Msg, id int64, reason string, wait time.Duration) {
+func (s *Sender) release(m jetstream.Msg, id int64, reason string, wait time.Duration) {
+	ctx, cancel := s.dbCtx()
+	defer cancel()
 	_ = s.db.WithContext(ctx).Exec(`UPDATE messages SET delivery_status = 'queued', sending_until = NULL,
 		failure_reason = ? WHERE id = ?`, reason, id).Error
 	_ = m.NakWithDelay(wait)
 }
 
 // countFailure records a retryable failure and returns how many there were.
-func (s *Sender) countFailure(ctx context.Context, id int64, reason string) (int, error) {
+func (s *Sender) countFailure(id int64, reason string) (int, error) {
+	ctx, cancel := s.dbCtx()
+	defer cancel()
 	var failures int
 	err := s.db.WithContext(ctx).Raw(`UPDATE messages SET delivery_status = 'queued', sending_until = NULL,
 		send_failures = send_failures + 1, failure_reason = ? WHERE id = ? RETURNING send_failures`,
@@ -331,12 +360,15 @@ func (s *Sender) countFailure(ctx context.Context, id int64, reason string) (int
 }
 
 // fail marks a reply failed with the network's reason.
-func (s *Sender) fail(ctx context.Context, m jetstream.Msg, out channels.Outbound, reason string) {
+func (s *Sender) fail(m jetstream.Msg, out channels.Outbound, reason string) {
+	ctx, cancel := s.dbCtx()
+	defer cancel()
 	if err := s.db.WithContext(ctx).Exec(`UPDATE messages SET delivery_status = 'failed', failure_reason = ?,
-		sending_until = NULL WHERE id = ?`, reason, out.MessageID).Error; err != nil {
+		sending_until = NULL WHERE id = ? AND delivery_status IN ('queued', 'sending')`, reason, out.MessageID).Error; err != nil {
 		_ = m.NakWithDelay(s.cfg.BaseBackoff)
 		return
 	}
+	s.forget(out.MessageID)
 	s.metrics.Outbound.WithLabelValues(out.Channel, "failed").Inc()
 	s.log.Warn("outbound message failed", "message_id", out.MessageID, "reason", reason)
 	_ = m.Ack()

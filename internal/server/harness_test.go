@@ -391,6 +391,7 @@ var (
 	council = xfake.User{ID: councilID, Handle: "ExampleCouncil", Name: "Example Council"}
 	alice   = resident{ID: "2200000000000000001", Handle: "alice_resident", Name: "Alice Example"}
 	bob     = resident{ID: "2200000000000000002", Handle: "bob_resident", Name: "Bob Example"}
+	carol   = resident{ID: "2200000000000000003", Handle: "carol_resident", Name: "Carol Example"}
 )
 
 // mention is an Account Activity tweet_create_events delivery.

@@ -2,10 +2,12 @@ package server_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,6 +151,7 @@ func TestRateLimitedReplyIsSentExactlyOnce(t *testing.T) {
 	if sent.DeliveryStatus != "sent" {
 		t.Fatalf("reply %q: %s", sent.DeliveryStatus, sent.FailureReason)
 	}
+	time.Sleep(300 * time.Millisecond) // room for a wrong second send
 	if got := h.fake.Sent(); len(got) != 1 {
 		t.Fatalf("fake X accepted %d posts, want exactly 1: %+v", len(got), got)
 	}
@@ -281,6 +284,89 @@ func TestRepeatedReplyWithAnIdempotencyKeySendsOnce(t *testing.T) {
 		t.Errorf("the key with other text answered %d, want 409", code)
 	}
 	h.waitDelivery(caseID, first.ID)
+	if got := len(h.fake.Sent()); got != 1 {
+		t.Errorf("fake X accepted %d DMs, want 1", got)
+	}
+}
+
+func TestThreadInterruptedByAnOutageResumesWhereItStopped(t *testing.T) {
+	h := newHarness(t)
+	post := nextID()
+	h.signed(mention(post, alice, "@ExampleCouncil what can go in the blue bin?", ""))
+	caseID := h.waitCaseOf(post)
+
+	h.fake.FailNext(xfake.Failure{})                                      // part 1 goes out
+	h.fake.FailNext(xfake.Failure{Status: http.StatusServiceUnavailable}) // part 2 does not
+	text := strings.TrimSpace(strings.Repeat("Paper, card, cans, tins and plastic bottles go in the blue bin. ", 10))
+	m := h.reply(caseID, "public", text)
+	sent := h.waitDelivery(caseID, m.ID)
+	if sent.DeliveryStatus != "sent" {
+		t.Fatalf("reply %q: %s", sent.DeliveryStatus, sent.FailureReason)
+	}
+	parts := h.fake.Sent()
+	n := len(x.SplitThread(text, x.MaxPostWeight))
+	if len(parts) != n {
+		t.Fatalf("fake X recorded %d posts, want the thread's %d parts once each", len(parts), n)
+	}
+	for i, p := range parts {
+		want := post
+		if i > 0 {
+			want = parts[i-1].ID
+		}
+		if p.InReplyTo != want || !strings.HasSuffix(p.Text, fmt.Sprintf("(%d/%d)", i+1, n)) {
+			t.Errorf("part %d: %q in reply to %s, want (%d/%d) in reply to %s", i+1, p.Text, p.InReplyTo, i+1, n, want)
+		}
+	}
+	if len(sent.ExternalIDs) != n {
+		t.Errorf("message has %d ids, want %d", len(sent.ExternalIDs), n)
+	}
+}
+
+func TestConcurrentRepeatsOfAnIdempotentReplySendOnce(t *testing.T) {
+	h := newHarness(t)
+	dm := nextID()
+	h.signed(directMessage(dm, bob, "Is the leisure centre open on Boxing Day?"))
+	caseID := h.waitCaseOf(dm)
+
+	const n = 8
+	ids := make(chan int64, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodPost, h.srv.URL()+"/api/v1/cases/"+itoa(caseID)+"/replies",
+				strings.NewReader(`{"visibility":"private","text":"Yes, 10am to 4pm."}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+h.token)
+			req.Header.Set("Idempotency-Key", "boxing-day-1")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			var m messageJSON
+			_ = json.NewDecoder(resp.Body).Decode(&m)
+			if resp.StatusCode != http.StatusAccepted {
+				t.Errorf("answered %d", resp.StatusCode)
+			}
+			ids <- m.ID
+		})
+	}
+	wg.Wait()
+	close(ids)
+	first := int64(0)
+	for id := range ids {
+		if first == 0 {
+			first = id
+		}
+		if id == 0 || id != first {
+			t.Errorf("replies %d and %d, want one", first, id)
+		}
+	}
+	h.waitDelivery(caseID, first)
+	if got := h.count(`SELECT count(*) FROM messages WHERE direction = 'outbound'`); got != 1 {
+		t.Errorf("%d replies stored, want 1", got)
+	}
 	if got := len(h.fake.Sent()); got != 1 {
 		t.Errorf("fake X accepted %d DMs, want 1", got)
 	}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -106,10 +107,18 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 
 	// Channels: one webhook endpoint and one sender adapter per account.
+	httpClient := opts.HTTPClient
+	if httpClient == nil {
+		sendTimeout := opts.Sender.SendTimeout
+		if sendTimeout <= 0 {
+			sendTimeout = 15 * time.Second
+		}
+		httpClient = &http.Client{Timeout: sendTimeout}
+	}
 	var endpoints []ingest.Endpoint
 	adapters := map[string]outbound.Adapter{}
 	for _, acct := range opts.File.ChannelAccounts {
-		ep, ad, err := buildChannel(acct, opts.HTTPClient)
+		ep, ad, err := buildChannel(acct, httpClient)
 		if err != nil {
 			return nil, err
 		}
@@ -216,16 +225,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) closeBackends(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
-	var errs []error
+	// The consumers drain side by side; each returns only once the work it
+	// had in hand is committed or handed back, so NATS and the database are
+	// closed under neither.
+	var consumerErr, senderErr error
+	var wg sync.WaitGroup
 	if s.consumer != nil {
-		if err := s.consumer.Drain(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("case consumer: %w", err))
-		}
+		wg.Go(func() { consumerErr = s.consumer.Drain(ctx) })
 	}
 	if s.sender != nil {
-		if err := s.sender.Drain(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("sender: %w", err))
-		}
+		wg.Go(func() { senderErr = s.sender.Drain(ctx) })
+	}
+	wg.Wait()
+	var errs []error
+	if consumerErr != nil {
+		errs = append(errs, fmt.Errorf("case consumer: %w", consumerErr))
+	}
+	if senderErr != nil {
+		errs = append(errs, fmt.Errorf("sender: %w", senderErr))
 	}
 	if s.relay != nil {
 		if err := s.relay.Stop(ctx); err != nil {

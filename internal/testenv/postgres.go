@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -36,6 +38,12 @@ func StartPostgres(t testing.TB) *Postgres {
 	if len(matches) == 0 {
 		t.Fatal("PostgreSQL server binaries not found under /usr/lib/postgresql (install the postgresql package)")
 	}
+	// The newest major version: 15 sorts after 9.6.
+	major := func(path string) float64 {
+		v, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(filepath.Dir(path))), 64)
+		return v
+	}
+	slices.SortFunc(matches, func(a, b string) int { return cmp.Compare(major(a), major(b)) })
 	p := &Postgres{t: t, bin: filepath.Dir(matches[len(matches)-1])}
 	if os.Geteuid() == 0 {
 		p.asUser = "postgres"
@@ -107,10 +115,11 @@ func (p *Postgres) Start() {
 	}
 }
 
-// Stop stops the server at once, as a crash or an operator would.
+// Stop stops the server at once, as a crash would: connections are cut
+// and the next start recovers from the write-ahead log.
 func (p *Postgres) Stop() {
 	p.t.Helper()
-	p.pgctl("stop", "-w", "-m", "fast")
+	p.pgctl("stop", "-w", "-m", "immediate")
 }
 
 func (p *Postgres) pgctl(args ...string) {
