@@ -75,6 +75,19 @@ type target struct {
 }
 
 // addTargetFlags declares the flags both modes share.
+// parseWithTarget adds the target flags to fs, parses args and checks the
+// target. help is true when -h was asked for and the usage printed.
+func parseWithTarget(fs *flag.FlagSet, t *target, args []string, stderr io.Writer) (help bool, err error) {
+	addTargetFlags(fs, t)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return false, err
+	}
+	return false, t.check()
+}
+
 func addTargetFlags(fs *flag.FlagSet, t *target) {
 	fs.StringVar(&t.webhook, "webhook", defaultWebhook, "the inbox's X webhook URL")
 	fs.StringVar(&t.secret, "secret", "", "consumer secret that signs webhooks (default: $"+secretEnv+")")
@@ -146,14 +159,7 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		exitAfterCount = fs.Bool("exit-after-count", false, "exit once -count events are sent, instead of serving until interrupted")
 		answerDelay    = fs.Duration("answer-delay", 3*time.Second, "how long a resident takes to answer the council")
 	)
-	addTargetFlags(fs, &t)
-	if err := parseFlags(fs, args, stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
-	if err := t.check(); err != nil {
+	if help, err := parseWithTarget(fs, &t, args, stderr); help || err != nil {
 		return err
 	}
 	if *interval <= 0 {
@@ -241,14 +247,7 @@ func sendOnce(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		text      = fs.String("text", "", "what the resident writes")
 		inReplyTo = fs.String("in-reply-to", "", "id of the post a mention answers")
 	)
-	addTargetFlags(fs, &t)
-	if err := parseFlags(fs, args, stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
-	if err := t.check(); err != nil {
+	if help, err := parseWithTarget(fs, &t, args, stderr); help || err != nil {
 		return err
 	}
 	switch {

@@ -129,9 +129,7 @@ func TestCaseByReferenceAndNotFound(t *testing.T) {
 
 func TestReplyValidation(t *testing.T) {
 	h := newHarness(t)
-	dm := nextID()
-	h.signed(directMessage(dm, alice, "hello"))
-	caseID := h.waitCaseOf(dm)
+	_, caseID := h.dmCase(alice, "hello")
 	path := "/cases/" + itoa(caseID) + "/replies"
 
 	cases := []struct {
@@ -173,9 +171,7 @@ func TestReplyValidation(t *testing.T) {
 
 func TestStatusChangesAndAssignment(t *testing.T) {
 	h := newHarness(t)
-	dm := nextID()
-	h.signed(directMessage(dm, alice, "hello"))
-	caseID := h.waitCaseOf(dm)
+	_, caseID := h.dmCase(alice, "hello")
 	base := "/cases/" + itoa(caseID)
 
 	steps := []struct {

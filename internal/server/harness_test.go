@@ -313,6 +313,22 @@ func (h *harness) waitCaseOf(externalID string) int64 {
 	return id
 }
 
+// mentionCase sends a resident's new public post and waits for its case.
+func (h *harness) mentionCase(from resident, text string) (post string, caseID int64) {
+	h.t.Helper()
+	post = nextID()
+	h.signed(mention(post, from, text, ""))
+	return post, h.waitCaseOf(post)
+}
+
+// dmCase sends a resident's direct message and waits for its case.
+func (h *harness) dmCase(from resident, text string) (dm string, caseID int64) {
+	h.t.Helper()
+	dm = nextID()
+	h.signed(directMessage(dm, from, text))
+	return dm, h.waitCaseOf(dm)
+}
+
 // caseDetail fetches a case through the API.
 func (h *harness) caseDetail(id int64) caseJSON {
 	h.t.Helper()

@@ -219,9 +219,7 @@ func TestDirectMessagesFromOneResidentShareACase(t *testing.T) {
 
 func TestDirectMessageAfterResolutionOpensANewCase(t *testing.T) {
 	h := newHarness(t)
-	first := nextID()
-	h.signed(directMessage(first, alice, "Is the tip open on Sunday?"))
-	c1 := h.waitCaseOf(first)
+	_, c1 := h.dmCase(alice, "Is the tip open on Sunday?")
 	if code, raw := h.api(http.MethodPut, "/cases/"+itoa(c1)+"/status", map[string]string{"status": "closed"}); code != 200 {
 		t.Fatalf("close: %d %s", code, raw)
 	}
@@ -372,9 +370,7 @@ func TestCaseEventsArePublished(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := nextID()
-	h.signed(mention(id, alice, "@ExampleCouncil broken bench in the park", ""))
-	caseID := h.waitCaseOf(id)
+	_, caseID := h.mentionCase(alice, "@ExampleCouncil broken bench in the park")
 
 	msg, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
 	if err != nil {

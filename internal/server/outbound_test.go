@@ -19,9 +19,7 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func TestPublicReplyGoesToTheResidentsThread(t *testing.T) {
 	h := newHarness(t)
-	post := nextID()
-	h.signed(mention(post, alice, "@ExampleCouncil when is the garden waste collection?", ""))
-	caseID := h.waitCaseOf(post)
+	post, caseID := h.mentionCase(alice, "@ExampleCouncil when is the garden waste collection?")
 
 	m := h.reply(caseID, "public", "Hi Alice, garden waste is collected every other Tuesday.")
 	if m.DeliveryStatus != "queued" {
@@ -47,9 +45,7 @@ func TestPublicReplyGoesToTheResidentsThread(t *testing.T) {
 
 func TestResidentsReplyToTheCouncilJoinsTheCase(t *testing.T) {
 	h := newHarness(t)
-	post := nextID()
-	h.signed(mention(post, alice, "@ExampleCouncil is the library open today?", ""))
-	caseID := h.waitCaseOf(post)
+	_, caseID := h.mentionCase(alice, "@ExampleCouncil is the library open today?")
 	m := h.reply(caseID, "public", "Yes, until 6pm.")
 	ourPost := h.waitDelivery(caseID, m.ID).ExternalID
 
@@ -78,9 +74,7 @@ func TestResidentsReplyToTheCouncilJoinsTheCase(t *testing.T) {
 
 func TestPrivateReplyGoesToTheResidentsConversation(t *testing.T) {
 	h := newHarness(t)
-	dm := nextID()
-	h.signed(directMessage(dm, bob, "My parking permit has not arrived"))
-	caseID := h.waitCaseOf(dm)
+	_, caseID := h.dmCase(bob, "My parking permit has not arrived")
 	m := h.reply(caseID, "private", "Sorry Bob, we are sending a new one today.")
 	if sent := h.waitDelivery(caseID, m.ID); sent.DeliveryStatus != "sent" {
 		t.Fatalf("reply %q: %s", sent.DeliveryStatus, sent.FailureReason)
@@ -94,9 +88,7 @@ func TestPrivateReplyGoesToTheResidentsConversation(t *testing.T) {
 
 func TestLongPublicReplyBecomesAThread(t *testing.T) {
 	h := newHarness(t)
-	post := nextID()
-	h.signed(mention(post, alice, "@ExampleCouncil how do I apply for a blue badge?", ""))
-	caseID := h.waitCaseOf(post)
+	post, caseID := h.mentionCase(alice, "@ExampleCouncil how do I apply for a blue badge?")
 
 	words := strings.Fields(strings.Repeat("You can apply online at https://www.gov.uk/apply-blue-badge or by phone. ", 9))
 	text := strings.Join(words, " ")
@@ -141,9 +133,7 @@ func TestLongPublicReplyBecomesAThread(t *testing.T) {
 
 func TestRateLimitedReplyIsSentExactlyOnce(t *testing.T) {
 	h := newHarness(t)
-	post := nextID()
-	h.signed(mention(post, alice, "@ExampleCouncil recycling bin lid broken", ""))
-	caseID := h.waitCaseOf(post)
+	_, caseID := h.mentionCase(alice, "@ExampleCouncil recycling bin lid broken")
 
 	h.fake.FailNext(xfake.RateLimited(time.Now().Add(time.Second)))
 	m := h.reply(caseID, "public", "We will bring a new lid on Friday.")
@@ -162,9 +152,7 @@ func TestRateLimitedReplyIsSentExactlyOnce(t *testing.T) {
 
 func TestServerErrorsAreRetriedAndClientErrorsFail(t *testing.T) {
 	h := newHarness(t)
-	post := nextID()
-	h.signed(mention(post, alice, "@ExampleCouncil noise complaint", ""))
-	caseID := h.waitCaseOf(post)
+	_, caseID := h.mentionCase(alice, "@ExampleCouncil noise complaint")
 
 	h.fake.FailNext(xfake.Failure{Status: http.StatusServiceUnavailable, Body: `{"title":"Service Unavailable"}`})
 	h.fake.FailNext(xfake.Failure{Status: http.StatusBadGateway})
@@ -190,9 +178,7 @@ func TestServerErrorsAreRetriedAndClientErrorsFail(t *testing.T) {
 
 func TestLostAnswerIsRetriedAndCounted(t *testing.T) {
 	h := newHarness(t)
-	post := nextID()
-	h.signed(mention(post, alice, "@ExampleCouncil overgrown hedge", ""))
-	caseID := h.waitCaseOf(post)
+	_, caseID := h.mentionCase(alice, "@ExampleCouncil overgrown hedge")
 
 	// X publishes the post but its answer never arrives.
 	h.fake.FailNext(xfake.Failure{DropAfterSend: true})
@@ -218,9 +204,7 @@ func TestLostAnswerIsRetriedAndCounted(t *testing.T) {
 
 func TestRateLimitsDoNotCountTowardsGivingUp(t *testing.T) {
 	h := newHarness(t) // gives up after 5 failed attempts
-	dm := nextID()
-	h.signed(directMessage(dm, bob, "When is my bin day?"))
-	caseID := h.waitCaseOf(dm)
+	_, caseID := h.dmCase(bob, "When is my bin day?")
 
 	for range 3 {
 		h.fake.FailNext(xfake.RateLimited(time.Now()))
@@ -253,9 +237,7 @@ func TestRateLimitsDoNotCountTowardsGivingUp(t *testing.T) {
 
 func TestRepeatedReplyWithAnIdempotencyKeySendsOnce(t *testing.T) {
 	h := newHarness(t)
-	dm := nextID()
-	h.signed(directMessage(dm, alice, "Can I book a bulky waste collection?"))
-	caseID := h.waitCaseOf(dm)
+	_, caseID := h.dmCase(alice, "Can I book a bulky waste collection?")
 
 	post := func(key, text string) (int, messageJSON) {
 		t.Helper()
@@ -291,9 +273,7 @@ func TestRepeatedReplyWithAnIdempotencyKeySendsOnce(t *testing.T) {
 
 func TestThreadInterruptedByAnOutageResumesWhereItStopped(t *testing.T) {
 	h := newHarness(t)
-	post := nextID()
-	h.signed(mention(post, alice, "@ExampleCouncil what can go in the blue bin?", ""))
-	caseID := h.waitCaseOf(post)
+	post, caseID := h.mentionCase(alice, "@ExampleCouncil what can go in the blue bin?")
 
 	h.fake.FailNext(xfake.Failure{})                                      // part 1 goes out
 	h.fake.FailNext(xfake.Failure{Status: http.StatusServiceUnavailable}) // part 2 does not
@@ -324,9 +304,7 @@ func TestThreadInterruptedByAnOutageResumesWhereItStopped(t *testing.T) {
 
 func TestConcurrentRepeatsOfAnIdempotentReplySendOnce(t *testing.T) {
 	h := newHarness(t)
-	dm := nextID()
-	h.signed(directMessage(dm, bob, "Is the leisure centre open on Boxing Day?"))
-	caseID := h.waitCaseOf(dm)
+	_, caseID := h.dmCase(bob, "Is the leisure centre open on Boxing Day?")
 
 	const n = 8
 	ids := make(chan int64, n)
