@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/citizeninbox/inbox/internal/channels"
+	"github.com/citizeninbox/inbox/internal/store"
 )
 
 // Stored is what happened to one inbound message.
@@ -112,9 +113,9 @@ type batch struct {
 	accts []account
 
 	dup      []bool
-	dupOf    map[int]int   // a second copy in the batch → the first copy's index
-	identity []identityRow // per message
-	caseOf   []*caseState  // per message
+	dupOf    map[int]int             // a second copy in the batch → the first copy's index
+	identity []store.ContactIdentity // per message
+	caseOf   []*caseState            // per message
 	// From the database, before this batch.
 	byPost         map[acctKey]int64 // (account, network id) → case id
 	byConversation map[acctKey]int64 // (account, conversation id) → case id
@@ -128,15 +129,6 @@ type batch struct {
 type acctKey struct {
 	account int64
 	key     string
-}
-
-type identityRow struct {
-	ID          int64
-	ContactID   int64
-	Channel     string
-	ExternalID  string
-	Handle      string
-	DisplayName string
 }
 
 // caseState is a case as this batch leaves it.
@@ -213,13 +205,13 @@ func (b *batch) identities() error {
 		}
 		want[k] = in.Author // the latest handle and name win
 	}
-	found := map[idKey]identityRow{}
+	found := map[idKey]store.ContactIdentity{}
 	lookup := func(keys []idKey) error {
 		chs, ids := make(pq.StringArray, len(keys)), make(pq.StringArray, len(keys))
 		for i, k := range keys {
 			chs[i], ids[i] = k.channel, k.externalID
 		}
-		var rows []identityRow
+		var rows []store.ContactIdentity
 		if err := b.tx.Raw(`SELECT ci.* FROM contact_identities ci
 			JOIN unnest(?::text[], ?::text[]) AS k(channel, external_id)
 			  ON ci.channel = k.channel AND ci.external_id = k.external_id
@@ -232,7 +224,7 @@ func (b *batch) identities() error {
 		return nil
 	}
 	if len(order) == 0 {
-		b.identity = make([]identityRow, len(b.ins))
+		b.identity = make([]store.ContactIdentity, len(b.ins))
 		return nil
 	}
 	if err := lookup(order); err != nil {
@@ -264,7 +256,7 @@ func (b *batch) identities() error {
 			contactIDs, names, handles).Error; err != nil {
 			return err
 		}
-		var created []identityRow
+		var created []store.ContactIdentity
 		if err := b.tx.Raw(`INSERT INTO contact_identities (contact_id, channel, external_id, handle, display_name)
 			SELECT * FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[])
 			ON CONFLICT (channel, external_id) DO NOTHING
@@ -295,7 +287,7 @@ func (b *batch) identities() error {
 	}
 
 	// Keep handles and names current.
-	var upd []identityRow
+	var upd []store.ContactIdentity
 	for _, k := range order {
 		r, ok := found[k]
 		if !ok {
@@ -303,7 +295,7 @@ func (b *batch) identities() error {
 		}
 		a := want[k]
 		if (a.Handle != "" && a.Handle != r.Handle) || (a.DisplayName != "" && a.DisplayName != r.DisplayName) {
-			upd = append(upd, identityRow{ID: r.ID, Handle: a.Handle, DisplayName: a.DisplayName})
+			upd = append(upd, store.ContactIdentity{ID: r.ID, Handle: a.Handle, DisplayName: a.DisplayName})
 		}
 	}
 	if len(upd) > 0 {
@@ -320,7 +312,7 @@ func (b *batch) identities() error {
 			return err
 		}
 	}
-	b.identity = make([]identityRow, len(b.ins))
+	b.identity = make([]store.ContactIdentity, len(b.ins))
 	for i, in := range b.ins {
 		if !b.dup[i] {
 			b.identity[i] = found[idKey{in.Channel, in.Author.ExternalID}]
