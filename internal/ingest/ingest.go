@@ -83,7 +83,7 @@ func (h *Handler) count(channel, result string) {
 func (h *Handler) challenge(c echo.Context) error {
 	ep, ok := h.endpoint(c)
 	if !ok {
-		h.count(c.Param("channel"), "unknown_account")
+		h.count("unknown", "unknown_account") // never a label from the URL: it is the caller's to choose
 		return problem(c, http.StatusNotFound, "no such webhook endpoint")
 	}
 	contentType, body, ok := ep.Challenge(c.QueryParams())
@@ -100,7 +100,7 @@ func (h *Handler) receive(c echo.Context) error {
 	receivedAt := start.UTC()
 	ep, ok := h.endpoint(c)
 	if !ok {
-		h.count(c.Param("channel"), "unknown_account")
+		h.count("unknown", "unknown_account") // never a label from the URL: it is the caller's to choose
 		return problem(c, http.StatusNotFound, "no such webhook endpoint")
 	}
 	channel := ep.Channel()
