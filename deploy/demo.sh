@@ -17,20 +17,34 @@ export X_ACCESS_TOKEN="${X_ACCESS_TOKEN:-demo-access-token}"
 sim_addr="${X_API_BASE_URL#http://}"
 base="http://$INBOX_HTTP_ADDR"
 
-if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
-	echo "PostgreSQL does not answer on 127.0.0.1:5432; see README, 'Before you start'." >&2
-	exit 1
-fi
+fail() { echo "demo: $*" >&2; exit 1; }
+
+for bin in bin/inbox bin/netsim; do
+	[ -x "$bin" ] || fail "$bin is missing: run 'make run', which builds it first"
+done
+for tool in psql pg_isready curl; do
+	command -v "$tool" >/dev/null || fail "$tool is missing (see README, 'Before you start')"
+done
+port_busy() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
+port_busy "$INBOX_HTTP_ADDR" && fail "$INBOX_HTTP_ADDR is in use: stop what runs there, or set INBOX_HTTP_ADDR"
+port_busy "$sim_addr" && fail "$sim_addr is in use: stop what runs there, or set X_API_BASE_URL"
+
+# The database server and database named by INBOX_DATABASE_URL.
 db="$(sed -E 's#^.*/([^/?]+)(\?.*)?$#\1#' <<<"$INBOX_DATABASE_URL")"
-if ! psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
-	psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE \"$db\""
+admin_url="$(sed -E "s#/$db([?]|\$)#/postgres\1#" <<<"$INBOX_DATABASE_URL")"
+pg_isready -q -d "$admin_url" 2>/dev/null ||
+	fail "PostgreSQL does not answer at $admin_url; see README, 'Before you start'"
+if ! psql "$admin_url" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+	psql "$admin_url" -qc "CREATE DATABASE \"$db\"" || fail "could not create database $db"
 	echo "created database $db"
 fi
 mkdir -p data
 
-# An adviser and an API token for the demo.
-bin/inbox user create -email demo.adviser@example.gov.uk -name "Demo Adviser" -role adviser >/dev/null 2>&1 || true
-token="$(bin/inbox token create -email demo.adviser@example.gov.uk -name "demo $(date +%FT%T)" 2>/dev/null)"
+# An adviser and an API token for the demo, valid for a day.
+bin/inbox user create -email demo.adviser@example.gov.uk -name "Demo Adviser" -role adviser >/dev/null 2>data/setup.log ||
+	grep -q "already exists" data/setup.log || fail "could not create the demo user: $(cat data/setup.log)"
+token="$(bin/inbox token create -email demo.adviser@example.gov.uk -name "demo $(date +%FT%T)" -ttl 24h 2>data/setup.log)" ||
+	fail "could not create an API token: $(cat data/setup.log)"
 
 pids=()
 cleanup() {
@@ -42,6 +56,15 @@ trap cleanup INT TERM EXIT
 
 bin/inbox serve 2>data/inbox.log &
 pids+=($!)
+for _ in $(seq 1 50); do
+	curl -fs "$base/healthz" >/dev/null 2>&1 && break
+	if ! kill -0 "${pids[0]}" 2>/dev/null; then
+		echo "demo: the server stopped; the end of data/inbox.log:" >&2
+		tail -n 5 data/inbox.log >&2
+		exit 1
+	fi
+	sleep 0.2
+done
 
 cat <<TXT
 

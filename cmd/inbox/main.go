@@ -102,19 +102,21 @@ func serve(ctx context.Context, env config.Env, getenv func(string) string, log 
 	if err != nil {
 		return err
 	}
+	var served error
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
-	case err := <-srv.Served():
-		log.Error("HTTP server stopped", "err", err)
+	case served = <-srv.Served():
+		log.Error("HTTP server stopped", "err", served)
+		served = fmt.Errorf("HTTP server stopped: %w", served)
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), env.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		return errors.Join(served, fmt.Errorf("shutdown: %w", err))
 	}
 	log.Info("stopped")
-	return nil
+	return served
 }
 
 func openDB(ctx context.Context, env config.Env, log *slog.Logger) (*auth.Service, func(), error) {

@@ -35,21 +35,27 @@ var (
 	anyRole = []string{"adviser", "supervisor", "admin"}
 )
 
-// Register adds the API routes to e. Each route names the roles allowed.
+// Register adds the API routes to e. Each route names the roles allowed;
+// only the contract itself is public. (Middleware is given per route, not
+// to the group, so that a wrong method answers 405 rather than 404.)
 func Register(e *echo.Echo, cs *cases.Service, as *auth.Service, m *metrics.Metrics, log *slog.Logger) {
 	h := &handlers{cases: cs, auth: as, validator: newValidator(), metrics: m, log: log}
-	g := e.Group("/api/v1", h.count)
-	g.GET("/openapi.yaml", h.openapi)
+	g := e.Group("/api/v1")
+	g.GET("/openapi.yaml", h.openapi, h.common)
 
-	g.GET("/cases", h.listCases, h.authorize(anyRole...))
-	g.GET("/cases/:case", h.getCase, h.authorize(anyRole...))
-	g.POST("/cases/:case/replies", h.reply, h.authorize(anyRole...))
-	g.PUT("/cases/:case/status", h.setStatus, h.authorize(anyRole...))
-	g.PUT("/cases/:case/assignment", h.assign, h.authorize(anyRole...))
+	g.GET("/cases", h.listCases, h.common, h.authorize(anyRole...))
+	g.GET("/cases/:case", h.getCase, h.common, h.authorize(anyRole...))
+	g.POST("/cases/:case/replies", h.reply, h.common, h.authorize(anyRole...))
+	g.PUT("/cases/:case/status", h.setStatus, h.common, h.authorize(anyRole...))
+	g.PUT("/cases/:case/assignment", h.assign, h.common, h.authorize(anyRole...))
 }
 
-func (h *handlers) count(next echo.HandlerFunc) echo.HandlerFunc {
+// common counts every API request by route template (never by raw path,
+// which the caller chooses) and status, and keeps answers, which carry
+// residents' messages, out of caches.
+func (h *handlers) common(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 		err := next(c)
 		code := c.Response().Status
 		if err != nil {
@@ -66,8 +72,8 @@ const principalKey = "principal"
 func (h *handlers) authorize(roles ...string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			secret, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
-			if !ok {
+			scheme, secret, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+			if !ok || !strings.EqualFold(scheme, "Bearer") {
 				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="citizen-inbox"`)
 				return auth.ErrInvalidToken
 			}
@@ -98,7 +104,7 @@ func (h *handlers) openapi(c echo.Context) error {
 
 type listQuery struct {
 	Status  string `query:"status" validate:"omitempty,oneof=new open awaiting_resident resolved closed"`
-	Team    string `query:"team" validate:"omitempty,max=63"`
+	Team    string `query:"team" validate:"omitempty,max=63,nonul"`
 	Channel string `query:"channel" validate:"omitempty,oneof=x facebook instagram whatsapp telegram sms mastodon bluesky email"`
 	Cursor  string `query:"cursor" validate:"omitempty,max=200"`
 	Limit   string `query:"limit"`
@@ -141,7 +147,7 @@ func (h *handlers) getCase(c echo.Context) error {
 }
 
 type replyRequest struct {
-	Text       string `json:"text" validate:"required,max=10000"`
+	Text       string `json:"text" validate:"required,max=10000,nonul"`
 	Visibility string `json:"visibility" validate:"required,oneof=public private"`
 }
 
@@ -185,7 +191,7 @@ func (h *handlers) setStatus(c echo.Context) error {
 type assignmentRequest struct {
 	AssigneeID *int64 `json:"assignee_id" validate:"omitempty,gt=0,excluded_with=Unassign"`
 	Unassign   bool   `json:"unassign"`
-	Team       string `json:"team" validate:"omitempty,max=63"`
+	Team       string `json:"team" validate:"omitempty,max=63,nonul"`
 }
 
 func (h *handlers) assign(c echo.Context) error {

@@ -19,6 +19,10 @@ const maxRequestBytes = 1 << 20
 
 func newValidator() *validator.Validate {
 	v := validator.New(validator.WithRequiredStructEnabled())
+	// nonul refuses NUL characters, which PostgreSQL cannot store.
+	_ = v.RegisterValidation("nonul", func(fl validator.FieldLevel) bool {
+		return !strings.ContainsRune(fl.Field().String(), 0)
+	})
 	v.RegisterTagNameFunc(func(f reflect.StructField) string {
 		for _, tag := range []string{"json", "query"} {
 			name := strings.SplitN(f.Tag.Get(tag), ",", 2)[0]
@@ -49,6 +53,9 @@ func (h *handlers) bindJSON(c echo.Context, dst any) error {
 			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "the request body is larger than 1 MiB")
 		}
 		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field == "" {
+			return &badRequest{detail: "the request body must be a JSON object"}
+		}
 		if errors.As(err, &typeErr) {
 			return &validationError{fields: []FieldError{{Field: typeErr.Field, Message: fmt.Sprintf("must be a %s", typeErr.Type)}}}
 		}
@@ -94,6 +101,8 @@ func message(fe validator.FieldError) string {
 		return "must be at least " + fe.Param()
 	case "gt":
 		return "must be greater than " + fe.Param()
+	case "nonul":
+		return "must not contain NUL characters"
 	case "excluded_with":
 		return "cannot be used with " + strings.ToLower(fe.Param())
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/citizeninbox/inbox/internal/auth"
 	"github.com/citizeninbox/inbox/internal/cases"
+	"github.com/citizeninbox/inbox/internal/store"
 )
 
 // Problem is the JSON body of every error answer (RFC 9457).
@@ -44,8 +45,12 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			return
 		}
 		p := problemFor(err)
-		if p.Status == http.StatusInternalServerError {
+		switch p.Status {
+		case http.StatusInternalServerError:
 			log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
+		case http.StatusServiceUnavailable:
+			log.Warn("request failed: database unavailable", "method", c.Request().Method, "path", c.Path(), "err", err)
+			c.Response().Header().Set("Retry-After", "5")
 		}
 		if c.Request().Method == http.MethodHead {
 			_ = c.NoContent(p.Status)
@@ -86,6 +91,8 @@ func problemFor(err error) Problem {
 		errors.Is(err, cases.ErrUnknownAssignee), errors.Is(err, cases.ErrUnknownTeam),
 		errors.Is(err, cases.ErrInvalidStatus):
 		return mk(http.StatusUnprocessableEntity, "unprocessable", err.Error())
+	case store.IsUnavailable(err):
+		return mk(http.StatusServiceUnavailable, "unavailable", "the database is unavailable; try again shortly")
 	case errors.As(err, &herr):
 		detail := http.StatusText(herr.Code)
 		if s, ok := herr.Message.(string); ok {

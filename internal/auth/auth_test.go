@@ -71,7 +71,13 @@ func TestTokens(t *testing.T) {
 	if _, err := svc.Authenticate(ctx, secret); !errors.Is(err, auth.ErrInvalidToken) {
 		t.Errorf("revoked token: %v", err)
 	}
-	other, _, _ := svc.CreateToken(ctx, "ada@example.gov.uk", "other", 0)
+	other, _, err := svc.CreateToken(ctx, "ada@example.gov.uk", "other", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Authenticate(ctx, other); err != nil {
+		t.Fatalf("fresh token: %v", err)
+	}
 	db.Exec(`UPDATE users SET disabled_at = now() WHERE id = ?`, u.ID)
 	if _, err := svc.Authenticate(ctx, other); !errors.Is(err, auth.ErrInvalidToken) {
 		t.Errorf("token of a disabled user: %v", err)

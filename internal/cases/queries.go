@@ -176,6 +176,9 @@ func decodeCursor(c string) (int64, error) {
 
 // resolveID turns a case id or reference ("C-2026-000123") into an id.
 func resolveID(tx *gorm.DB, ref string) (int64, error) {
+	if strings.ContainsRune(ref, 0) || len(ref) > 64 {
+		return 0, ErrNotFound
+	}
 	var id int64
 	var err error
 	if strings.HasPrefix(strings.ToUpper(ref), "C-") {

@@ -27,6 +27,11 @@ import (
 // MaxBodyBytes caps a webhook body; larger deliveries are refused with 413.
 const MaxBodyBytes = 5 << 20
 
+// maxInFlight bounds the webhook bodies being read and published at once,
+// so slow or hostile senders cannot hold unbounded memory before their
+// signatures are checked.
+const maxInFlight = 256
+
 // publishTimeout bounds the wait for JetStream's acknowledgements, well
 // inside the networks' answer deadlines.
 const publishTimeout = 5 * time.Second
@@ -53,11 +58,13 @@ type Handler struct {
 	metrics   *metrics.Metrics
 	log       *slog.Logger
 	now       func() time.Time
+	slots     chan struct{}
 }
 
 // New builds the webhook handler for the given endpoints.
 func New(endpoints []Endpoint, b *bus.Bus, m *metrics.Metrics, log *slog.Logger) *Handler {
-	h := &Handler{endpoints: map[string]Endpoint{}, bus: b, metrics: m, log: log, now: time.Now}
+	h := &Handler{endpoints: map[string]Endpoint{}, bus: b, metrics: m, log: log, now: time.Now,
+		slots: make(chan struct{}, maxInFlight)}
 	for _, e := range endpoints {
 		h.endpoints[e.Channel()+"/"+e.Account()] = e
 	}
@@ -108,6 +115,16 @@ func (h *Handler) receive(c echo.Context) error {
 		h.metrics.WebhookSeconds.WithLabelValues(channel).Observe(time.Since(start).Seconds())
 	}()
 
+	if c.Request().ContentLength > MaxBodyBytes {
+		h.count(channel, "too_large")
+		return problem(c, http.StatusRequestEntityTooLarge, "request body is too large")
+	}
+	if !h.acquire() {
+		h.count(channel, "busy")
+		c.Response().Header().Set("Retry-After", "5")
+		return problem(c, http.StatusServiceUnavailable, "too many deliveries at once, try again")
+	}
+	defer func() { <-h.slots }()
 	body, err := io.ReadAll(io.LimitReader(c.Request().Body, MaxBodyBytes+1))
 	if err != nil {
 		h.count(channel, "malformed")
@@ -156,6 +173,23 @@ func (h *Handler) receive(c echo.Context) error {
 	h.count(channel, result)
 	h.metrics.InboundMessages.WithLabelValues(channel).Add(float64(len(msgs)))
 	return c.NoContent(http.StatusOK)
+}
+
+// acquire takes one of the in-flight slots, waiting up to two seconds.
+func (h *Handler) acquire() bool {
+	select {
+	case h.slots <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(2 * time.Second)
+	defer t.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // publish sends every message to INBOUND at once and waits for all the

@@ -4,26 +4,109 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	apispec "github.com/citizeninbox/inbox/api"
 )
 
-func TestAPIRequiresAValidToken(t *testing.T) {
+// sampleBodies are valid request bodies for each operation that takes one.
+var sampleBodies = map[string]string{
+	"replyToCase":   `{"text":"Thank you, we are looking into it.","visibility":"private"}`,
+	"setCaseStatus": `{"status":"resolved"}`,
+	"assignCase":    `{"unassign":true}`,
+}
+
+// Every API route is in the contract, and every operation the contract
+// does not mark public refuses a request without a valid token.
+func TestEveryRouteIsInTheContractAndNeedsAToken(t *testing.T) {
 	h := newHarness(t)
-	for _, token := range []string{"", "cit_notarealtoken", "something-else"} {
-		code, raw := h.apiAs(token, http.MethodGet, "/cases", nil)
-		if code != http.StatusUnauthorized {
-			t.Errorf("token %q answered %d %s, want 401", token, code, raw)
-		}
-	}
-	resp, err := http.Get(h.srv.URL() + "/api/v1/openapi.yaml")
+	doc, err := openapi3.NewLoader().LoadFromData(apispec.OpenAPI)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Errorf("openapi.yaml answered %d", resp.StatusCode)
+	for _, r := range h.srv.Routes() {
+		path, ok := strings.CutPrefix(r.Path, "/api/v1")
+		if !ok {
+			continue
+		}
+		path = regexp.MustCompile(`:(\w+)`).ReplaceAllString(path, "{$1}")
+		if item := doc.Paths.Find(path); item == nil || item.GetOperation(r.Method) == nil {
+			t.Errorf("%s %s is served but not in openapi.yaml", r.Method, r.Path)
+		}
 	}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			url := strings.ReplaceAll(path, "{case}", "1")
+			var body any
+			if b, ok := sampleBodies[op.OperationID]; ok {
+				body = b
+			}
+			public := op.Security != nil && len(*op.Security) == 0
+			for _, token := range []string{"", "cit_notarealtoken", "something-else", "Basic " + h.token} {
+				code, raw := h.apiAs(token, method, url, body)
+				if public && code != http.StatusOK {
+					t.Errorf("public %s %s answered %d %s", method, path, code, raw)
+				}
+				if !public && code != http.StatusUnauthorized {
+					t.Errorf("%s %s with token %q answered %d %s, want 401", method, path, token, code, raw)
+				}
+			}
+		}
+	}
+}
+
+// Each operation that takes a body refuses a wrong content type, broken
+// JSON and an oversized body, and answers 404 for a case that is not there.
+func TestBadRequestBodiesAreRefused(t *testing.T) {
+	h := newHarness(t)
+	for op, body := range sampleBodies {
+		method, path := operationPath(t, op)
+		missing := strings.ReplaceAll(path, "{case}", "999999")
+		for _, tc := range []struct {
+			name, contentType, body string
+			code                    int
+		}{
+			{"wrong content type", "text/plain", body, http.StatusUnsupportedMediaType},
+			{"broken JSON", "application/json", "{", http.StatusBadRequest},
+			{"not an object", "application/json", "[1]", http.StatusBadRequest},
+			{"over 1 MiB", "application/json", `{"x":"` + strings.Repeat("a", 2<<20) + `"}`, http.StatusRequestEntityTooLarge},
+			{"missing case", "application/json", body, http.StatusNotFound},
+		} {
+			code, raw := h.raw(method, missing, tc.contentType, tc.body)
+			if code != tc.code {
+				t.Errorf("%s with %s: %d %s, want %d", op, tc.name, code, raw, tc.code)
+			}
+		}
+	}
+	// NUL characters, which PostgreSQL cannot store, are refused plainly.
+	if code, raw := h.api(http.MethodGet, "/cases?team=a%00b", nil); code != http.StatusUnprocessableEntity {
+		t.Errorf("team with NUL: %d %s", code, raw)
+	}
+	if code, raw := h.api(http.MethodGet, "/cases/C-%00", nil); code != http.StatusNotFound {
+		t.Errorf("reference with NUL: %d %s", code, raw)
+	}
+}
+
+// operationPath finds an operation's method and path in openapi.yaml.
+func operationPath(t *testing.T, operationID string) (string, string) {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(apispec.OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.OperationID == operationID {
+				return method, path
+			}
+		}
+	}
+	t.Fatalf("no operation %s", operationID)
+	return "", ""
 }
 
 func TestListCasesFiltersAndPages(t *testing.T) {

@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,7 +35,44 @@ import (
 	"github.com/citizeninbox/inbox/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	testenv.Main(m, checkContractCoverage)
+}
+
+// seen records every (operation, status) the tests got back, so that a
+// full run can require each answer openapi.yaml declares to be exercised.
+var seen = struct {
+	sync.Mutex
+	m map[string]bool
+}{m: map[string]bool{}}
+
+// checkContractCoverage fails a full run (no -run filter) in which some
+// declared answer was never seen: a contract line no test checks can drift.
+func checkContractCoverage() error {
+	if f := flag.Lookup("test.run"); f != nil && f.Value.String() != "" {
+		return nil
+	}
+	doc, err := openapi3.NewLoader().LoadFromData(apispec.OpenAPI)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			for status := range op.Responses.Map() {
+				key := op.OperationID + " " + status
+				if !seen.m[key] {
+					missing = append(missing, fmt.Sprintf("%s %s (%s) %s", method, path, op.OperationID, status))
+				}
+			}
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return fmt.Errorf("openapi.yaml declares answers no test saw:\n  %s", strings.Join(missing, "\n  "))
+	}
+	return nil
+}
 
 const (
 	councilID     = "1500000000000000001"
@@ -228,12 +269,30 @@ func (h *harness) apiAs(token, method, path string, body any) (int, []byte) {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if token != "" {
+	switch {
+	case strings.Contains(token, " "): // a whole Authorization header
+		req.Header.Set("Authorization", token)
+	case token != "":
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	return h.do(req, reqBody)
+}
+
+// raw sends a body as it is, with the given content type, as the adviser.
+func (h *harness) raw(method, path, contentType, body string) (int, []byte) {
+	h.t.Helper()
+	req, _ := http.NewRequest(method, h.srv.URL()+"/api/v1"+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Authorization", "Bearer "+h.token)
+	return h.do(req, []byte(body))
+}
+
+// do sends req and checks the answer against openapi.yaml.
+func (h *harness) do(req *http.Request, reqBody []byte) (int, []byte) {
+	h.t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		h.t.Fatalf("%s %s: %v", method, path, err)
+		h.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
@@ -265,6 +324,9 @@ func (h *harness) checkContract(req *http.Request, reqBody []byte, resp *http.Re
 		h.t.Fatalf("%s %s answered %d, which openapi.yaml does not allow: %v\nbody: %s",
 			req.Method, req.URL.Path, resp.StatusCode, err, body)
 	}
+	seen.Lock()
+	seen.m[route.Operation.OperationID+" "+strconv.Itoa(resp.StatusCode)] = true
+	seen.Unlock()
 }
 
 // eventually polls cond until it holds or 15 s pass.

@@ -272,6 +272,17 @@ func TestWebhookAcceptedWhilePostgreSQLIsStoppedBecomesACase(t *testing.T) {
 	if code, body := readyz(t, h); code != http.StatusOK || !strings.Contains(body, `"database":"unavailable"`) {
 		t.Errorf("/readyz answered %d %s while PostgreSQL was stopped, want 200 with the database unavailable", code, body)
 	}
+	// The API says plainly that it cannot answer now.
+	for _, op := range []string{"listCases", "getCase", "replyToCase", "setCaseStatus", "assignCase"} {
+		method, path := operationPath(t, op)
+		var body any
+		if b, ok := sampleBodies[op]; ok {
+			body = b
+		}
+		if code, raw := h.api(method, strings.ReplaceAll(path, "{case}", "1"), body); code != http.StatusServiceUnavailable {
+			t.Errorf("%s while PostgreSQL was stopped: %d %s, want 503", op, code, raw)
+		}
+	}
 	time.Sleep(300 * time.Millisecond) // the case service tries, and fails
 	pg.Start()
 

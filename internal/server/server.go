@@ -62,6 +62,7 @@ type Server struct {
 	consumer *cases.Consumer
 	relay    *outbound.Relay
 	sender   *outbound.Sender
+	echo     *echo.Echo
 	http     *http.Server
 	listener net.Listener
 	served   chan error
@@ -76,6 +77,14 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 			_ = s.closeBackends(context.WithoutCancel(ctx))
 		}
 	}()
+
+	// Listen first, so a port in use is reported before anything else.
+	s.listener = opts.Listener
+	if s.listener == nil {
+		if s.listener, err = net.Listen("tcp", opts.Env.HTTPAddr); err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", opts.Env.HTTPAddr, err)
+		}
+	}
 
 	// Database: migrate, connect, write the configured teams and accounts.
 	if err := store.Migrate(ctx, opts.Env.DatabaseURL); err != nil {
@@ -147,6 +156,9 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = api.ErrorHandler(opts.Log)
+	// The peer's address as TCP saw it: headers such as X-Forwarded-For are
+	// the caller's to forge.
+	e.IPExtractor = echo.ExtractIPDirect()
 	e.Use(middleware.Recover())
 	e.Use(middleware.RequestID())
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
@@ -157,16 +169,11 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	ingest.New(endpoints, s.Bus, s.Metrics, opts.Log.With("role", "ingest")).Register(e)
 	api.Register(e, s.Cases, s.Auth, s.Metrics, opts.Log.With("role", "api"))
 	pages.Register(e)
+	s.echo = e
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.ready)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{})))
 
-	s.listener = opts.Listener
-	if s.listener == nil {
-		if s.listener, err = net.Listen("tcp", opts.Env.HTTPAddr); err != nil {
-			return nil, fmt.Errorf("listen on %s: %w", opts.Env.HTTPAddr, err)
-		}
-	}
 	s.http = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -178,6 +185,9 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	opts.Log.Info("serving", "addr", s.listener.Addr().String(), "public_url", opts.Env.PublicURL)
 	return s, nil
 }
+
+// Routes lists the HTTP routes the server serves.
+func (s *Server) Routes() []*echo.Route { return s.echo.Routes() }
 
 // Addr is the address the HTTP server listens on.
 func (s *Server) Addr() string { return s.listener.Addr().String() }
@@ -223,7 +233,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) closeBackends(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+	if s.http == nil && s.listener != nil {
+		_ = s.listener.Close() // start-up failed before serving
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	// The consumers drain side by side; each returns only once the work it
 	// had in hand is committed or handed back, so NATS and the database are

@@ -6,9 +6,12 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -128,6 +131,26 @@ func IsDataError(err error) bool {
 	}
 	class := pgErr.Code[:2]
 	return class == "22" || (class == "23" && pgErr.Code != "23505")
+}
+
+// IsUnavailable reports whether err means the database could not be
+// reached or went away, rather than refusing the statement: trying again
+// later may succeed.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &connErr), errors.As(err, &netErr), errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, context.DeadlineExceeded), pgconn.Timeout(err):
+		return true
+	case errors.As(err, &pgErr):
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P")
+	}
+	return false
 }
 
 // Ping checks the database answers.

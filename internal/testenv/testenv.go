@@ -120,9 +120,18 @@ func Database(t testing.TB) string {
 }
 
 // Main runs a package's tests and then drops the template database; use it
-// as TestMain.
-func Main(m *testing.M) {
+// as TestMain. Checks run after tests that passed, and fail the run with
+// what they return.
+func Main(m *testing.M, checks ...func() error) {
 	code := m.Run()
+	if code == 0 {
+		for _, check := range checks {
+			if err := check(); err != nil {
+				fmt.Fprintln(os.Stderr, "FAIL:", err)
+				code = 1
+			}
+		}
+	}
 	dropTemplate()
 	os.Exit(code)
 }
