@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -303,5 +304,30 @@ func TestStatusChangesAndAssignment(t *testing.T) {
 	}
 	if got := h.count(`SELECT count(*) FROM audit_events WHERE case_id = ? AND action = 'case.assigned'`, caseID); got != 2 {
 		t.Errorf("%d assignments audited, want 2", got)
+	}
+}
+
+// Metric labels come from route templates and configuration, never from
+// what a caller puts in a URL.
+func TestCallersCannotChooseMetricLabels(t *testing.T) {
+	h := newHarness(t)
+	for _, path := range []string{"/api/v1/cases/zz-label-probe", "/api/v1/zz-label-probe", "/webhooks/zz-label-probe/zz-label-probe"} {
+		resp, err := http.Post(h.srv.URL()+path, "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	resp, err := http.Get(h.srv.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if strings.Contains(string(raw), "zz-label-probe") {
+		t.Error("a URL chosen by the caller became a metric label")
+	}
+	if !strings.Contains(string(raw), `inbox_webhooks_total{channel="unknown",result="unknown_account"} 1`) {
+		t.Error("the unknown webhook endpoint was not counted")
 	}
 }

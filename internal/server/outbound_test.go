@@ -349,3 +349,42 @@ func TestConcurrentRepeatsOfAnIdempotentReplySendOnce(t *testing.T) {
 		t.Errorf("fake X accepted %d DMs, want 1", got)
 	}
 }
+
+// One key used at the same moment on two cases makes one reply; the other
+// request is told the key is taken.
+func TestOneIdempotencyKeyOnTwoCasesAtOnce(t *testing.T) {
+	h := newHarness(t)
+	_, caseA := h.dmCase(alice, "Question one")
+	_, caseB := h.dmCase(bob, "Question two")
+
+	codes := make(chan int, 2)
+	var wg sync.WaitGroup
+	for _, id := range []int64{caseA, caseB} {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodPost, h.srv.URL()+"/api/v1/cases/"+itoa(id)+"/replies",
+				strings.NewReader(`{"visibility":"private","text":"Answer"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+h.token)
+			req.Header.Set("Idempotency-Key", "shared-key")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(codes)
+	got := map[int]int{}
+	for c := range codes {
+		got[c]++
+	}
+	if got[http.StatusAccepted] != 1 || got[http.StatusConflict] != 1 {
+		t.Errorf("answers %v, want one 202 and one 409", got)
+	}
+	if n := h.count(`SELECT count(*) FROM messages WHERE direction = 'outbound'`); n != 1 {
+		t.Errorf("%d replies stored, want 1", n)
+	}
+}

@@ -137,9 +137,9 @@ func (s *Server) FailNext(f Failure) {
 	s.failures = append(s.failures, f)
 }
 
-// OnSent sets fn to be called with each accepted send, after its answer has
-// been written. It runs on the request's goroutine, so a slow fn delays only
-// that request's completion. Pass nil to remove it.
+// OnSent sets fn to be called with each accepted send, before its answer
+// is written, so sends made one after another reach fn in order. It runs on
+// the request's goroutine and must not block. Pass nil to remove it.
 func (s *Server) OnSent(fn func(Sent)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -202,6 +202,10 @@ func (s *Server) api(h handler) http.HandlerFunc {
 			return
 		}
 		s.record(send)
+		// The hook runs before the answer goes back, so sends a client
+		// makes one after another reach it in the same order. Hooks must
+		// not block.
+		s.notify(*send)
 		if failing && f.DropAfterSend {
 			if f.Status == 0 {
 				f.Status = http.StatusServiceUnavailable
@@ -210,9 +214,6 @@ func (s *Server) api(h handler) http.HandlerFunc {
 		} else {
 			writeJSON(w, http.StatusCreated, answerFor(send))
 		}
-		// Let the client have its answer before the hook runs.
-		_ = http.NewResponseController(w).Flush()
-		s.notify(*send)
 	}
 }
 
