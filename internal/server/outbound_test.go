@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -241,11 +242,7 @@ func TestRepeatedReplyWithAnIdempotencyKeySendsOnce(t *testing.T) {
 
 	post := func(key, text string) (int, messageJSON) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, h.srv.URL()+"/api/v1/cases/"+itoa(caseID)+"/replies",
-			strings.NewReader(`{"visibility":"private","text":"`+text+`"}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+h.token)
-		req.Header.Set("Idempotency-Key", key)
+		req := h.keyedReply(caseID, key, text)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -311,12 +308,7 @@ func TestConcurrentRepeatsOfAnIdempotentReplySendOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
-			req, _ := http.NewRequest(http.MethodPost, h.srv.URL()+"/api/v1/cases/"+itoa(caseID)+"/replies",
-				strings.NewReader(`{"visibility":"private","text":"Yes, 10am to 4pm."}`))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+h.token)
-			req.Header.Set("Idempotency-Key", "boxing-day-1")
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := http.DefaultClient.Do(h.keyedReply(caseID, "boxing-day-1", "Yes, 10am to 4pm."))
 			if err != nil {
 				t.Error(err)
 				return
@@ -361,12 +353,7 @@ func TestOneIdempotencyKeyOnTwoCasesAtOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, id := range []int64{caseA, caseB} {
 		wg.Go(func() {
-			req, _ := http.NewRequest(http.MethodPost, h.srv.URL()+"/api/v1/cases/"+itoa(id)+"/replies",
-				strings.NewReader(`{"visibility":"private","text":"Answer"}`))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+h.token)
-			req.Header.Set("Idempotency-Key", "shared-key")
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := http.DefaultClient.Do(h.keyedReply(id, "shared-key", "Answer"))
 			if err != nil {
 				t.Error(err)
 				return
@@ -387,4 +374,14 @@ func TestOneIdempotencyKeyOnTwoCasesAtOnce(t *testing.T) {
 	if n := h.count(`SELECT count(*) FROM messages WHERE direction = 'outbound'`); n != 1 {
 		t.Errorf("%d replies stored, want 1", n)
 	}
+}
+
+// keyedReply is the adviser's private reply request with an Idempotency-Key.
+func (h *harness) keyedReply(caseID int64, key, text string) *http.Request {
+	body, _ := json.Marshal(map[string]string{"visibility": "private", "text": text})
+	req, _ := http.NewRequest(http.MethodPost, h.srv.URL()+"/api/v1/cases/"+itoa(caseID)+"/replies", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+h.token)
+	req.Header.Set("Idempotency-Key", key)
+	return req
 }
