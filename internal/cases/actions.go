@@ -159,9 +159,7 @@ func (s *Service) reply(ctx context.Context, actor Actor, ref string, in ReplyIn
 
 func (s *Service) message(ctx context.Context, id int64) (Message, error) {
 	var row messageRow
-	err := s.ctxDB(ctx).Raw(`SELECT id, direction, visibility, body, external_id, external_ids, in_reply_to,
-		author_user_id, delivery_status, failure_reason, send_attempts, sent_at, network_sent_at, created_at
-		FROM messages WHERE id = ?`, id).Scan(&row).Error
+	err := s.ctxDB(ctx).Raw(messageSelect+` WHERE id = ?`, id).Scan(&row).Error
 	if err != nil {
 		return Message{}, err
 	}

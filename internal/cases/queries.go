@@ -216,9 +216,7 @@ func (s *Service) detail(ctx context.Context, actor Actor, id int64) (Detail, er
 	}
 	d := Detail{Summary: row.summary(), Messages: []Message{}}
 	var msgs []messageRow
-	if err := db.Raw(`SELECT id, direction, visibility, body, external_id, external_ids,
-		in_reply_to, author_user_id, delivery_status, failure_reason, send_attempts, sent_at, network_sent_at, created_at
-		FROM messages WHERE case_id = ? ORDER BY id`, id).Scan(&msgs).Error; err != nil {
+	if err := db.Raw(messageSelect+` WHERE case_id = ? ORDER BY id`, id).Scan(&msgs).Error; err != nil {
 		return Detail{}, err
 	}
 	for _, m := range msgs {
@@ -229,6 +227,11 @@ func (s *Service) detail(ctx context.Context, actor Actor, id int64) (Detail, er
 	}
 	return d, nil
 }
+
+// messageSelect reads messages as the API shows them, into messageRow.
+const messageSelect = `SELECT id, direction, visibility, body, external_id, external_ids, in_reply_to,
+	author_user_id, delivery_status, failure_reason, send_attempts, sent_at, network_sent_at, created_at
+	FROM messages`
 
 type messageRow struct {
 	Message
