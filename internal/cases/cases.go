@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lib/pq"
 	"gorm.io/gorm"
 
 	"github.com/citizeninbox/inbox/internal/bus"
@@ -136,7 +135,7 @@ func (s *Service) emitAll(tx *gorm.DB, evs []Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	subjects, ids, payloads := make(pq.StringArray, len(evs)), make(pq.StringArray, len(evs)), make(pq.StringArray, len(evs))
+	subjects, ids, payloads := make(store.Strings, len(evs)), make(store.Strings, len(evs)), make(store.Strings, len(evs))
 	for i, ev := range evs {
 		payload, err := json.Marshal(ev)
 		if err != nil {

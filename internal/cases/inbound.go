@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lib/pq"
 	"gorm.io/gorm"
 
 	"github.com/citizeninbox/inbox/internal/channels"
@@ -153,7 +152,7 @@ type caseState struct {
 
 func (b *batch) dedupe() error {
 	b.dup = make([]bool, len(b.ins))
-	accts, keys := make(pq.Int64Array, len(b.ins)), make(pq.StringArray, len(b.ins))
+	accts, keys := make(store.Int64s, len(b.ins)), make(store.Strings, len(b.ins))
 	for i, in := range b.ins {
 		accts[i], keys[i] = b.accts[i].ID, in.DedupeKey
 	}
@@ -207,7 +206,7 @@ func (b *batch) identities() error {
 	}
 	found := map[idKey]store.ContactIdentity{}
 	lookup := func(keys []idKey) error {
-		chs, ids := make(pq.StringArray, len(keys)), make(pq.StringArray, len(keys))
+		chs, ids := make(store.Strings, len(keys)), make(store.Strings, len(keys))
 		for i, k := range keys {
 			chs[i], ids[i] = k.channel, k.externalID
 		}
@@ -240,13 +239,13 @@ func (b *batch) identities() error {
 		}
 	}
 	if len(missing) > 0 {
-		var contactIDs pq.Int64Array
+		var contactIDs store.Int64s
 		if err := b.tx.Raw(`SELECT array_agg(nextval('contacts_id_seq')) FROM generate_series(1, ?)`, len(missing)).
 			Row().Scan(&contactIDs); err != nil {
 			return err
 		}
-		chs, ids, handles, names := make(pq.StringArray, len(missing)), make(pq.StringArray, len(missing)),
-			make(pq.StringArray, len(missing)), make(pq.StringArray, len(missing))
+		chs, ids, handles, names := make(store.Strings, len(missing)), make(store.Strings, len(missing)),
+			make(store.Strings, len(missing)), make(store.Strings, len(missing))
 		for i, k := range missing {
 			a := want[k]
 			chs[i], ids[i], handles[i], names[i] = k.channel, k.externalID, a.Handle, a.DisplayName
@@ -299,7 +298,7 @@ func (b *batch) identities() error {
 		}
 	}
 	if len(upd) > 0 {
-		ids, handles, names := make(pq.Int64Array, len(upd)), make(pq.StringArray, len(upd)), make(pq.StringArray, len(upd))
+		ids, handles, names := make(store.Int64s, len(upd)), make(store.Strings, len(upd)), make(store.Strings, len(upd))
 		for i, u := range upd {
 			ids[i], handles[i], names[i] = u.ID, u.Handle, u.DisplayName
 		}
@@ -326,8 +325,8 @@ func (b *batch) identities() error {
 func (b *batch) lookups() error {
 	b.byPost, b.byConversation, b.openDM, b.bySibling = map[acctKey]int64{}, map[acctKey]int64{}, map[acctKey]int64{}, map[acctKey]int64{}
 	b.cases = map[int64]*caseState{}
-	var replyAcct, convAcct, identities, identAcct pq.Int64Array
-	var replyTo, conversations pq.StringArray
+	var replyAcct, convAcct, identities, identAcct store.Int64s
+	var replyTo, conversations store.Strings
 	for i, in := range b.ins {
 		if b.dup[i] {
 			continue
@@ -394,7 +393,7 @@ func (b *batch) lookups() error {
 			return err
 		}
 	}
-	var ids pq.Int64Array
+	var ids store.Int64s
 	for _, m := range []map[acctKey]int64{b.byPost, b.byConversation, b.openDM, b.bySibling} {
 		for _, id := range m {
 			ids = append(ids, id)
@@ -508,13 +507,13 @@ func (b *batch) insertCases() error {
 	if n == 0 {
 		return nil
 	}
-	var ids pq.Int64Array
+	var ids store.Int64s
 	if err := b.tx.Raw(`SELECT array_agg(nextval('cases_id_seq')) FROM generate_series(1, ?)`, n).Row().Scan(&ids); err != nil {
 		return err
 	}
 	var (
-		channel, subject, first, last = make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n), make(pq.StringArray, n)
-		acct, contact, identity, team = make(pq.Int64Array, n), make(pq.Int64Array, n), make(pq.Int64Array, n), make(pq.Int64Array, n)
+		channel, subject, first, last = make(store.Strings, n), make(store.Strings, n), make(store.Strings, n), make(store.Strings, n)
+		acct, contact, identity, team = make(store.Int64s, n), make(store.Int64s, n), make(store.Int64s, n), make(store.Int64s, n)
 	)
 	for i, c := range b.newCases {
 		c.ID = ids[i]
@@ -546,8 +545,8 @@ func (b *batch) insertCases() error {
 }
 
 func (b *batch) updateCases() error {
-	var ids, reopens pq.Int64Array
-	var statuses, last pq.StringArray
+	var ids, reopens store.Int64s
+	var statuses, last store.Strings
 	for _, c := range b.cases {
 		if !c.touched {
 			continue
@@ -571,8 +570,8 @@ func (b *batch) updateCases() error {
 
 func (b *batch) insertMessages() error {
 	var (
-		caseIDs, accts, idents                                   pq.Int64Array
-		vis, body, dedupe, ext, conv, reply, sent, received, raw pq.StringArray
+		caseIDs, accts, idents                                   store.Int64s
+		vis, body, dedupe, ext, conv, reply, sent, received, raw store.Strings
 		index                                                    []int
 	)
 	for i, in := range b.ins {
@@ -596,7 +595,7 @@ func (b *batch) insertMessages() error {
 	if len(index) == 0 {
 		return nil
 	}
-	var ids pq.Int64Array
+	var ids store.Int64s
 	if err := b.tx.Raw(`SELECT array_agg(nextval('messages_id_seq')) FROM generate_series(1, ?)`, len(index)).Row().Scan(&ids); err != nil {
 		return err
 	}

@@ -8,8 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lib/pq"
 	"gorm.io/gorm"
+
+	"github.com/citizeninbox/inbox/internal/store"
 )
 
 // Summary is a case as listed in the queue.
@@ -235,7 +236,7 @@ const messageSelect = `SELECT id, direction, visibility, body, external_id, exte
 
 type messageRow struct {
 	Message
-	RawExternalIDs pq.StringArray `gorm:"column:external_ids;type:text[]"`
+	RawExternalIDs store.Strings `gorm:"column:external_ids;type:text[]"`
 }
 
 func (r messageRow) message() Message {

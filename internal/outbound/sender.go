@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lib/pq"
 	"github.com/nats-io/nats.go/jetstream"
 	"gorm.io/gorm"
 
@@ -278,7 +277,7 @@ func (s *Sender) claim(id int64) (claimResult, error) {
 	defer cancel()
 	var row struct {
 		ID          int64
-		ExternalIDs pq.StringArray `gorm:"type:text[]"`
+		ExternalIDs store.Strings `gorm:"type:text[]"`
 	}
 	err := s.db.WithContext(ctx).Raw(`UPDATE messages
 		SET delivery_status = 'sending', sending_until = now() + ?::interval, send_attempts = send_attempts + 1
@@ -322,7 +321,7 @@ func (s *Sender) recordPart(id int64, part string) error {
 func insertPosts(tx *gorm.DB, id int64, parts []string) error {
 	return tx.Exec(`INSERT INTO message_posts (channel_account_id, external_id, message_id, case_id)
 		SELECT m.channel_account_id, p, m.id, m.case_id FROM messages m, unnest(?::text[]) AS p
-		WHERE m.id = ? ON CONFLICT DO NOTHING`, pq.StringArray(parts), id).Error
+		WHERE m.id = ? ON CONFLICT DO NOTHING`, store.Strings(parts), id).Error
 }
 
 func (s *Sender) markSent(id int64, ids []string) error {
@@ -331,7 +330,7 @@ func (s *Sender) markSent(id int64, ids []string) error {
 	return store.Write(ctx, s.db, func(tx *gorm.DB) error {
 		if err := tx.Exec(`UPDATE messages SET delivery_status = 'sent', external_id = ?, external_ids = ?,
 			sent_at = ?, failure_reason = '', sending_until = NULL WHERE id = ?`,
-			ids[0], pq.StringArray(ids), s.now().UTC(), id).Error; err != nil {
+			ids[0], store.Strings(ids), s.now().UTC(), id).Error; err != nil {
 			return err
 		}
 		return insertPosts(tx, id, ids)

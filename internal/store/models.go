@@ -3,8 +3,6 @@ package store
 import (
 	"encoding/json"
 	"time"
-
-	"github.com/lib/pq"
 )
 
 // Team is a group of advisers that cases are routed to.
@@ -105,7 +103,7 @@ type Message struct {
 	Body              string
 	DedupeKey         *string
 	ExternalID        string
-	ExternalIDs       pq.StringArray `gorm:"type:text[]"`
+	ExternalIDs       Strings `gorm:"type:text[]"`
 	ConversationID    string
 	InReplyTo         string
 	ContactIdentityID *int64
