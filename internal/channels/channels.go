@@ -74,17 +74,24 @@ func (m Inbound) Validate() error {
 	return nil
 }
 
-// Outbound is one reply for an adapter to send.
+// Outbound is one reply for a driver to send. It carries what every
+// network needs to address a reply; what only one network needs goes in
+// Extra, which only that network's driver reads.
 type Outbound struct {
 	MessageID  int64      `json:"message_id"`
 	Channel    string     `json:"channel"`
 	Account    string     `json:"account"`
 	Visibility Visibility `json:"visibility"`
 	Text       string     `json:"text"`
-	// InReplyTo is the network id of the post a public reply answers.
+	// Conversation is the network's thread or chat the reply belongs to
+	// (X conversation id, Telegram chat id, Meta thread), when it has one.
+	Conversation string `json:"conversation,omitempty"`
+	// InReplyTo is the network id of the message the reply answers.
 	InReplyTo string `json:"in_reply_to,omitempty"`
 	// Recipient is the resident's network id, for private messages.
 	Recipient string `json:"recipient,omitempty"`
+	// Extra is a per-network block, written and read by the driver only.
+	Extra json.RawMessage `json:"extra,omitempty"`
 	// SentParts holds the network ids of parts already posted by an earlier
 	// attempt, so a retried thread continues where it stopped.
 	SentParts []string `json:"sent_parts,omitempty"`
@@ -145,3 +152,7 @@ func AsSendError(err error) *SendError {
 	}
 	return &SendError{Kind: Retryable, Reason: err.Error()}
 }
+
+// ErrNotAChallenge is what Webhook.Challenge returns for a GET that is not
+// a verification request.
+var ErrNotAChallenge = errors.New("not a verification request")

@@ -1,0 +1,47 @@
+package channels
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// Webhook is the inbound side of a network that pushes deliveries to us.
+// One webhook endpoint may serve several channel accounts: the messages
+// Parse returns name their own channel and account.
+type Webhook interface {
+	// Challenge answers a GET verification request (X's CRC, Meta's
+	// hub.challenge). It returns ErrNotAChallenge, or another error saying
+	// what is wrong, for a request it will not answer.
+	Challenge(r *http.Request) (contentType string, body []byte, err error)
+	// Verify checks that a delivery is genuine, with the whole request
+	// (URL, headers) and the raw body exactly as received, before anything
+	// parses it. It returns nil only for a genuine delivery.
+	Verify(r *http.Request, body []byte) error
+	// Parse normalises a verified delivery into resident messages. It may
+	// return messages together with an error naming events it skipped.
+	Parse(body []byte, receivedAt time.Time) ([]Inbound, error)
+}
+
+// Prechecker is implemented by webhooks that can refuse a request from its
+// URL and headers alone (no signature header at all, say), so that ingest
+// spends nothing reading the body of a request that cannot be genuine.
+type Prechecker interface {
+	Precheck(r *http.Request) error
+}
+
+// Sender sends replies for one channel account. onPart is called after
+// each part of a reply that goes out in several parts, so progress is
+// recorded before the next part goes out; Send returns every part's
+// network id. Failures are *SendError.
+type Sender interface {
+	Send(ctx context.Context, out Outbound, onPart func(index int, id string) error) ([]string, error)
+}
+
+// Poller is the inbound side of a network without webhooks: it fetches
+// what arrived since a cursor. The caller stores what Poll returns and
+// only then commits the new cursor, and lets one replica at a time poll
+// an account.
+type Poller interface {
+	Poll(ctx context.Context, cursor string) (msgs []Inbound, next string, err error)
+}
