@@ -119,11 +119,49 @@ func Database(t testing.TB) string {
 	return withDatabase(AdminURL(), name)
 }
 
+// EmptyDatabase creates a database with no schema at all for this test, as
+// a new installation has, and drops it when the test ends.
+func EmptyDatabase(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	name := randomName("inbox_empty_")
+	if err := adminExec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("test database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := adminExec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Logf("drop test database %s: %v", name, err)
+		}
+	})
+	return withDatabase(AdminURL(), name)
+}
+
+var (
+	afterAllMu sync.Mutex
+	afterAll   []func()
+)
+
+// AfterAll registers fn to run once the package's tests are over, whether
+// they passed or not (removing a binary built for them, say).
+func AfterAll(fn func()) {
+	afterAllMu.Lock()
+	defer afterAllMu.Unlock()
+	afterAll = append(afterAll, fn)
+}
+
 // Main runs a package's tests and then drops the template database; use it
 // as TestMain. Checks run after tests that passed, and fail the run with
 // what they return.
 func Main(m *testing.M, checks ...func() error) {
 	code := m.Run()
+	afterAllMu.Lock()
+	for _, fn := range afterAll {
+		fn()
+	}
+	afterAllMu.Unlock()
 	if code == 0 {
 		for _, check := range checks {
 			if err := check(); err != nil {
