@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rivo/uniseg"
+	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
 	"golang.org/x/text/unicode/norm"
 )
@@ -31,10 +32,10 @@ const linkWeight = 23
 //     U+2032–U+2037, and 2 otherwise (CJK, most symbols).
 //
 // Links are found as X finds them: addresses starting with http:// or
-// https://, and bare domains such as council.gov.uk/bins whose top-level
-// domain is a known one. The count is exact for the text advisers write; it
-// can differ from X's own by a few characters for contrived input (unusual
-// top-level domains, emoji sequences X does not recognise).
+// https://, and bare domains such as council.gov.uk/bins, whose host ends in
+// a known top-level domain. The count is exact for the text advisers write;
+// it can differ from X's own by a few characters for contrived input
+// (unusual top-level domains, emoji sequences X does not recognise).
 func WeightedLength(s string) int {
 	s = norm.NFC.String(s)
 	w, pos := 0, 0
@@ -155,31 +156,26 @@ func linkSpans(s string) [][2]int {
 			continue
 		}
 		end = start + linkEnd(s[start:end])
-		link := s[start:end]
 
+		var host string
 		if m[2] < 0 {
-			// With a scheme: the host must at least contain a dot.
-			rest := link[strings.Index(link, "//")+2:]
-			if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-				rest = rest[:i]
-			}
-			if !strings.Contains(rest, ".") || strings.HasSuffix(rest, ".") {
-				continue
+			// With a scheme: the host runs to the port, path, query or
+			// fragment.
+			host = s[start:end]
+			host = host[strings.Index(host, "//")+2:]
+			if i := strings.IndexAny(host, ":/?#"); i >= 0 {
+				host = host[:i]
 			}
 		} else {
-			// A bare domain: X wants a top-level domain it knows, and
-			// does not link a short country-code domain such as "it.is"
-			// unless a path follows.
-			domain := strings.ToLower(s[start:m[3]])
-			if !knownTLD(domain) {
+			// A bare domain glued to @, + or - is no link for X (the
+			// start of an e-mail address, a word).
+			if m[3] < len(s) && strings.IndexByte("@+-", s[m[3]]) >= 0 {
 				continue
 			}
-			// Every two-letter top-level domain is a country's.
-			cc := m[3]-m[2] == 2
-			hasPath := end > m[3]
-			if cc && !hasPath && strings.Count(domain, ".") == 1 && domain != "t.co" {
-				continue
-			}
+			host = s[start:m[3]]
+		}
+		if !linkHost(strings.ToLower(host)) {
+			continue
 		}
 		spans = append(spans, [2]int{start, end})
 	}
@@ -187,10 +183,11 @@ func linkSpans(s string) [][2]int {
 }
 
 // mayHoldLink is a quick test that saves running linkCandidate on most
-// words: every link has a dot followed by a letter or digit.
+// words: every link has a dot followed by a letter or digit (or, in a
+// domain name that is not ASCII, any other character).
 func mayHoldLink(s string) bool {
 	for i := strings.IndexByte(s, '.'); i >= 0 && i+1 < len(s); {
-		if c := s[i+1] | 0x20; ('a' <= c && c <= 'z') || ('0' <= s[i+1] && s[i+1] <= '9') {
+		if c := s[i+1] | 0x20; ('a' <= c && c <= 'z') || ('0' <= s[i+1] && s[i+1] <= '9') || s[i+1] >= utf8.RuneSelf {
 			return true
 		}
 		j := strings.IndexByte(s[i+1:], '.')
@@ -243,6 +240,33 @@ func linkEnd(link string) int {
 		link = link[:len(link)-1]
 	}
 	return 0
+}
+
+// linkHost reports whether X takes host, with or without a scheme, as the
+// host of a link: labels of letters, digits, - and _, none longer than DNS
+// allows (63 characters, once Punycode-encoded), and a known top-level
+// domain.
+func linkHost(host string) bool {
+	ascii, err := idna.ToASCII(host)
+	if err != nil || !strings.Contains(ascii, ".") {
+		return false
+	}
+	labels := strings.Split(ascii, ".")
+	for _, label := range labels {
+		if label == "" || len(label) > 63 || strings.IndexFunc(label, notHostChar) >= 0 {
+			return false
+		}
+	}
+	// Top-level domains start with a letter; an IP address is no host
+	// for X.
+	if tld := labels[len(labels)-1]; tld[0] < 'a' || tld[0] > 'z' {
+		return false
+	}
+	return knownTLD(ascii)
+}
+
+func notHostChar(r rune) bool {
+	return !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_')
 }
 
 // knownTLD reports whether domain (in lower case) ends in a top-level domain
