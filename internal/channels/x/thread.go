@@ -6,6 +6,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/rivo/uniseg"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -254,10 +255,10 @@ func units(s string, room int) []unit {
 		}
 	}
 	addClusters := func(t string) {
-		for t != "" {
-			n, _ := cluster(t)
-			add(t[:n])
-			t = t[n:]
+		for state := -1; t != ""; {
+			var c string
+			c, t, _, state = uniseg.FirstGraphemeClusterInString(t, state)
+			add(c)
 		}
 	}
 	pos := 0

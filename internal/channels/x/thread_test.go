@@ -173,6 +173,10 @@ func TestSplitThreadCutsLongWords(t *testing.T) {
 		{"emoji with skin tone", strings.Repeat("👍🏽", 200), "👍🏽"},
 		{"ZWJ family", strings.Repeat("👨‍👩‍👧‍👦", 200), "👨‍👩‍👧‍👦"},
 		{"flags", strings.Repeat("🇬🇧", 200), "🇬🇧"},
+		{"text-style emoji with skin tone", strings.Repeat("✌🏽", 200), "✌🏽"},
+		// An old-style Hangul syllable: a leading consonant before a
+		// syllable, which NFC leaves apart but which is one character.
+		{"Hangul jamo", strings.Repeat("\u1100\uAC00", 200), "\u1100\uAC00"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -241,6 +245,7 @@ func FuzzSplitThread(f *testing.F) {
 	f.Add("https://example.com/"+strings.Repeat("a", 40)+" x y", 40)
 	f.Add(strings.Repeat("abcdefghijklm ", 5), 40)
 	f.Add("Hello,\n\nworld. "+strings.Repeat("你好 ", 10), 40)
+	f.Add(strings.Repeat("\u1100\uAC00✌🏽❶\uFE0F", 10)+" exampleshire.github.io/bins", 40)
 	f.Fuzz(func(t *testing.T, text string, limit int) {
 		if len(text) > 5000 {
 			return

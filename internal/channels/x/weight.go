@@ -6,6 +6,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/rivo/uniseg"
+	"golang.org/x/net/idna"
+	"golang.org/x/net/publicsuffix"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -29,10 +32,10 @@ const linkWeight = 23
 //     U+2032–U+2037, and 2 otherwise (CJK, most symbols).
 //
 // Links are found as X finds them: addresses starting with http:// or
-// https://, and bare domains such as council.gov.uk/bins whose top-level
-// domain is a known one. The count is exact for the text advisers write; it
-// can differ from X's own by a few characters for contrived input (unusual
-// top-level domains, emoji sequences X does not recognise).
+// https://, and bare domains such as council.gov.uk/bins, whose host ends in
+// a known top-level domain. The count is exact for the text advisers write;
+// it can differ from X's own by a few characters for contrived input
+// (unusual top-level domains, emoji sequences X does not recognise).
 func WeightedLength(s string) int {
 	s = norm.NFC.String(s)
 	w, pos := 0, 0
@@ -43,21 +46,43 @@ func WeightedLength(s string) int {
 	return w + plainWeight(s[pos:])
 }
 
-// plainWeight measures text that holds no links.
+// plainWeight measures text that holds no links, one user-perceived
+// character (grapheme cluster) at a time.
 func plainWeight(s string) int {
-	w := 0
-	for len(s) > 0 {
-		n, emoji := cluster(s)
-		if emoji {
-			w += 2
-		} else {
-			for _, r := range s[:n] {
-				w += runeWeight(r)
-			}
-		}
-		s = s[n:]
+	w, state := 0, -1
+	for s != "" {
+		var c string
+		c, s, _, state = uniseg.FirstGraphemeClusterInString(s, state)
+		w += clusterWeight(c)
 	}
 	return w
+}
+
+// clusterWeight is the weight of one grapheme cluster outside links: 2 for
+// an emoji sequence, else the sum of its code points' weights.
+func clusterWeight(c string) int {
+	r, n := utf8.DecodeRuneInString(c)
+	if n == len(c) {
+		return runeWeight(r)
+	}
+	if !isEmoji(c) {
+		w := 0
+		for _, r := range c {
+			w += runeWeight(r)
+		}
+		return w
+	}
+	// The cluster can carry a combining mark or a joiner after the emoji
+	// sequence; X counts those on their own.
+	w := 2
+	for {
+		r, n := utf8.DecodeLastRuneInString(c)
+		if r == emojiStyle || r == keycapEnding || (r != zwj && !unicode.Is(unicode.M, r)) {
+			return w
+		}
+		w += runeWeight(r)
+		c = c[:len(c)-n]
+	}
 }
 
 // runeWeight is the weight of a code point outside links and emoji.
@@ -72,8 +97,6 @@ func runeWeight(r rune) int {
 	return 2
 }
 
-// --- clusters and emoji -----------------------------------------------------
-
 const (
 	zwj          = '\u200D'
 	textStyle    = '\uFE0E' // variation selector 15: show as text
@@ -81,103 +104,35 @@ const (
 	keycapEnding = '\u20E3'
 )
 
-// cluster returns the length in bytes of the user-perceived character that
-// starts s, and whether it is an emoji sequence (which counts 2 as a whole).
-// It follows Unicode's grapheme rules closely enough to never separate an
-// emoji sequence, a flag or a letter from its combining marks.
-func cluster(s string) (n int, emoji bool) {
-	r, n := utf8.DecodeRuneInString(s)
-	next := func() (rune, int) { return utf8.DecodeRuneInString(s[n:]) }
-
+// isEmoji reports whether the grapheme cluster c is an emoji sequence as X
+// recognises them: a flag, a keycap, or a pictograph with its modifiers
+// (skin tones, U+FE0F, tags, pictographs joined by U+200D), unless U+FE0E
+// asks for it to be shown as text. ©, ® and the like, which count 1 alone,
+// are emoji only with U+FE0F.
+func isEmoji(c string) bool {
+	r, n := utf8.DecodeRuneInString(c)
 	switch {
-	case isRegionalIndicator(r):
-		// Two regional indicators make one flag.
-		if r2, n2 := next(); isRegionalIndicator(r2) {
-			n += n2
-		}
-		return n, true
-
-	case r == '#' || r == '*' || ('0' <= r && r <= '9'):
-		// A keycap: the character, an optional U+FE0F, then U+20E3.
-		m := n
-		if r2, n2 := next(); r2 == emojiStyle {
-			m += n2
-		}
-		if r3, n3 := utf8.DecodeRuneInString(s[m:]); r3 == keycapEnding {
-			return m + n3, true
-		}
-
-	case isPictographic(r):
-		r2, n2 := next()
-		if r2 == textStyle {
-			// Asked to be shown as text: not counted as an emoji.
-			return n + n2, false
-		}
-		if runeWeight(r) == 1 && r2 != emojiStyle {
-			// ©, ® and the like are emoji only with U+FE0F.
-			break
-		}
-		for {
-			r2, n2 := next()
-			switch {
-			case r2 == emojiStyle || r2 == keycapEnding || isSkinTone(r2) || isTag(r2):
-				n += n2
-				continue
-			case r2 == zwj:
-				if r3, n3 := utf8.DecodeRuneInString(s[n+n2:]); isPictographic(r3) {
-					n += n2 + n3
-					continue
-				}
-			}
-			return n, true
-		}
-	}
-
-	// An ordinary character and whatever extends it.
-	if r == '\r' {
-		if r2, n2 := next(); r2 == '\n' {
-			return n + n2, false
-		}
-	}
-	for {
-		r2, n2 := next()
-		if n2 == 0 || !extends(r2) {
-			return n, false
-		}
-		n += n2
-	}
-}
-
-// extends reports whether r attaches to the character before it.
-func extends(r rune) bool {
-	return unicode.Is(unicode.M, r) || r == zwj || r == '\u200C' || isSkinTone(r) || isTag(r)
-}
-
-func isRegionalIndicator(r rune) bool { return 0x1F1E6 <= r && r <= 0x1F1FF }
-func isSkinTone(r rune) bool          { return 0x1F3FB <= r && r <= 0x1F3FF }
-
-// isTag reports whether r is a tag character, as in the flags of England,
-// Scotland and Wales (a black flag followed by tags spelling "gbeng").
-func isTag(r rune) bool { return 0xE0020 <= r && r <= 0xE007F }
-
-// isPictographic reports whether r can start an emoji sequence. It covers
-// Unicode's Extended_Pictographic property, widened to whole blocks where
-// that is simpler; every rune it adds would count 2 anyway.
-func isPictographic(r rune) bool {
-	switch {
-	case r == 0x00A9, r == 0x00AE, r == 0x203C, r == 0x2049, r == 0x2122, r == 0x2139,
-		0x2194 <= r && r <= 0x2199, 0x21A9 <= r && r <= 0x21AA,
-		0x231A <= r && r <= 0x231B, r == 0x2328, r == 0x23CF,
-		0x23E9 <= r && r <= 0x23F3, 0x23F8 <= r && r <= 0x23FA,
-		r == 0x24C2, 0x25AA <= r && r <= 0x25AB, r == 0x25B6, r == 0x25C0,
-		0x25FB <= r && r <= 0x25FE, 0x2600 <= r && r <= 0x27BF,
-		0x2934 <= r && r <= 0x2935, 0x2B05 <= r && r <= 0x2B07,
-		0x2B1B <= r && r <= 0x2B1C, r == 0x2B50, r == 0x2B55,
-		r == 0x3030, r == 0x303D, r == 0x3297, r == 0x3299,
-		0x1F000 <= r && r <= 0x1FAFF:
+	case strings.ContainsRune(c, textStyle):
+		return false
+	case 0x1F1E6 <= r && r <= 0x1F1FF: // regional indicators, two to a flag
 		return true
+	case r == '#' || r == '*' || ('0' <= r && r <= '9'):
+		return c[n:] == string(keycapEnding) || c[n:] == string(emojiStyle)+string(keycapEnding)
+	case pictographic(r):
+		return runeWeight(r) == 2 || strings.ContainsRune(c, emojiStyle)
 	}
 	return false
+}
+
+// pictographic reports whether r has Unicode's Extended_Pictographic
+// property, that of the characters emoji sequences start with. uniseg keeps
+// its property tables to itself but applies this one in grapheme rule GB11:
+// r, U+200D and a pictograph make one cluster only if r is a pictograph.
+func pictographic(r rune) bool {
+	var buf [16]byte
+	probe := append(utf8.AppendRune(buf[:0], r), "\u200D\U0001F600"...)
+	c, _, _, _ := uniseg.FirstGraphemeCluster(probe, -1)
+	return len(c) == len(probe)
 }
 
 // --- links ------------------------------------------------------------------
@@ -201,32 +156,26 @@ func linkSpans(s string) [][2]int {
 			continue
 		}
 		end = start + linkEnd(s[start:end])
-		link := s[start:end]
 
+		var host string
 		if m[2] < 0 {
-			// With a scheme: the host must at least contain a dot.
-			rest := link[strings.Index(link, "//")+2:]
-			if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-				rest = rest[:i]
-			}
-			if !strings.Contains(rest, ".") || strings.HasSuffix(rest, ".") {
-				continue
+			// With a scheme: the host runs to the port, path, query or
+			// fragment.
+			host = s[start:end]
+			host = host[strings.Index(host, "//")+2:]
+			if i := strings.IndexAny(host, ":/?#"); i >= 0 {
+				host = host[:i]
 			}
 		} else {
-			// A bare domain: X wants a top-level domain it knows, and
-			// does not link a short country-code domain such as "it.is"
-			// unless a path follows.
-			tld := strings.ToLower(s[m[2]:m[3]])
-			_, cc := countryTLDs[tld]
-			_, g := genericTLDs[tld]
-			if !cc && !g {
+			// A bare domain glued to @, + or - is no link for X (the
+			// start of an e-mail address, a word).
+			if m[3] < len(s) && strings.IndexByte("@+-", s[m[3]]) >= 0 {
 				continue
 			}
-			hasPath := end > m[3]
-			domain := s[start:m[3]]
-			if cc && !hasPath && strings.Count(domain, ".") == 1 && !strings.EqualFold(domain, "t.co") {
-				continue
-			}
+			host = s[start:m[3]]
+		}
+		if !linkHost(strings.ToLower(host)) {
+			continue
 		}
 		spans = append(spans, [2]int{start, end})
 	}
@@ -234,10 +183,11 @@ func linkSpans(s string) [][2]int {
 }
 
 // mayHoldLink is a quick test that saves running linkCandidate on most
-// words: every link has a dot followed by a letter or digit.
+// words: every link has a dot followed by a letter or digit (or, in a
+// domain name that is not ASCII, any other character).
 func mayHoldLink(s string) bool {
 	for i := strings.IndexByte(s, '.'); i >= 0 && i+1 < len(s); {
-		if c := s[i+1] | 0x20; ('a' <= c && c <= 'z') || ('0' <= s[i+1] && s[i+1] <= '9') {
+		if c := s[i+1] | 0x20; ('a' <= c && c <= 'z') || ('0' <= s[i+1] && s[i+1] <= '9') || s[i+1] >= utf8.RuneSelf {
 			return true
 		}
 		j := strings.IndexByte(s[i+1:], '.')
@@ -292,36 +242,37 @@ func linkEnd(link string) int {
 	return 0
 }
 
-// genericTLDs are the generic top-level domains recognised in bare links: the
-// originals and the newer ones in common use. X knows many more; a bare
-// domain under an unlisted one is counted character by character.
-var genericTLDs = wordSet(`
-	com org net gov edu mil int info biz name pro mobi aero asia cat coop jobs
-	museum tel travel post xxx
-	app dev page blog shop store online site tech xyz club live news cloud
-	email digital website space top vip wiki art design media agency services
-	solutions network systems software support help community events team
-	group global world today life earth eco energy green health care clinic
-	hospital school college university academy education london scot wales
-	cymru irish scot bbc google amazon youtube microsoft apple`)
-
-// countryTLDs are the two-letter country-code top-level domains.
-var countryTLDs = wordSet(`
-	ac ad ae af ag ai al am ao aq ar as at au aw ax az ba bb bd be bf bg bh bi
-	bj bm bn bo br bs bt bv bw by bz ca cc cd cf cg ch ci ck cl cm cn co cr cu
-	cv cw cx cy cz de dj dk dm do dz ec ee eg er es et eu fi fj fk fm fo fr ga
-	gb gd ge gf gg gh gi gl gm gn gp gq gr gs gt gu gw gy hk hm hn hr ht hu id
-	ie il im in io iq ir is it je jm jo jp ke kg kh ki km kn kp kr kw ky kz la
-	lb lc li lk lr ls lt lu lv ly ma mc md me mg mh mk ml mm mn mo mp mq mr ms
-	mt mu mv mw mx my mz na nc ne nf ng ni nl no np nr nu nz om pa pe pf pg ph
-	pk pl pm pn pr ps pt pw py qa re ro rs ru rw sa sb sc sd se sg sh si sj sk
-	sl sm sn so sr ss st su sv sx sy sz tc td tf tg th tj tk tl tm tn to tr tt
-	tv tw tz ua ug uk us uy uz va vc ve vg vi vn vu wf ws ye yt za zm zw`)
-
-func wordSet(words string) map[string]struct{} {
-	set := make(map[string]struct{})
-	for _, w := range strings.Fields(words) {
-		set[w] = struct{}{}
+// linkHost reports whether X takes host, with or without a scheme, as the
+// host of a link: labels of letters, digits, - and _, none longer than DNS
+// allows (63 characters, once Punycode-encoded), and a known top-level
+// domain.
+func linkHost(host string) bool {
+	ascii, err := idna.ToASCII(host)
+	if err != nil || !strings.Contains(ascii, ".") {
+		return false
 	}
-	return set
+	labels := strings.Split(ascii, ".")
+	for _, label := range labels {
+		if label == "" || len(label) > 63 || strings.IndexFunc(label, notHostChar) >= 0 {
+			return false
+		}
+	}
+	// Top-level domains start with a letter; an IP address is no host
+	// for X.
+	if tld := labels[len(labels)-1]; tld[0] < 'a' || tld[0] > 'z' {
+		return false
+	}
+	return knownTLD(ascii)
+}
+
+func notHostChar(r rune) bool {
+	return !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_')
+}
+
+// knownTLD reports whether domain (in lower case) ends in a top-level domain
+// of the public suffix list. For an unknown one the list's default rule
+// makes the last label a suffix on its own, outside ICANN's section.
+func knownTLD(domain string) bool {
+	suffix, icann := publicsuffix.PublicSuffix(domain)
+	return icann || strings.Contains(suffix, ".")
 }
