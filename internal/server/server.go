@@ -1,6 +1,7 @@
 // Package server wires the roles of the product into one running server:
-// database, bus, webhook ingest, case service, outbox relay, sender, REST API
-// and operations endpoints. cmd/inbox calls it; tests start it in-process.
+// channel accounts opened by their drivers, database, bus, webhook ingest,
+// pollers, case service, outbox relay, sender, REST API and operations
+// endpoints. cmd/inbox calls it; tests start it in-process.
 package server
 
 import (
