@@ -30,12 +30,16 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(GOLANGCI) run ./...
 
-# A short coverage-guided run of each fuzz target.
+# A short coverage-guided run of each fuzz target of the channel drivers,
+# which parse what the networks send.
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/channels/x/
-	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/channels/x/
-	$(GO) test -run '^$$' -fuzz '^FuzzSplitThread$$' -fuzztime $(FUZZTIME) ./internal/channels/x/
+	@set -e; for pkg in $$($(GO) list ./internal/channels/...); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "$$pkg $$target"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
 
 clean:
 	rm -rf $(BIN) data

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/citizeninbox/inbox/internal/auth"
+	"github.com/citizeninbox/inbox/internal/channels"
+	"github.com/citizeninbox/inbox/internal/channels/x"
 	"github.com/citizeninbox/inbox/internal/config"
 	"github.com/citizeninbox/inbox/internal/server"
 	"github.com/citizeninbox/inbox/internal/store"
@@ -93,12 +95,23 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
+// drivers are the networks this binary serves: one line per network.
+func drivers() (*channels.Registry, error) {
+	return channels.NewRegistry(
+		x.Driver{},
+	)
+}
+
 func serve(ctx context.Context, env config.Env, getenv func(string) string, log *slog.Logger) error {
-	file, err := config.Load(env.ConfigFile, getenv)
+	registry, err := drivers()
 	if err != nil {
 		return err
 	}
-	srv, err := server.Start(ctx, server.Options{Env: env, File: file, Log: log})
+	file, err := config.Load(env.ConfigFile, getenv, registry)
+	if err != nil {
+		return err
+	}
+	srv, err := server.Start(ctx, server.Options{Env: env, File: file, Drivers: registry, Log: log})
 	if err != nil {
 		return err
 	}

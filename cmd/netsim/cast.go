@@ -5,17 +5,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/citizeninbox/inbox/internal/channels/x/xfake"
-)
-
-// The council as residents address it on X.
-const (
-	councilHandle = "ExampleCouncil"
-	councilName   = "Example Council"
+	"github.com/citizeninbox/inbox/internal/netsim"
 )
 
 // resident is one person the simulator plays.
-type resident = xfake.User
+type resident = netsim.Resident
 
 // cast returns the residents the simulator plays.
 func cast() []resident {

@@ -1,14 +1,16 @@
-// Command netsim simulates X for the inbox on one machine: it serves a fake
-// X API that the inbox sends its replies to, and it plays a small cast of
-// residents who post mentions and direct messages to the council through
-// signed webhooks, and who sometimes answer what the council sends them.
+// Command netsim simulates a network for the inbox on one machine: it
+// serves a fake of the network's API that the inbox sends its replies to,
+// and it plays a small cast of residents who post to the council and
+// message it privately through signed webhooks, and who sometimes answer
+// what the council sends them. Each network's fake is registered with one
+// line in networks.
 //
-//	netsim [flags]                  serve the fake X API and play residents
-//	netsim send -kind mention|dm -from HANDLE -text TEXT [-in-reply-to ID]
+//	netsim [-network NAME] [flags]  serve the fake API and play residents
+//	netsim send [-network NAME] -kind mention|dm -from HANDLE -text TEXT [-in-reply-to ID]
 //	                                send one signed webhook and exit
 //
 // `make run` starts it next to the inbox; the inbox's configuration points
-// the X account's api_base_url at -listen.
+// the account's api_base_url at -listen.
 package main
 
 import (
@@ -27,26 +29,27 @@ import (
 	"time"
 
 	"github.com/citizeninbox/inbox/internal/channels/x/xfake"
+	"github.com/citizeninbox/inbox/internal/netsim"
 )
 
+// networks are the networks netsim can simulate, the first by default:
+// one line per network.
+func networks() []netsim.Network {
+	return []netsim.Network{
+		xfake.NewSimulation(),
+	}
+}
+
 const usage = `usage:
-  netsim [flags]
-      serve the fake X API on -listen and play residents writing to the
-      council through -webhook
-  netsim send -kind mention|dm -from HANDLE -text TEXT [-in-reply-to ID] [flags]
+  netsim [-network NAME] [flags]
+      serve the network's fake API on -listen and play residents writing
+      to the council through -webhook
+  netsim send [-network NAME] -kind mention|dm -from HANDLE -text TEXT [-in-reply-to ID] [flags]
       send one signed webhook; exit 0 if the inbox answered 200
 
 `
 
-// Defaults shared by both modes.
-const (
-	defaultListen    = "127.0.0.1:8081"
-	defaultWebhook   = "http://127.0.0.1:8080/webhooks/x/council-x"
-	defaultCouncilID = "1500000000000000001"
-	secretEnv        = "X_CONSUMER_SECRET"
-)
-
-// shutdownTimeout bounds how long the fake X API waits for requests in
+// shutdownTimeout bounds how long the fake API waits for requests in
 // flight when netsim stops.
 const shutdownTimeout = 5 * time.Second
 
@@ -67,17 +70,49 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return simulate(ctx, args, stdout, stderr)
 }
 
-// target is where webhooks go and how they are signed.
+// target is the network simulated and where its webhooks go.
 type target struct {
-	webhook   string
-	secret    string
-	councilID string
+	network netsim.Network
+	webhook string
+}
+
+// pickNetwork finds the network -network names in args (the first
+// registered one when none is named), before the flags are parsed: the
+// other flags depend on it.
+func pickNetwork(args []string) (netsim.Network, error) {
+	all := networks()
+	name := ""
+	for i, arg := range args {
+		if !strings.HasPrefix(arg, "-") {
+			continue // a flag's value, or an argument
+		}
+		a := strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-")
+		if v, ok := strings.CutPrefix(a, "network="); ok {
+			name = v
+		} else if a == "network" && i+1 < len(args) {
+			name = args[i+1]
+		}
+	}
+	if name == "" {
+		return all[0], nil
+	}
+	var names []string
+	for _, n := range all {
+		if n.Name() == name {
+			return n, nil
+		}
+		names = append(names, n.Name())
+	}
+	return nil, fmt.Errorf("-network %q is not one of: %s", name, strings.Join(names, " "))
 }
 
 // addTargetFlags declares the flags both modes share.
 // parseWithTarget adds the target flags to fs, parses args and checks the
 // target. help is true when -h was asked for and the usage printed.
 func parseWithTarget(fs *flag.FlagSet, t *target, args []string, stderr io.Writer) (help bool, err error) {
+	if t.network, err = pickNetwork(args); err != nil {
+		return false, err
+	}
 	addTargetFlags(fs, t)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -89,25 +124,23 @@ func parseWithTarget(fs *flag.FlagSet, t *target, args []string, stderr io.Write
 }
 
 func addTargetFlags(fs *flag.FlagSet, t *target) {
-	fs.StringVar(&t.webhook, "webhook", defaultWebhook, "the inbox's X webhook URL")
-	fs.StringVar(&t.secret, "secret", "", "consumer secret that signs webhooks (default: $"+secretEnv+")")
-	fs.StringVar(&t.councilID, "council-id", defaultCouncilID, "the council account's X user id")
+	var names []string
+	for _, n := range networks() {
+		names = append(names, n.Name())
+	}
+	fs.String("network", t.network.Name(), "the network to simulate: "+strings.Join(names, ", "))
+	fs.StringVar(&t.webhook, "webhook", t.network.DefaultWebhook(), "the inbox's "+t.network.Title()+" webhook URL")
+	t.network.Flags(fs)
 }
 
 // check completes and validates the shared flags after parsing.
 func (t *target) check() error {
-	if t.secret == "" {
-		t.secret = os.Getenv(secretEnv)
-	}
-	if t.secret == "" {
-		return errors.New("no consumer secret: set -secret or " + secretEnv)
+	if err := t.network.Check(); err != nil {
+		return err
 	}
 	u, err := url.Parse(t.webhook)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("-webhook %q is not an http(s) URL", t.webhook)
-	}
-	if t.councilID == "" {
-		return errors.New("-council-id is empty")
 	}
 	return nil
 }
@@ -121,7 +154,7 @@ func (t *target) readyURL() string {
 func (t *target) client() *webhook {
 	return &webhook{
 		url:     t.webhook,
-		secret:  t.secret,
+		network: t.network,
 		http:    &http.Client{Timeout: 10 * time.Second},
 		tries:   4,
 		backoff: 250 * time.Millisecond,
@@ -146,13 +179,17 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 	return nil
 }
 
-// simulate serves the fake X API and plays residents until ctx ends, or
+// simulate serves the fake API and plays residents until ctx ends, or
 // until -count events are sent when -exit-after-count is set.
 func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	network, err := pickNetwork(args)
+	if err != nil {
+		return err
+	}
 	var (
 		t              target
 		fs             = flag.NewFlagSet("netsim", flag.ContinueOnError)
-		listen         = fs.String("listen", defaultListen, "address of the fake X API")
+		listen         = fs.String("listen", network.DefaultListen(), "address of the fake "+network.Title()+" API")
 		wait           = fs.Duration("wait", 60*time.Second, "how long to wait for the inbox's /readyz (0: do not wait)")
 		interval       = fs.Duration("interval", 4*time.Second, "time between resident events")
 		count          = fs.Int("count", 0, "resident events to send (0: no limit)")
@@ -171,31 +208,29 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	// Residents.
 	hook := t.client()
-	p := newPlayer(hook, stdout, t.councilID)
+	p := newPlayer(hook, stdout)
 	p.interval = *interval
 	p.count = *count
 	p.exitAfterCount = *exitAfterCount
 	p.answerDelay = *answerDelay
 
-	// Fake X API.
-	fake := xfake.New()
-	fake.SetUserID(t.councilID)
-	fake.OnSent(p.councilSent)
+	// The network's fake API.
+	title := t.network.Title()
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		return fmt.Errorf("fake X API: %w", err)
+		return fmt.Errorf("fake %s API: %w", title, err)
 	}
-	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: t.network.API(p.councilSent), ReadHeaderTimeout: 5 * time.Second}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			cancel(fmt.Errorf("fake X API: %w", err))
+			cancel(fmt.Errorf("fake %s API: %w", title, err))
 		}
 	}()
-	printf(stdout, "fake X API on http://%s (what the council sent: /__sim/sent)\n", ln.Addr())
+	printf(stdout, "fake %s API on http://%s (what the council sent: /__sim/sent)\n", title, ln.Addr())
 
 	// Play until interrupted.
 	err = start(ctx, hook, t.readyURL(), *wait, stdout)
@@ -210,7 +245,7 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	shutdownCtx, cancelShutdown := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancelShutdown()
 	if serr := srv.Shutdown(shutdownCtx); serr != nil {
-		err = errors.Join(err, fmt.Errorf("fake X API shutdown: %w", serr))
+		err = errors.Join(err, fmt.Errorf("fake %s API shutdown: %w", title, serr))
 	}
 	<-served
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
@@ -223,17 +258,18 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // start waits until the inbox is ready and checks that it shares the
-// consumer secret.
+// network's secret.
 func start(ctx context.Context, hook *webhook, readyURL string, wait time.Duration, stdout io.Writer) error {
 	if wait > 0 {
 		if err := waitReady(ctx, hook.http, readyURL, wait, stdout); err != nil {
 			return err
 		}
 	}
-	if err := hook.checkCRC(ctx); err != nil {
+	said, err := hook.network.Handshake(ctx, hook.http, hook.url)
+	if err != nil {
 		return err
 	}
-	printf(stdout, "CRC check OK: the inbox and netsim share the consumer secret\n")
+	printf(stdout, "%s\n", said)
 	return nil
 }
 
@@ -262,17 +298,17 @@ func sendOnce(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	r := residentByHandle(*from)
-	now := time.Now()
-	id := newIDs(now).next()
+	ids := newIDs(time.Now())
+	id := ids.next()
 	var ev event
 	switch {
 	case *kind == "dm":
-		ev = event{label: "DM from @" + r.Handle, text: *text, body: xfake.DirectMessage(council(t.councilID), id, r, *text, now)}
+		ev = event{label: "DM from @" + r.Handle, text: *text, body: t.network.Message(id, r, *text)}
 	case *inReplyTo != "":
 		ev = event{label: "reply from @" + r.Handle + " to " + *inReplyTo, text: *text,
-			body: xfake.Mention(council(t.councilID), id, r, *text, *inReplyTo, now)}
+			body: t.network.Post("", id, r, *text, *inReplyTo, ids.next)}
 	default:
-		ev = event{label: "mention from @" + r.Handle, text: *text, body: xfake.Mention(council(t.councilID), id, r, *text, "", now)}
+		ev = event{label: "mention from @" + r.Handle, text: *text, body: t.network.Post("", id, r, *text, "", ids.next)}
 	}
 	d := t.client().post(ctx, ev.body)
 	printf(stdout, "→ %s: %s  %s\n", ev.label, oneLine(ev.text), d)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -87,8 +88,23 @@ func describe(m channels.Inbound) string {
 		m.Visibility, m.ExternalID, m.Author.Handle, m.Author.ExternalID, m.InReplyTo, m.Text)
 }
 
-func testHook(url string) *webhook {
-	return &webhook{url: url, secret: testSecret, http: &http.Client{Timeout: patience}, tries: 3, backoff: time.Millisecond}
+// testNetwork is X as netsim simulates it, with the tests' secret.
+func testNetwork(t *testing.T) *xfake.Simulation {
+	t.Helper()
+	n := xfake.NewSimulation()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	n.Flags(fs)
+	if err := fs.Parse([]string{"-secret", testSecret, "-council-id", testCouncil}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Check(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func testHook(t *testing.T, url string) *webhook {
+	return &webhook{url: url, network: testNetwork(t), http: &http.Client{Timeout: patience}, tries: 3, backoff: time.Millisecond}
 }
 
 // councilSends posts to the fake X API as the inbox's X client does and
@@ -118,15 +134,12 @@ func councilSends(t *testing.T, api, path, body string) string {
 func TestPlay(t *testing.T) {
 	in, inboxSrv := newInbox(t, testSecret)
 	var out bytes.Buffer
-	p := newPlayer(testHook(inboxSrv.URL+"/webhooks/x/council-x"), &out, testCouncil)
+	p := newPlayer(testHook(t, inboxSrv.URL+"/webhooks/x/council-x"), &out)
 	p.interval = 5 * time.Millisecond
 	p.answerDelay = 10 * time.Millisecond
 	p.count = 5
 
-	fake := xfake.New()
-	fake.SetUserID(testCouncil)
-	fake.OnSent(p.councilSent)
-	api := httptest.NewServer(fake)
+	api := httptest.NewServer(p.network.API(p.councilSent))
 	t.Cleanup(api.Close)
 
 	ctx, cancel := context.WithCancel(t.Context())
@@ -231,11 +244,13 @@ func TestPlay(t *testing.T) {
 
 func TestCheckCRC(t *testing.T) {
 	_, srv := newInbox(t, testSecret)
-	if err := testHook(srv.URL + "/webhooks/x/council-x").checkCRC(t.Context()); err != nil {
-		t.Errorf("same secret: %v", err)
+	hook := testHook(t, srv.URL+"/webhooks/x/council-x")
+	if said, err := hook.network.Handshake(t.Context(), hook.http, hook.url); err != nil || !strings.Contains(said, "CRC check OK") {
+		t.Errorf("same secret: %q, %v", said, err)
 	}
 	_, other := newInbox(t, "another-secret")
-	err := testHook(other.URL + "/webhooks/x/council-x").checkCRC(t.Context())
+	hook = testHook(t, other.URL+"/webhooks/x/council-x")
+	_, err := hook.network.Handshake(t.Context(), hook.http, hook.url)
 	if err == nil || !strings.Contains(err.Error(), "secret") {
 		t.Errorf("different secret: got %v, want an error naming the secret", err)
 	}
@@ -299,5 +314,22 @@ func TestRunRefusesAnotherSecret(t *testing.T) {
 	}
 	if got := len(in.received); got != 0 {
 		t.Errorf("%d deliveries after a failed CRC check, want none", got)
+	}
+}
+
+func TestPickNetwork(t *testing.T) {
+	for _, args := range [][]string{nil, {"-network", "x"}, {"--network=x"}, {"-text", "network", "-from", "a"}} {
+		n, err := pickNetwork(args)
+		if err != nil || n.Name() != "x" {
+			t.Errorf("%q: %v, %v", args, n, err)
+		}
+	}
+	if _, err := pickNetwork([]string{"-network", "fax"}); err == nil || !strings.Contains(err.Error(), `"fax" is not one of: x`) {
+		t.Errorf("unknown network: %v", err)
+	}
+	var errOut bytes.Buffer
+	err := run(t.Context(), []string{"send", "-network", "fax", "-from", "a", "-text", "b"}, &bytes.Buffer{}, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "fax") {
+		t.Errorf("send to an unknown network: %v", err)
 	}
 }

@@ -6,15 +6,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/citizeninbox/inbox/internal/channels/x/xfake"
+	"github.com/citizeninbox/inbox/internal/channels"
+	"github.com/citizeninbox/inbox/internal/netsim"
 )
 
 // The scripted events, in the order the player cycles through them.
 const (
-	stepMention         = iota // a public mention (Account Activity API)
-	stepDM                     // a direct message starting a conversation
-	stepFollowUp               // a second direct message from the last resident who wrote one
-	stepActivityMention        // a public mention (X Activity API)
+	stepMention      = iota // a public post to the council, in the network's first style
+	stepDM                  // a private message starting a conversation
+	stepFollowUp            // a second private message from the last resident who wrote one
+	stepStyleMention        // a public post in the network's next style (X: the X Activity API)
 	steps
 )
 
@@ -44,12 +45,12 @@ type answer struct {
 // player plays the residents: every interval it delivers the next scripted
 // event, and it answers roughly every other message the council sends, a
 // little later, in the same conversation. Everything it does happens on the
-// goroutine that runs play; the fake X API reaches it through councilSent.
+// goroutine that runs play; the fake API reaches it through councilSent.
 type player struct {
 	// Dependencies and settings; set them before play.
 	hook           *webhook
 	out            io.Writer
-	councilID      string
+	network        netsim.Network
 	cast           []resident
 	topics         []topic
 	ids            *ids
@@ -58,7 +59,7 @@ type player struct {
 	exitAfterCount bool // play returns once count events are sent and no answer is pending
 	answerDelay    time.Duration
 
-	// council carries the council's sends from the fake X API to play.
+	// council carries the council's sends from the fake API to play.
 	council mailbox
 
 	// State owned by play.
@@ -80,11 +81,11 @@ type lastDM struct {
 
 // newPlayer returns a player with the default cast and script, one event
 // every 4 s and answers after 3 s.
-func newPlayer(hook *webhook, out io.Writer, councilID string) *player {
+func newPlayer(hook *webhook, out io.Writer) *player {
 	return &player{
 		hook:        hook,
 		out:         out,
-		councilID:   councilID,
+		network:     hook.network,
 		cast:        cast(),
 		topics:      topics(),
 		ids:         newIDs(time.Now()),
@@ -96,8 +97,8 @@ func newPlayer(hook *webhook, out io.Writer, councilID string) *player {
 	}
 }
 
-// councilSent is the fake X API's OnSent hook. It never blocks.
-func (p *player) councilSent(s xfake.Sent) { p.council.put(s) }
+// councilSent is the fake API's onSent hook. It never blocks.
+func (p *player) councilSent(s netsim.Sent) { p.council.put(s) }
 
 // play delivers scripted events and answers until ctx ends, or, with
 // exitAfterCount, until count events are sent and no answer is pending.
@@ -142,13 +143,13 @@ func (p *player) step(ctx context.Context) {
 	var ev event
 	switch p.sent % steps {
 	case stepMention:
-		ev = p.mention(false)
+		ev = p.mention(0)
 	case stepDM:
 		ev = p.newDM()
 	case stepFollowUp:
 		ev = p.followUp()
-	case stepActivityMention:
-		ev = p.mention(true)
+	case stepStyleMention:
+		ev = p.mention(1)
 	}
 	p.sent++
 	p.deliver(ctx, ev)
@@ -173,25 +174,23 @@ func (p *player) starter() (resident, topic) {
 	return r, t
 }
 
-// mention starts a public conversation, delivered through the Account
-// Activity API or, when activity is set, the X Activity API.
-func (p *player) mention(activity bool) event {
+// mention starts a public conversation, delivered in the network's
+// style'th style (its first one when it has fewer).
+func (p *player) mention(style int) event {
 	r, t := p.starter()
 	id := p.ids.next()
-	text := "@" + councilHandle + " " + t.mention
+	text := p.network.Address(t.mention)
 	p.posts[id] = post{root: id, resident: r}
-	if activity {
-		return event{
-			label: "mention (X Activity) from @" + r.Handle,
-			text:  text,
-			body:  xfake.ActivityMention(council(p.councilID), p.ids.next(), id, r, text, time.Now()),
-		}
+	styles := p.network.Styles()
+	s := ""
+	if style < len(styles) {
+		s = styles[style]
 	}
-	return event{
-		label: "mention from @" + r.Handle,
-		text:  text,
-		body:  xfake.Mention(council(p.councilID), id, r, text, "", time.Now()),
+	label := "mention from @" + r.Handle
+	if s != "" {
+		label = "mention (" + s + ") from @" + r.Handle
 	}
+	return event{label: label, text: text, body: p.network.Post(s, id, r, text, "", p.ids.next)}
 }
 
 // newDM starts a direct message conversation.
@@ -213,23 +212,23 @@ func (p *player) followUp() event {
 }
 
 func (p *player) dm(r resident, text, label string) event {
-	return event{label: label, text: text, body: xfake.DirectMessage(council(p.councilID), p.ids.next(), r, text, time.Now())}
+	return event{label: label, text: text, body: p.network.Message(p.ids.next(), r, text)}
 }
 
 // heard prints what the council sent and decides whether the resident
 // answers it.
-func (p *player) heard(s xfake.Sent) {
+func (p *player) heard(s netsim.Sent) {
 	text := oneLine(s.Text)
-	switch s.Kind {
-	case "dm":
-		r, ok := p.resident(s.Participant)
+	switch s.Visibility {
+	case channels.Private:
+		r, ok := p.resident(s.Recipient)
 		if !ok {
-			printf(p.out, "← council DMed %s: %s\n", s.Participant, text)
+			printf(p.out, "← council DMed %s: %s\n", s.Recipient, text)
 			return
 		}
 		printf(p.out, "← council DMed @%s: %s\n", r.Handle, text)
 		p.maybeAnswer(answer{resident: r})
-	case "post":
+	case channels.Public:
 		parent, ok := p.posts[s.InReplyTo]
 		switch {
 		case s.InReplyTo == "":
@@ -250,11 +249,11 @@ func (p *player) heard(s xfake.Sent) {
 		printf(p.out, "← council replied to @%s in thread %s: %s\n", parent.resident.Handle, parent.root, text)
 		p.maybeAnswer(answer{resident: parent.resident, root: parent.root})
 	default:
-		printf(p.out, "← council sent a %s: %s\n", s.Kind, text)
+		printf(p.out, "← council sent a %s message: %s\n", s.Visibility, text)
 	}
 }
 
-// resident returns the cast member with the given X user id.
+// resident returns the cast member with the given network id.
 func (p *player) resident(id string) (resident, bool) {
 	for _, r := range p.cast {
 		if r.ID == id {
@@ -298,26 +297,26 @@ func (p *player) answer(a answer) event {
 	thanks := publicThanks()
 	inReplyTo := p.latest[a.root]
 	id := p.ids.next()
-	text := "@" + councilHandle + " " + thanks[n%len(thanks)]
+	text := p.network.Address(thanks[n%len(thanks)])
 	p.posts[id] = post{root: a.root, resident: r}
 	return event{
 		label: "reply from @" + r.Handle + " to " + inReplyTo,
 		text:  text,
-		body:  xfake.Mention(council(p.councilID), id, r, text, inReplyTo, time.Now()),
+		body:  p.network.Post("", id, r, text, inReplyTo, p.ids.next),
 	}
 }
 
-// mailbox hands sends from the fake X API's request goroutines to play
+// mailbox hands sends from the fake API's request goroutines to play
 // without blocking them: put never waits, and ready says there is
 // something to take.
 type mailbox struct {
 	ready chan struct{} // capacity 1
 
 	mu    sync.Mutex
-	items []xfake.Sent
+	items []netsim.Sent
 }
 
-func (m *mailbox) put(s xfake.Sent) {
+func (m *mailbox) put(s netsim.Sent) {
 	m.mu.Lock()
 	m.items = append(m.items, s)
 	m.mu.Unlock()
@@ -327,7 +326,7 @@ func (m *mailbox) put(s xfake.Sent) {
 	}
 }
 
-func (m *mailbox) take() []xfake.Sent {
+func (m *mailbox) take() []netsim.Sent {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	items := m.items

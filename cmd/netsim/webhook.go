@@ -3,29 +3,25 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/citizeninbox/inbox/internal/channels/x"
+	"github.com/citizeninbox/inbox/internal/netsim"
 )
 
 // maxShownBody caps how much of an answer's body is printed.
 const maxShownBody = 300
 
-// webhook delivers signed events to the inbox's X webhook, as X does.
+// webhook delivers signed events to the inbox's webhook, as the network
+// does.
 type webhook struct {
-	url    string
-	secret string
-	http   *http.Client
+	url     string
+	network netsim.Network
+	http    *http.Client
 	// tries is how many times a delivery is attempted when the inbox cannot
 	// be reached; backoff is the wait before the first retry, doubled after
 	// each.
@@ -73,8 +69,7 @@ func (w *webhook) postOnce(ctx context.Context, body []byte) delivery {
 	if err != nil {
 		return delivery{err: err}
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(x.SignatureHeader, x.Sign(w.secret, body))
+	w.network.Sign(req, body)
 	resp, err := w.http.Do(req)
 	if err != nil {
 		return delivery{err: err}
@@ -84,46 +79,6 @@ func (w *webhook) postOnce(ctx context.Context, body []byte) delivery {
 		return delivery{err: fmt.Errorf("reading the answer: %w", err)}
 	}
 	return delivery{status: resp.StatusCode, body: answer}
-}
-
-// checkCRC runs X's challenge-response check against the webhook: the
-// inbox must answer a random token with the HMAC of the shared secret.
-func (w *webhook) checkCRC(ctx context.Context) error {
-	raw := make([]byte, 16)
-	_, _ = rand.Read(raw)
-	token := hex.EncodeToString(raw)
-
-	u, err := url.Parse(w.url)
-	if err != nil {
-		return err
-	}
-	q := u.Query()
-	q.Set("crc_token", token)
-	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := w.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("CRC check: %w", err)
-	}
-	body, _ := readBody(resp, 64<<10)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("CRC check: GET %s answered %d: %s", w.url, resp.StatusCode,
-			shorten(oneLine(string(body)), maxShownBody))
-	}
-	var answer struct {
-		ResponseToken string `json:"response_token"`
-	}
-	if err := json.Unmarshal(body, &answer); err != nil {
-		return fmt.Errorf("CRC check: the answer is not JSON: %w", err)
-	}
-	if answer.ResponseToken != x.CRCResponse(w.secret, token) {
-		return errors.New("CRC check failed: the inbox signed the token with a different secret; " +
-			"-secret (or " + secretEnv + ") must be the consumer_secret configured for this account")
-	}
-	return nil
 }
 
 // waitReady polls readyURL until it answers 200, for at most wait.

@@ -8,15 +8,20 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"net/url"
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/go-playground/validator/v10"
 	"gopkg.in/yaml.v3"
+
+	"github.com/citizeninbox/inbox/internal/channels"
 )
 
 // Env holds the infrastructure settings.
@@ -107,36 +112,65 @@ type Team struct {
 	Name string `yaml:"name" validate:"required"`
 }
 
-// ChannelAccount is one configured presence on a network.
+// ChannelAccount is one configured presence on a network. What every
+// network has is here; the network's own settings are a block named after
+// its driver (`x:`), which the driver decodes into Settings.
 type ChannelAccount struct {
-	Slug    string `yaml:"slug" validate:"required,slug"`
-	Channel string `yaml:"channel" validate:"required,oneof=x"`
+	Slug string `yaml:"slug" validate:"required,slug"`
+	// Channel is checked against the channels of the registered drivers.
+	Channel string `yaml:"channel" validate:"required"`
 	Name    string `yaml:"name" validate:"required"`
 	// Team receives the account's new cases.
 	Team string `yaml:"team" validate:"required,slug"`
 	// APIBaseURL is where the network's API is reached (a fake in tests and
 	// demos).
 	APIBaseURL string `yaml:"api_base_url" validate:"required,url"`
-	X          *X     `yaml:"x" validate:"required_if=Channel x,omitempty"`
+	// MaxParts caps how many parts one reply may be split into, where the
+	// network splits long replies; 0 keeps the channel's default.
+	MaxParts int `yaml:"max_parts" validate:"min=0,max=100"`
+	// Blocks holds the keys the fields above do not name: the driver's
+	// settings block until it is decoded, and anything misspelt.
+	Blocks map[string]yaml.Node `yaml:",inline" validate:"-"`
+	// Settings are the driver's settings, as its Decode returned them.
+	Settings any `yaml:"-" validate:"-"`
 }
 
-// X holds an X account's identity and credentials.
-type X struct {
-	// UserID is the account's own numeric X user id.
-	UserID string `yaml:"user_id" validate:"required,numeric"`
-	// ConsumerSecret signs webhooks (CRC and x-twitter-webhooks-signature).
-	ConsumerSecret string `yaml:"consumer_secret" validate:"required"`
-	// AccessToken is the OAuth 2.0 user-context token used to post.
-	AccessToken string `yaml:"access_token" validate:"required"`
+// Driver is what a channel driver is given of the account.
+func (a ChannelAccount) Driver() channels.AccountConfig {
+	return channels.AccountConfig{
+		Slug: a.Slug, Channel: a.Channel, APIBaseURL: a.APIBaseURL, MaxParts: a.MaxParts, Settings: a.Settings,
+	}
 }
 
-// Load reads, expands and validates the YAML file at path.
-func Load(path string, getenv func(string) string) (*File, error) {
+// AccountConfigs is every channel account, as the drivers are given them.
+func (f *File) AccountConfigs() []channels.AccountConfig {
+	out := make([]channels.AccountConfig, len(f.ChannelAccounts))
+	for i, a := range f.ChannelAccounts {
+		out[i] = a.Driver()
+	}
+	return out
+}
+
+// Drivers decodes channel accounts' settings blocks; channels.Registry is
+// the one the server uses.
+type Drivers interface {
+	// Channels lists the channels a driver serves.
+	Channels() []string
+	// DriverName names the driver of a channel: its accounts' settings
+	// block has that key.
+	DriverName(channel string) (string, bool)
+	// Decode has the channel's driver decode an account's settings block.
+	Decode(acct channels.AccountConfig, decode func(v any) error) (any, error)
+}
+
+// Load reads, expands and validates the YAML file at path, with each
+// channel account's settings decoded by its driver.
+func Load(path string, getenv func(string) string, drivers Drivers) (*File, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	f, err := Parse(raw, getenv)
+	f, err := Parse(raw, getenv, drivers)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -147,8 +181,9 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // Parse decodes and validates a YAML configuration. ${NAME} references are
 // replaced by the environment variable's value; a reference to an unset
-// variable is an error naming the field.
-func Parse(raw []byte, getenv func(string) string) (*File, error) {
+// variable is an error naming the field. Each channel account's settings
+// block is decoded and validated by the driver of its channel.
+func Parse(raw []byte, getenv func(string) string, drivers Drivers) (*File, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(raw, &root); err != nil {
 		return nil, err
@@ -166,7 +201,7 @@ func Parse(raw []byte, getenv func(string) string) (*File, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, err
 	}
-	if err := f.validate(); err != nil {
+	if err := f.validate(drivers); err != nil {
 		return nil, err
 	}
 	return &f, nil
@@ -218,7 +253,7 @@ func expandEnv(n *yaml.Node, path string, getenv func(string) string) error {
 
 var slugRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
-func (f *File) validate() error {
+func newValidator() *validator.Validate {
 	v := validator.New(validator.WithRequiredStructEnabled())
 	v.RegisterTagNameFunc(func(fld reflect.StructField) string {
 		name := strings.SplitN(fld.Tag.Get("yaml"), ",", 2)[0]
@@ -230,16 +265,46 @@ func (f *File) validate() error {
 	_ = v.RegisterValidation("slug", func(fl validator.FieldLevel) bool {
 		return slugRe.MatchString(fl.Field().String())
 	})
-	if err := v.Struct(f); err != nil {
-		var verrs validator.ValidationErrors
-		if errors.As(err, &verrs) {
-			msgs := make([]string, 0, len(verrs))
-			for _, fe := range verrs {
-				msgs = append(msgs, describe(fe))
-			}
-			return errors.New(strings.Join(msgs, "; "))
-		}
+	return v
+}
+
+// fieldErrors are messages that already name their field's whole path.
+type fieldErrors []string
+
+func (e fieldErrors) Error() string { return strings.Join(e, "; ") }
+
+// check validates v's tags, naming fields with prefix ("channel_accounts[0].x").
+func check(v *validator.Validate, s any, prefix string) error {
+	err := v.Struct(s)
+	if err == nil {
+		return nil
+	}
+	var verrs validator.ValidationErrors
+	if !errors.As(err, &verrs) {
 		return err
+	}
+	msgs := make(fieldErrors, 0, len(verrs))
+	for _, fe := range verrs {
+		msgs = append(msgs, describe(fe, prefix))
+	}
+	return msgs
+}
+
+func (f *File) validate(drivers Drivers) error {
+	v := newValidator()
+	var msgs fieldErrors
+	if err := check(v, f, ""); err != nil {
+		var fe fieldErrors
+		if !errors.As(err, &fe) {
+			return err
+		}
+		msgs = append(msgs, fe...)
+	}
+	for i := range f.ChannelAccounts {
+		msgs = append(msgs, f.decodeSettings(i, drivers, v)...)
+	}
+	if len(msgs) > 0 {
+		return msgs
 	}
 	teams := map[string]bool{}
 	for i, t := range f.Teams {
@@ -261,19 +326,116 @@ func (f *File) validate() error {
 	return nil
 }
 
+// decodeSettings checks account i's channel against the drivers and has
+// the channel's driver decode its settings block, the one key of the
+// account the common fields do not name.
+func (f *File) decodeSettings(i int, drivers Drivers, v *validator.Validate) fieldErrors {
+	a := &f.ChannelAccounts[i]
+	at := fmt.Sprintf("channel_accounts[%d]", i)
+	if a.Channel == "" {
+		return nil // reported as required
+	}
+	name, ok := "", false
+	if drivers != nil {
+		name, ok = drivers.DriverName(a.Channel)
+	}
+	if !ok {
+		var known []string
+		if drivers != nil {
+			known = drivers.Channels()
+		}
+		return fieldErrors{fmt.Sprintf("%s.channel: %q is not one of: %s", at, a.Channel, strings.Join(known, " "))}
+	}
+	var msgs fieldErrors
+	for _, key := range slices.Sorted(maps.Keys(a.Blocks)) {
+		if key != name {
+			msgs = append(msgs, fmt.Sprintf("%s.%s: unknown field (the settings of a %s account go in %q)", at, key, a.Channel, name))
+		}
+	}
+	path := at + "." + name
+	decode := func(out any) error {
+		node, ok := a.Blocks[name]
+		if !ok {
+			return fieldErrors{path + ": is required"}
+		}
+		if err := decodeStrict(&node, out, path); err != nil {
+			return err
+		}
+		return check(v, out, path)
+	}
+	settings, err := drivers.Decode(a.Driver(), decode)
+	var fe fieldErrors
+	var se *channels.SettingError
+	switch {
+	case err == nil:
+		a.Settings = settings
+	case errors.As(err, &fe):
+		msgs = append(msgs, fe...)
+	case errors.As(err, &se):
+		msgs = append(msgs, path+"."+se.Error())
+	default:
+		msgs = append(msgs, path+": "+err.Error())
+	}
+	return msgs
+}
+
+var (
+	yamlLine     = regexp.MustCompile(`^line \d+: `)
+	yamlNotFound = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+)
+
+// decodeStrict decodes a settings block into out, refusing unknown keys
+// as the file's decoder does, with errors naming their path.
+func decodeStrict(node *yaml.Node, out any, path string) error {
+	raw, err := yaml.Marshal(node)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	err = dec.Decode(out)
+	if err == nil || errors.Is(err, io.EOF) {
+		return nil
+	}
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return fieldErrors{path + ": " + err.Error()}
+	}
+	// Line numbers would be those of the block alone: leave them out.
+	msgs := make(fieldErrors, 0, len(te.Errors))
+	for _, e := range te.Errors {
+		e = yamlLine.ReplaceAllString(e, "")
+		if m := yamlNotFound.FindStringSubmatch(e); m != nil {
+			msgs = append(msgs, path+"."+m[1]+": unknown field")
+			continue
+		}
+		msgs = append(msgs, path+": "+e)
+	}
+	return msgs
+}
+
 // describe turns a validation error into "path: reason", with the path
-// written as in the YAML file (channel_accounts[0].x.user_id).
-func describe(fe validator.FieldError) string {
+// written as in the YAML file (channel_accounts[0].x.user_id) after prefix.
+func describe(fe validator.FieldError, prefix string) string {
 	ns := fe.Namespace()
 	if i := strings.Index(ns, "."); i >= 0 {
 		ns = ns[i+1:] // drop the root type name
+	}
+	if prefix != "" {
+		ns = prefix + "." + ns
 	}
 	var reason string
 	switch fe.Tag() {
 	case "required", "required_if":
 		reason = "is required"
 	case "min":
-		reason = "needs at least " + fe.Param() + " entries"
+		if fe.Kind() == reflect.Int {
+			reason = fmt.Sprintf("%v is less than %s", fe.Value(), fe.Param())
+		} else {
+			reason = "needs at least " + fe.Param() + " entries"
+		}
+	case "max":
+		reason = fmt.Sprintf("%v is more than %s", fe.Value(), fe.Param())
 	case "oneof":
 		reason = fmt.Sprintf("%q is not one of: %s", fe.Value(), fe.Param())
 	case "url":

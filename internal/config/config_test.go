@@ -1,15 +1,63 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/citizeninbox/inbox/internal/channels"
+	"github.com/citizeninbox/inbox/internal/channels/x"
 )
 
 func env(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
+}
+
+// drivers is the registry the tests parse with: X, and a driver serving
+// two channels whose settings block is named after the driver.
+func drivers(t testing.TB) *channels.Registry {
+	t.Helper()
+	r, err := channels.NewRegistry(x.Driver{}, pairDriver{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// pairDriver serves "paira" and "pairb" with one settings block, "pair",
+// and checks one field itself.
+type pairDriver struct{}
+
+type pairSettings struct {
+	Endpoint string `yaml:"endpoint" validate:"required,slug"`
+	Region   string `yaml:"region"`
+}
+
+func (pairDriver) Name() string { return "pair" }
+
+func (pairDriver) Channels() map[string]channels.Capabilities {
+	caps := channels.Capabilities{Text: map[channels.Visibility]channels.TextRule{
+		channels.Private: {Unit: "characters", Limit: 100},
+	}}
+	return map[string]channels.Capabilities{"paira": caps, "pairb": caps}
+}
+
+func (pairDriver) Decode(_ channels.AccountConfig, decode func(any) error) (any, error) {
+	var s pairSettings
+	if err := decode(&s); err != nil {
+		return nil, err
+	}
+	if s.Region != "" && s.Region != "eu" {
+		return nil, &channels.SettingError{Field: "region", Reason: "only eu is served"}
+	}
+	return s, nil
+}
+
+func (pairDriver) Open(channels.AccountConfig, channels.Deps) (channels.Account, error) {
+	return channels.Account{}, errors.New("not opened in these tests")
 }
 
 const valid = `
@@ -29,13 +77,20 @@ channel_accounts:
 `
 
 func TestParseExpandsEnvironment(t *testing.T) {
-	f, err := Parse([]byte(valid), env(map[string]string{"SECRET": "s3cret", "SUFFIX": "abc"}))
+	f, err := Parse([]byte(valid), env(map[string]string{"SECRET": "s3cret", "SUFFIX": "abc"}), drivers(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	a, ok := f.Account("council-x")
-	if !ok || a.X.ConsumerSecret != "s3cret" || a.X.AccessToken != "token-abc" || a.Team != "contact-centre" {
-		t.Errorf("account %+v", a)
+	if !ok || a.Team != "contact-centre" {
+		t.Fatalf("account %+v", a)
+	}
+	want := x.Settings{UserID: "123", ConsumerSecret: "s3cret", AccessToken: "token-abc"}
+	if s, ok := a.Settings.(x.Settings); !ok || s != want {
+		t.Errorf("settings %#v, want %#v", a.Settings, want)
+	}
+	if got := a.Driver(); got.Slug != "council-x" || got.Channel != "x" || got.APIBaseURL != "https://api.x.com" || got.Settings != a.Settings {
+		t.Errorf("driver's view of the account %+v", got)
 	}
 }
 
@@ -48,7 +103,7 @@ func TestParseNamesTheBadField(t *testing.T) {
 		{"missing secret", strings.Replace(valid, "consumer_secret: ${SECRET}", "consumer_secret: ''", 1),
 			"channel_accounts[0].x.consumer_secret: is required"},
 		{"unknown channel", strings.Replace(valid, "channel: x", "channel: fax", 1),
-			`channel_accounts[0].channel: "fax" is not one of: x`},
+			`channel_accounts[0].channel: "fax" is not one of: paira pairb x`},
 		{"bad url", strings.Replace(valid, "https://api.x.com", "not a url", 1),
 			`channel_accounts[0].api_base_url: "not a url" is not a URL`},
 		{"non-numeric user id", strings.Replace(valid, `user_id: "123"`, `user_id: "abc"`, 1),
@@ -62,6 +117,20 @@ func TestParseNamesTheBadField(t *testing.T) {
 			"field colour not found"},
 		{"x section missing", strings.Split(valid, "    x:\n")[0], "channel_accounts[0].x: is required"},
 		{"not yaml", "teams: [", "did not find expected"},
+		{"unknown key in an account", strings.Replace(valid, "    x:\n", "    colour: red\n    x:\n", 1),
+			`channel_accounts[0].colour: unknown field`},
+		{"another driver's block", strings.Replace(valid, "    x:\n", "    pair:\n      endpoint: a\n    x:\n", 1),
+			`channel_accounts[0].pair: unknown field (the settings of a x account go in "x")`},
+		{"unknown key in the settings", strings.Replace(valid, "      access_token:", "      colour: red\n      access_token:", 1),
+			`channel_accounts[0].x.colour: unknown field`},
+		{"settings of the wrong shape", strings.Replace(valid, `user_id: "123"`, `user_id: [1, 2]`, 1),
+			`channel_accounts[0].x: cannot unmarshal !!seq into string`},
+		{"settings that are not a mapping", strings.Split(valid, "    x:\n")[0] + "    x: 42\n",
+			`channel_accounts[0].x: cannot unmarshal !!int`},
+		{"max_parts below zero", strings.Replace(valid, "    x:\n", "    max_parts: -1\n    x:\n", 1),
+			`channel_accounts[0].max_parts: -1 is less than 0`},
+		{"max_parts too high", strings.Replace(valid, "    x:\n", "    max_parts: 1000\n    x:\n", 1),
+			`channel_accounts[0].max_parts: 1000 is more than 100`},
 	}
 	cases[0].yaml = valid
 	cases[0].want = "channel_accounts[0].x.consumer_secret: environment variable SECRET is not set"
@@ -71,7 +140,7 @@ func TestParseNamesTheBadField(t *testing.T) {
 			if i == 0 {
 				get = env(map[string]string{"SUFFIX": "x"})
 			}
-			_, err := Parse([]byte(tc.yaml), get)
+			_, err := Parse([]byte(tc.yaml), get, drivers(t))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want one containing %q", err, tc.want)
 			}
@@ -79,18 +148,77 @@ func TestParseNamesTheBadField(t *testing.T) {
 	}
 }
 
+const pairAccounts = `
+teams:
+  - slug: contact-centre
+    name: Contact centre
+channel_accounts:
+  - slug: page
+    channel: paira
+    name: A
+    team: contact-centre
+    api_base_url: https://pair.example
+    max_parts: 3
+    pair:
+      endpoint: main
+  - slug: other
+    channel: pairb
+    name: B
+    team: contact-centre
+    api_base_url: https://pair.example
+    pair:
+      endpoint: main
+      region: REGION
+`
+
+// A driver serving several channels decodes every account's block, named
+// after the driver, and its own complaints name the field.
+func TestParseDecodesWithTheChannelsDriver(t *testing.T) {
+	f, err := Parse([]byte(strings.Replace(pairAccounts, "REGION", "eu", 1)), env(nil), drivers(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	configs := f.AccountConfigs()
+	if len(configs) != 2 || configs[0].Channel != "paira" || configs[1].Channel != "pairb" || configs[0].MaxParts != 3 || configs[1].MaxParts != 0 {
+		t.Fatalf("accounts %+v", configs)
+	}
+	if s, ok := configs[1].Settings.(pairSettings); !ok || s != (pairSettings{Endpoint: "main", Region: "eu"}) {
+		t.Errorf("settings %#v", configs[1].Settings)
+	}
+
+	_, err = Parse([]byte(strings.Replace(pairAccounts, "REGION", "us", 1)), env(nil), drivers(t))
+	if want := "channel_accounts[1].pair.region: only eu is served"; err == nil || err.Error() != want {
+		t.Errorf("error %v, want %q", err, want)
+	}
+	// Every bad field is reported at once.
+	bad := strings.Replace(strings.Replace(pairAccounts, "endpoint: main", "endpoint: Main", 1), "name: B", "name: ''", 1)
+	_, err = Parse([]byte(strings.Replace(bad, "REGION", "eu", 1)), env(nil), drivers(t))
+	for _, want := range []string{`channel_accounts[0].pair.endpoint: "Main" is not a slug`, "channel_accounts[1].name: is required"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want one containing %q", err, want)
+		}
+	}
+}
+
+func TestParseWithoutDrivers(t *testing.T) {
+	_, err := Parse([]byte(valid), env(map[string]string{"SECRET": "s", "SUFFIX": "x"}), nil)
+	if want := `channel_accounts[0].channel: "x" is not one of: `; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want one containing %q", err, want)
+	}
+}
+
 func TestExampleConfigurationIsValid(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
 	path := filepath.Join(filepath.Dir(file), "..", "..", "deploy", "config.example.yaml")
 	vars := env(map[string]string{"X_API_BASE_URL": "http://127.0.0.1:8081", "X_CONSUMER_SECRET": "s", "X_ACCESS_TOKEN": "t"})
-	f, err := Load(path, vars)
+	f, err := Load(path, vars, drivers(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(f.ChannelAccounts) == 0 {
 		t.Error("example has no channel accounts")
 	}
-	if _, err := Load(path, env(nil)); err == nil || !strings.Contains(err.Error(), "api_base_url: environment variable X_API_BASE_URL is not set") {
+	if _, err := Load(path, env(nil), drivers(t)); err == nil || !strings.Contains(err.Error(), "api_base_url: environment variable X_API_BASE_URL is not set") {
 		t.Errorf("example without its environment: %v", err)
 	}
 	if _, err := os.Stat(path); err != nil {

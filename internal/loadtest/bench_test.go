@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"gorm.io/gorm"
 
+	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/channels/x"
 	"github.com/citizeninbox/inbox/internal/channels/x/xfake"
 	"github.com/citizeninbox/inbox/internal/config"
@@ -44,6 +45,10 @@ func startServer(b *testing.B) (*server.Server, *gorm.DB) {
 	fake := httptest.NewServer(xfake.New())
 	b.Cleanup(fake.Close)
 	dbURL := testenv.Database(b)
+	drivers, err := channels.NewRegistry(x.Driver{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv, err := server.Start(ctx, server.Options{
@@ -51,10 +56,11 @@ func startServer(b *testing.B) (*server.Server, *gorm.DB) {
 		File: &config.File{
 			Teams: []config.Team{{Slug: "contact-centre", Name: "Contact centre"}},
 			ChannelAccounts: []config.ChannelAccount{{Slug: account, Channel: "x", Name: "Council", Team: "contact-centre",
-				APIBaseURL: fake.URL, X: &config.X{UserID: council.ID, ConsumerSecret: secret, AccessToken: "t"}}},
+				APIBaseURL: fake.URL, Settings: x.Settings{UserID: council.ID, ConsumerSecret: secret, AccessToken: "t"}}},
 		},
-		Log:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-		Names: testenv.Namespace(b),
+		Drivers: drivers,
+		Log:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		Names:   testenv.Namespace(b),
 	})
 	if err != nil {
 		b.Fatal(err)

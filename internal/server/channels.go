@@ -1,53 +1,99 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"net/http"
 	"net/url"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/citizeninbox/inbox/internal/bus"
 	"github.com/citizeninbox/inbox/internal/channels"
-	"github.com/citizeninbox/inbox/internal/channels/x"
 	"github.com/citizeninbox/inbox/internal/config"
 	"github.com/citizeninbox/inbox/internal/ingest"
 	"github.com/citizeninbox/inbox/internal/outbound"
 )
 
-// buildChannel makes the webhook endpoint and the sending adapter of one
-// configured channel account. A new network adds one case here.
-func buildChannel(acct config.ChannelAccount, httpClient *http.Client) (ingest.Endpoint, outbound.Adapter, error) {
-	switch acct.Channel {
-	case "x":
-		ep := &xEndpoint{slug: acct.Slug, cfg: *acct.X}
-		client := &x.Client{BaseURL: acct.APIBaseURL, BearerToken: acct.X.AccessToken, HTTP: httpClient}
-		return ep, client, nil
+// openChannels opens the configured channel accounts with their drivers.
+func openChannels(drivers *channels.Registry, f *config.File, deps channels.Deps) (*channels.Accounts, error) {
+	if drivers == nil {
+		return nil, errors.New("server: no channel drivers registered")
 	}
-	return nil, nil, fmt.Errorf("channel_accounts %s: channel %q is not supported", acct.Slug, acct.Channel)
+	return drivers.Open(f.AccountConfigs(), deps)
 }
 
-// xEndpoint is an X account's webhook endpoint.
-type xEndpoint struct {
-	slug string
-	cfg  config.X
-}
-
-func (e *xEndpoint) Channel() string { return "x" }
-func (e *xEndpoint) Account() string { return e.slug }
-
-func (e *xEndpoint) Challenge(q url.Values) (string, []byte, bool) {
-	token := q.Get("crc_token")
-	if token == "" {
-		return "", nil, false
+// senders keys each account's sender by "channel/account", as the sender
+// looks them up.
+func senders(f *config.File, accts *channels.Accounts) map[string]outbound.Adapter {
+	out := map[string]outbound.Adapter{}
+	for _, a := range f.ChannelAccounts {
+		if s, ok := accts.Senders()[a.Slug]; ok {
+			out[a.Channel+"/"+a.Slug] = s
+		}
 	}
-	body, _ := json.Marshal(map[string]string{"response_token": x.CRCResponse(e.cfg.ConsumerSecret, token)})
-	return "application/json", body, true
+	return out
 }
 
-func (e *xEndpoint) Verify(h http.Header, body []byte) bool {
-	return x.Verify(e.cfg.ConsumerSecret, body, h.Get("x-twitter-webhooks-signature"))
+// webhookEndpoint serves a driver's webhook through ingest's endpoint
+// interface, at /webhooks/<driver>/<endpoint slug>.
+type webhookEndpoint struct{ channels.Endpoint }
+
+func webhookEndpoints(accts *channels.Accounts) []ingest.Endpoint {
+	var eps []ingest.Endpoint
+	for _, e := range accts.Endpoints() {
+		eps = append(eps, webhookEndpoint{e})
+	}
+	return eps
 }
 
-func (e *xEndpoint) Parse(body []byte, receivedAt time.Time) ([]channels.Inbound, error) {
-	return x.Parse(body, x.Account{Slug: e.slug, UserID: e.cfg.UserID}, receivedAt)
+func (e webhookEndpoint) Channel() string { return e.Driver }
+func (e webhookEndpoint) Account() string { return e.Slug }
+
+func (e webhookEndpoint) Challenge(q url.Values) (string, []byte, bool) {
+	r := &http.Request{Method: http.MethodGet, URL: &url.URL{RawQuery: q.Encode()}, Header: http.Header{}}
+	contentType, body, err := e.Webhook.Challenge(r)
+	return contentType, body, err == nil
+}
+
+func (e webhookEndpoint) Verify(h http.Header, body []byte) bool {
+	return e.Webhook.Verify(&http.Request{Method: http.MethodPost, URL: &url.URL{}, Header: h}, body) == nil
+}
+
+func (e webhookEndpoint) Parse(body []byte, receivedAt time.Time) ([]channels.Inbound, error) {
+	return e.Webhook.Parse(body, receivedAt)
+}
+
+// inboundPublisher stores polled messages on INBOUND as ingest stores a
+// webhook's: the dedupe key is the JetStream message id, and Publish
+// returns nil only once JetStream acknowledged every message.
+type inboundPublisher struct{ bus *bus.Bus }
+
+func (p inboundPublisher) Publish(ctx context.Context, msgs []channels.Inbound) error {
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for _, m := range msgs {
+		data, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		msg := &nats.Msg{Subject: p.bus.InboundSubject(m.Channel, m.Account), Data: data, Header: nats.Header{}}
+		f, err := p.bus.JS.PublishMsgAsync(msg, jetstream.WithMsgID(m.DedupeKey))
+		if err != nil {
+			return err
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return err
+		case <-ctx.Done():
+			return errors.Join(errors.New("JetStream did not acknowledge in time"), ctx.Err())
+		}
+	}
+	return nil
 }

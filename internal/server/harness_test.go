@@ -26,6 +26,7 @@ import (
 	"gorm.io/gorm"
 
 	apispec "github.com/citizeninbox/inbox/api"
+	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/channels/x"
 	"github.com/citizeninbox/inbox/internal/channels/x/xfake"
 	"github.com/citizeninbox/inbox/internal/config"
@@ -97,6 +98,17 @@ type harness struct {
 
 type harnessOption func(*server.Options, *harness)
 
+// drivers is the registry of the product's own drivers, with the test
+// drivers given.
+func drivers(t testing.TB, more ...channels.Driver) *channels.Registry {
+	t.Helper()
+	r, err := channels.NewRegistry(append([]channels.Driver{x.Driver{}}, more...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // withDatabase runs the server, and the harness's own queries, on the
 // database at url instead of one of the shared server's.
 func withDatabase(url string) harnessOption {
@@ -133,7 +145,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		ChannelAccounts: []config.ChannelAccount{{
 			Slug: accountSlug, Channel: "x", Name: "Council on X", Team: "contact-centre",
 			APIBaseURL: fakeSrv.URL,
-			X:          &config.X{UserID: councilID, ConsumerSecret: consumerKey, AccessToken: accessToken},
+			Settings:   x.Settings{UserID: councilID, ConsumerSecret: consumerKey, AccessToken: accessToken},
 		}},
 	}
 	o := server.Options{
@@ -145,6 +157,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 			LogLevel:    "warn",
 		},
 		File:          file,
+		Drivers:       drivers(t),
 		Log:           slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Names:         testenv.Namespace(t),
 		Sender:        outbound.SenderConfig{BaseBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, MaxAttempts: 5},

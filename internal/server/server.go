@@ -1,6 +1,7 @@
 // Package server wires the roles of the product into one running server:
-// database, bus, webhook ingest, case service, outbox relay, sender, REST API
-// and operations endpoints. cmd/inbox calls it; tests start it in-process.
+// channel accounts opened by their drivers, database, bus, webhook ingest,
+// pollers, case service, outbox relay, sender, REST API and operations
+// endpoints. cmd/inbox calls it; tests start it in-process.
 package server
 
 import (
@@ -23,10 +24,12 @@ import (
 	"github.com/citizeninbox/inbox/internal/auth"
 	"github.com/citizeninbox/inbox/internal/bus"
 	"github.com/citizeninbox/inbox/internal/cases"
+	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/config"
 	"github.com/citizeninbox/inbox/internal/ingest"
 	"github.com/citizeninbox/inbox/internal/metrics"
 	"github.com/citizeninbox/inbox/internal/outbound"
+	"github.com/citizeninbox/inbox/internal/poll"
 	"github.com/citizeninbox/inbox/internal/store"
 	"github.com/citizeninbox/inbox/internal/web"
 )
@@ -35,7 +38,10 @@ import (
 type Options struct {
 	Env  config.Env
 	File *config.File
-	Log  *slog.Logger
+	// Drivers are the channel drivers the configured accounts are opened
+	// with.
+	Drivers *channels.Registry
+	Log     *slog.Logger
 	// Names puts the streams in a namespace; tests use their own.
 	Names bus.Names
 	// Listener, when set, is used instead of listening on Env.HTTPAddr.
@@ -47,6 +53,7 @@ type Options struct {
 	RelayInterval time.Duration
 	// HTTPClient is used for network APIs; nil means a default client.
 	HTTPClient *http.Client
+	Poll       poll.Config
 }
 
 // Server is a running server.
@@ -58,7 +65,9 @@ type Server struct {
 	Metrics  *metrics.Metrics
 	Cases    *cases.Service
 	Auth     *auth.Service
+	Channels *channels.Accounts
 	embedded *bus.Embedded
+	pollers  *poll.Runner
 	consumer *cases.Consumer
 	relay    *outbound.Relay
 	sender   *outbound.Sender
@@ -86,6 +95,19 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		}
 	}
 
+	// Channels: every configured account opened by its channel's driver.
+	httpClient := opts.HTTPClient
+	if httpClient == nil {
+		sendTimeout := opts.Sender.SendTimeout
+		if sendTimeout <= 0 {
+			sendTimeout = 15 * time.Second
+		}
+		httpClient = &http.Client{Timeout: sendTimeout}
+	}
+	if s.Channels, err = openChannels(opts.Drivers, opts.File, channels.Deps{HTTP: httpClient, Log: opts.Log.With("role", "channels")}); err != nil {
+		return nil, err
+	}
+
 	// Database: migrate, connect, write the configured teams and accounts.
 	if err := store.Migrate(ctx, opts.Env.DatabaseURL); err != nil {
 		return nil, err
@@ -93,7 +115,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if s.DB, err = store.Open(ctx, opts.Env.DatabaseURL, opts.Log); err != nil {
 		return nil, err
 	}
-	if err := syncConfig(ctx, s.DB, opts.File); err != nil {
+	if err := syncConfig(ctx, s.DB, opts.File, s.Channels); err != nil {
 		return nil, fmt.Errorf("write configuration to the database: %w", err)
 	}
 
@@ -115,26 +137,6 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 
-	// Channels: one webhook endpoint and one sender adapter per account.
-	httpClient := opts.HTTPClient
-	if httpClient == nil {
-		sendTimeout := opts.Sender.SendTimeout
-		if sendTimeout <= 0 {
-			sendTimeout = 15 * time.Second
-		}
-		httpClient = &http.Client{Timeout: sendTimeout}
-	}
-	var endpoints []ingest.Endpoint
-	adapters := map[string]outbound.Adapter{}
-	for _, acct := range opts.File.ChannelAccounts {
-		ep, ad, err := buildChannel(acct, httpClient)
-		if err != nil {
-			return nil, err
-		}
-		endpoints = append(endpoints, ep)
-		adapters[acct.Channel+"/"+acct.Slug] = ad
-	}
-
 	// Roles: outbox relay, case service, sender.
 	s.relay = outbound.NewRelay(s.DB, s.Bus.JS, s.Metrics, opts.Log.With("role", "relay"), opts.RelayInterval)
 	s.relay.Start(context.WithoutCancel(ctx))
@@ -142,11 +144,17 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if s.consumer, err = s.Cases.StartConsumer(ctx, s.Bus, opts.InboundRetry); err != nil {
 		return nil, err
 	}
-	s.sender = outbound.NewSender(s.DB, adapters, s.Metrics, opts.Log.With("role", "sender"), opts.Sender)
+	s.sender = outbound.NewSender(s.DB, senders(opts.File, s.Channels), s.Metrics, opts.Log.With("role", "sender"), opts.Sender)
 	if err := s.sender.Start(ctx, s.Bus); err != nil {
 		return nil, err
 	}
 	s.Auth = auth.New(s.DB)
+
+	// Pollers: accounts of networks without webhooks, one replica each.
+	if s.pollers, err = poll.Start(ctx, s.Bus, s.Channels.Pollers(), inboundPublisher{s.Bus}, opts.Poll,
+		opts.Log.With("role", "poll")); err != nil {
+		return nil, err
+	}
 
 	// HTTP: webhooks, REST API, pages, operations.
 	pages, err := web.New(opts.File, opts.Env.PublicURL)
@@ -166,7 +174,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		ContentSecurityPolicy: "default-src 'self'; style-src 'self' 'unsafe-inline'",
 		ReferrerPolicy:        "same-origin",
 	}))
-	ingest.New(endpoints, s.Bus, s.Metrics, opts.Log.With("role", "ingest")).Register(e)
+	ingest.New(webhookEndpoints(s.Channels), s.Bus, s.Metrics, opts.Log.With("role", "ingest")).Register(e)
 	api.Register(e, s.Cases, s.Auth, s.Metrics, opts.Log.With("role", "api"))
 	pages.Register(e)
 	s.echo = e
@@ -220,7 +228,7 @@ func (s *Server) ready(c echo.Context) error {
 }
 
 // Shutdown stops the server in order: HTTP (no new webhooks or requests),
-// consumers drained, outbox relay, NATS, database.
+// pollers, consumers drained, outbox relay, NATS, database.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
 	if s.http != nil {
@@ -238,6 +246,12 @@ func (s *Server) closeBackends(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
+	var errs []error
+	if s.pollers != nil {
+		if err := s.pollers.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("pollers: %w", err))
+		}
+	}
 	// The consumers drain side by side; each returns only once the work it
 	// had in hand is committed or handed back, so NATS and the database are
 	// closed under neither.
@@ -250,7 +264,6 @@ func (s *Server) closeBackends(ctx context.Context) error {
 		wg.Go(func() { senderErr = s.sender.Drain(ctx) })
 	}
 	wg.Wait()
-	var errs []error
 	if consumerErr != nil {
 		errs = append(errs, fmt.Errorf("case consumer: %w", consumerErr))
 	}

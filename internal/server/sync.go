@@ -5,14 +5,16 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/config"
 	"github.com/citizeninbox/inbox/internal/store"
 )
 
 // syncConfig writes the configured teams and channel accounts to the
 // database, so cases can refer to them. The file is the source of truth;
-// rows are never deleted, because cases refer to them.
-func syncConfig(ctx context.Context, db *gorm.DB, f *config.File) error {
+// rows are never deleted, because cases refer to them. An account's
+// external id is the one its driver gives.
+func syncConfig(ctx context.Context, db *gorm.DB, f *config.File, accts *channels.Accounts) error {
 	return store.Write(ctx, db, func(tx *gorm.DB) error {
 		for _, t := range f.Teams {
 			if err := tx.Exec(`INSERT INTO teams (slug, name) VALUES (?, ?)
@@ -22,10 +24,7 @@ func syncConfig(ctx context.Context, db *gorm.DB, f *config.File) error {
 			}
 		}
 		for _, a := range f.ChannelAccounts {
-			externalID := ""
-			if a.X != nil {
-				externalID = a.X.UserID
-			}
+			externalID := accts.ExternalID(a.Slug)
 			if err := tx.Exec(`INSERT INTO channel_accounts (slug, channel, name, external_id, team_id)
 				VALUES (?, ?, ?, ?, (SELECT id FROM teams WHERE slug = ?))
 				ON CONFLICT (slug) DO UPDATE SET channel = EXCLUDED.channel, name = EXCLUDED.name,
