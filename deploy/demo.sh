@@ -41,7 +41,7 @@ fi
 mkdir -p data
 
 # An adviser and an API token for the demo, valid for a day.
-bin/inbox user create -email demo.adviser@example.gov.uk -name "Demo Adviser" -role adviser >/dev/null 2>data/setup.log ||
+bin/inbox user create -email demo.adviser@example.gov.uk -name "Demo Adviser" -role adviser -all-teams >/dev/null 2>data/setup.log ||
 	grep -q "already exists" data/setup.log || fail "could not create the demo user: $(cat data/setup.log)"
 token="$(bin/inbox token create -email demo.adviser@example.gov.uk -name "demo $(date +%FT%T)" -ttl 24h 2>data/setup.log)" ||
 	fail "could not create an API token: $(cat data/setup.log)"

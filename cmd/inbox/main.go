@@ -2,8 +2,10 @@
 //
 //	inbox serve                              run every role
 //	inbox migrate                            apply database migrations
-//	inbox user create -email E -name N -role R
+//	inbox user create -email E -name N -role R -teams a,b | -all-teams
+//	inbox user disable -email E
 //	inbox token create -email E -name N [-ttl 720h]
+//	inbox token revoke -id N
 //
 // Infrastructure settings come from INBOX_* environment variables; business
 // configuration from the YAML file named by INBOX_CONFIG.
@@ -18,6 +20,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,8 +36,10 @@ import (
 const usage = `usage:
   inbox serve
   inbox migrate
-  inbox user create -email EMAIL -name NAME -role adviser|supervisor|admin
+  inbox user create -email EMAIL -name NAME -role adviser|supervisor|admin -teams SLUG,SLUG | -all-teams
+  inbox user disable -email EMAIL
   inbox token create -email EMAIL -name NAME [-ttl DURATION]
+  inbox token revoke -id ID
 
 environment:
   INBOX_DATABASE_URL  PostgreSQL URL (default postgres://postgres@127.0.0.1:5432/inbox?sslmode=disable)
@@ -77,9 +83,13 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 		log.Info("migrations applied")
 		return nil
 	case cmd == "user" && len(args) > 1 && args[1] == "create":
-		return createUser(ctx, env, log, args[2:], stdout)
+		return createUser(ctx, env, getenv, log, args[2:], stdout)
+	case cmd == "user" && len(args) > 1 && args[1] == "disable":
+		return disableUser(ctx, env, log, args[2:], stdout)
 	case cmd == "token" && len(args) > 1 && args[1] == "create":
 		return createToken(ctx, env, log, args[2:], stdout, stderr)
+	case cmd == "token" && len(args) > 1 && args[1] == "revoke":
+		return revokeToken(ctx, env, log, args[2:], stdout)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -143,11 +153,74 @@ func openDB(ctx context.Context, env config.Env, log *slog.Logger) (*auth.Servic
 	return auth.New(db), func() { _ = store.Close(db) }, nil
 }
 
-func createUser(ctx context.Context, env config.Env, log *slog.Logger, args []string, stdout io.Writer) error {
+func createUser(ctx context.Context, env config.Env, getenv func(string) string, log *slog.Logger, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("user create", flag.ContinueOnError)
 	email := fs.String("email", "", "the user's email address")
 	name := fs.String("name", "", "the user's full name")
 	role := fs.String("role", "adviser", "adviser, supervisor or admin")
+	teamList := fs.String("teams", "", "comma-separated slugs of the teams the user belongs to")
+	allTeams := fs.Bool("all-teams", false, "the user belongs to every team of the configuration")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var teams []string
+	for _, t := range strings.Split(*teamList, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			teams = append(teams, t)
+		}
+	}
+	if *allTeams && len(teams) > 0 {
+		return errors.New("user create: give -teams or -all-teams, not both")
+	}
+	svc, closeDB, err := openDB(ctx, env, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	if len(teams) > 0 || *allTeams {
+		// Teams are defined by the configuration file; write them, so that
+		// users can be made before the server has first started.
+		registry, err := drivers()
+		if err != nil {
+			return err
+		}
+		file, err := config.Load(env.ConfigFile, getenv, registry)
+		if err != nil {
+			return err
+		}
+		configured := make([]auth.Team, 0, len(file.Teams))
+		slugs := make([]string, 0, len(file.Teams))
+		for _, t := range file.Teams {
+			configured = append(configured, auth.Team{Slug: t.Slug, Name: t.Name})
+			slugs = append(slugs, t.Slug)
+		}
+		for _, t := range teams {
+			if !slices.Contains(slugs, t) {
+				return fmt.Errorf("user create: no team %q in %s (its teams: %s)", t, env.ConfigFile, strings.Join(slugs, ", "))
+			}
+		}
+		if *allTeams {
+			teams = slugs
+		}
+		if err := svc.DeclareTeams(ctx, configured); err != nil {
+			return err
+		}
+	}
+	u, err := svc.CreateUser(ctx, auth.NewUser{Email: *email, Name: *name, Role: *role, Teams: teams})
+	if err != nil {
+		return fmt.Errorf("user create: %w", err)
+	}
+	in := "no team"
+	if len(teams) > 0 {
+		in = strings.Join(teams, ", ")
+	}
+	fmt.Fprintf(stdout, "created user %d <%s> as %s in %s\n", u.ID, u.Email, u.Role, in)
+	return nil
+}
+
+func disableUser(ctx context.Context, env config.Env, log *slog.Logger, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("user disable", flag.ContinueOnError)
+	email := fs.String("email", "", "the email of the user to disable")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -156,11 +229,33 @@ func createUser(ctx context.Context, env config.Env, log *slog.Logger, args []st
 		return err
 	}
 	defer closeDB()
-	u, err := svc.CreateUser(ctx, *email, *name, *role)
+	u, live, err := svc.DisableUser(ctx, *email)
+	if err != nil {
+		return fmt.Errorf("user disable: %w", err)
+	}
+	fmt.Fprintf(stdout, "disabled user %d <%s>; their %d valid tokens no longer work\n", u.ID, u.Email, live)
+	return nil
+}
+
+func revokeToken(ctx context.Context, env config.Env, log *slog.Logger, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("token revoke", flag.ContinueOnError)
+	id := fs.Int64("id", 0, "the id of the token, as token create printed it")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *id <= 0 {
+		return errors.New("token revoke: -id is required")
+	}
+	svc, closeDB, err := openDB(ctx, env, log)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "created user %d <%s> as %s\n", u.ID, u.Email, u.Role)
+	defer closeDB()
+	t, err := svc.RevokeToken(ctx, *id)
+	if err != nil {
+		return fmt.Errorf("token revoke: %w", err)
+	}
+	fmt.Fprintf(stdout, "revoked token %d %q of <%s>\n", t.ID, t.Name, t.Email)
 	return nil
 }
 

@@ -2,11 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"gorm.io/gorm"
+
+	"github.com/citizeninbox/inbox/internal/auth"
+	"github.com/citizeninbox/inbox/internal/store"
 	"github.com/citizeninbox/inbox/internal/testenv"
 )
 
@@ -16,24 +24,42 @@ func getenv(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
 }
 
+// teamsConfig writes a configuration file with two teams and no accounts.
+func teamsConfig(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(`
+teams:
+  - slug: contact-centre
+    name: Contact centre
+  - slug: highways
+    name: Highways
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func TestUserAndTokenCommands(t *testing.T) {
-	vars := map[string]string{"INBOX_DATABASE_URL": testenv.Database(t)}
+	vars := map[string]string{"INBOX_DATABASE_URL": testenv.Database(t), "INBOX_CONFIG": teamsConfig(t)}
 	var out, errOut bytes.Buffer
-	if err := run([]string{"user", "create", "-email", "sam@example.gov.uk", "-name", "Sam Supervisor", "-role", "supervisor"},
+	if err := run([]string{"user", "create", "-email", "sam@example.gov.uk", "-name", "Sam Supervisor", "-role", "supervisor", "-teams", "highways"},
 		getenv(vars), &out, &errOut); err != nil {
 		t.Fatalf("user create: %v\n%s", err, errOut.String())
 	}
-	if !strings.Contains(out.String(), "<sam@example.gov.uk> as supervisor") {
+	if !strings.Contains(out.String(), "<sam@example.gov.uk> as supervisor in highways") {
 		t.Errorf("user create printed %q", out.String())
 	}
-	err := run([]string{"user", "create", "-email", "sam@example.gov.uk", "-name", "Sam again"}, getenv(vars), &out, &errOut)
+	err := run([]string{"user", "create", "-email", "sam@example.gov.uk", "-name", "Sam again", "-role", "admin"}, getenv(vars), &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("second user with the same email: %v", err)
 	}
 	for _, bad := range [][]string{
-		{"-email", "not-an-address", "-name", "X"},
-		{"-email", "a@example.gov.uk", "-name", ""},
-		{"-email", "b@example.gov.uk", "-name", "B", "-role", "superuser"},
+		{"-email", "not-an-address", "-name", "X", "-teams", "highways"},
+		{"-email", "a@example.gov.uk", "-name", "", "-teams", "highways"},
+		{"-email", "b@example.gov.uk", "-name", "B", "-role", "superuser", "-teams", "highways"},
+		{"-email", "c@example.gov.uk", "-name", "C", "-role", "adviser"},
+		{"-email", "d@example.gov.uk", "-name", "D", "-teams", "highways", "-all-teams"},
 	} {
 		if err := run(append([]string{"user", "create"}, bad...), getenv(vars), &out, &errOut); err == nil {
 			t.Errorf("user create %v succeeded", bad)
@@ -51,6 +77,143 @@ func TestUserAndTokenCommands(t *testing.T) {
 	if err := run([]string{"token", "create", "-email", "nobody@example.gov.uk", "-name", "x"}, getenv(vars), &out, &errOut); err == nil ||
 		!strings.Contains(err.Error(), "no user") {
 		t.Errorf("token for an unknown user: %v", err)
+	}
+}
+
+// openAuth opens the auth service on the test's database, to check what
+// the commands did.
+func openAuth(t *testing.T, url string) (*auth.Service, *gorm.DB) {
+	t.Helper()
+	db, err := store.Open(context.Background(), url, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close(db) })
+	return auth.New(db), db
+}
+
+// Users join teams by slug, from the configuration, before any server has
+// written it; a team the configuration does not have is refused by name.
+func TestUserCreateWithTeams(t *testing.T) {
+	vars := map[string]string{"INBOX_DATABASE_URL": testenv.Database(t), "INBOX_CONFIG": teamsConfig(t)}
+	var out, errOut bytes.Buffer
+	if err := run([]string{"user", "create", "-email", "ada@example.gov.uk", "-name", "Ada", "-teams", "contact-centre, highways"},
+		getenv(vars), &out, &errOut); err != nil {
+		t.Fatalf("user create: %v", err)
+	}
+	if !strings.Contains(out.String(), "as adviser in contact-centre, highways") {
+		t.Errorf("user create printed %q", out.String())
+	}
+	out.Reset()
+	if err := run([]string{"user", "create", "-email", "all@example.gov.uk", "-name", "All", "-role", "supervisor", "-all-teams"},
+		getenv(vars), &out, &errOut); err != nil {
+		t.Fatalf("user create -all-teams: %v", err)
+	}
+	if !strings.Contains(out.String(), "as supervisor in contact-centre, highways") {
+		t.Errorf("user create -all-teams printed %q", out.String())
+	}
+	err := run([]string{"user", "create", "-email", "bo@example.gov.uk", "-name", "Bo", "-teams", "highways,parks"}, getenv(vars), &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), `no team "parks"`) || !strings.Contains(err.Error(), "its teams: contact-centre, highways") {
+		t.Errorf("unknown team: %v", err)
+	}
+
+	_, db := openAuth(t, vars["INBOX_DATABASE_URL"])
+	var got []string
+	db.Raw(`SELECT u.email || ':' || t.slug FROM user_teams m JOIN users u ON u.id = m.user_id JOIN teams t ON t.id = m.team_id
+		ORDER BY 1`).Scan(&got)
+	want := []string{"ada@example.gov.uk:contact-centre", "ada@example.gov.uk:highways", "all@example.gov.uk:contact-centre", "all@example.gov.uk:highways"}
+	if !slices.Equal(got, want) {
+		t.Errorf("memberships %v, want %v", got, want)
+	}
+	var n int64
+	db.Raw(`SELECT count(*) FROM users WHERE email = 'bo@example.gov.uk'`).Scan(&n)
+	if n != 0 {
+		t.Error("the user with an unknown team was created")
+	}
+}
+
+func TestUserDisable(t *testing.T) {
+	vars := map[string]string{"INBOX_DATABASE_URL": testenv.Database(t), "INBOX_CONFIG": teamsConfig(t)}
+	var out, errOut bytes.Buffer
+	if err := run([]string{"user", "create", "-email", "ada@example.gov.uk", "-name", "Ada", "-teams", "highways"}, getenv(vars), &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run([]string{"token", "create", "-email", "ada@example.gov.uk", "-name", "laptop"}, getenv(vars), &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(out.String())
+	svc, _ := openAuth(t, vars["INBOX_DATABASE_URL"])
+	if _, err := svc.Authenticate(context.Background(), token); err != nil {
+		t.Fatalf("token before disable: %v", err)
+	}
+
+	out.Reset()
+	if err := run([]string{"user", "disable", "-email", "Ada@example.gov.uk"}, getenv(vars), &out, &errOut); err != nil {
+		t.Fatalf("user disable: %v", err)
+	}
+	if !strings.Contains(out.String(), "<ada@example.gov.uk>; their 1 valid tokens no longer work") {
+		t.Errorf("user disable printed %q", out.String())
+	}
+	if _, err := svc.Authenticate(context.Background(), token); !errors.Is(err, auth.ErrInvalidToken) {
+		t.Errorf("token after disable: %v, want ErrInvalidToken", err)
+	}
+	if err := run([]string{"user", "disable", "-email", "ada@example.gov.uk"}, getenv(vars), &out, &errOut); err == nil ||
+		!strings.Contains(err.Error(), "already disabled") {
+		t.Errorf("disabling twice: %v", err)
+	}
+	if err := run([]string{"user", "disable", "-email", "nobody@example.gov.uk"}, getenv(vars), &out, &errOut); err == nil ||
+		!strings.Contains(err.Error(), "no user") {
+		t.Errorf("disabling an unknown user: %v", err)
+	}
+}
+
+func TestTokenRevoke(t *testing.T) {
+	vars := map[string]string{"INBOX_DATABASE_URL": testenv.Database(t)}
+	var out, errOut bytes.Buffer
+	if err := run([]string{"user", "create", "-email", "root@example.gov.uk", "-name", "Root", "-role", "admin"}, getenv(vars), &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	tokens := map[string]string{}
+	var revokeID string
+	for _, name := range []string{"old", "new"} {
+		out.Reset()
+		errOut.Reset()
+		if err := run([]string{"token", "create", "-email", "root@example.gov.uk", "-name", name}, getenv(vars), &out, &errOut); err != nil {
+			t.Fatal(err)
+		}
+		tokens[name] = strings.TrimSpace(out.String())
+		if name == "old" {
+			// "token 7 "old" for … created"
+			revokeID = strings.Fields(errOut.String())[1]
+		}
+	}
+	out.Reset()
+	if err := run([]string{"token", "revoke", "-id", revokeID}, getenv(vars), &out, &errOut); err != nil {
+		t.Fatalf("token revoke: %v", err)
+	}
+	if !strings.Contains(out.String(), `revoked token `+revokeID+` "old" of <root@example.gov.uk>`) {
+		t.Errorf("token revoke printed %q", out.String())
+	}
+	svc, _ := openAuth(t, vars["INBOX_DATABASE_URL"])
+	if _, err := svc.Authenticate(context.Background(), tokens["old"]); !errors.Is(err, auth.ErrInvalidToken) {
+		t.Errorf("revoked token: %v, want ErrInvalidToken", err)
+	}
+	if _, err := svc.Authenticate(context.Background(), tokens["new"]); err != nil {
+		t.Errorf("the other token: %v", err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-id", revokeID}, "already revoked"},
+		{[]string{"-id", "999999"}, "no token"},
+		{nil, "-id is required"},
+		{[]string{"-id", "x"}, "invalid value"},
+	} {
+		if err := run(append([]string{"token", "revoke"}, tc.args...), getenv(vars), &out, &errOut); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("token revoke %v: %v, want %q", tc.args, err, tc.want)
+		}
 	}
 }
 

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"slices"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -20,8 +20,6 @@ import (
 	"github.com/citizeninbox/inbox/internal/metrics"
 )
 
-var errForbidden = errors.New("forbidden")
-
 type handlers struct {
 	cases     *cases.Service
 	auth      *auth.Service
@@ -30,33 +28,34 @@ type handlers struct {
 	log       *slog.Logger
 }
 
-// Every role that may work cases.
-var (
-	anyRole = []string{"adviser", "supervisor", "admin"}
-)
-
-// Register adds the API routes to e. Each route names the roles allowed;
-// only the contract itself is public. (Middleware is given per route, not
-// to the group, so that a wrong method answers 405 rather than 404.)
+// Register adds the API's routes (routes.go) to e. Middleware is given per
+// route, not to the group, so that a wrong method answers 405 rather than
+// 404.
 func Register(e *echo.Echo, cs *cases.Service, as *auth.Service, m *metrics.Metrics, log *slog.Logger) {
 	h := &handlers{cases: cs, auth: as, validator: newValidator(), metrics: m, log: log}
-	g := e.Group("/api/v1")
-	g.GET("/openapi.yaml", h.openapi, h.common)
-
-	g.GET("/cases", h.listCases, h.common, h.authorize(anyRole...))
-	g.GET("/cases/:case", h.getCase, h.common, h.authorize(anyRole...))
-	g.POST("/cases/:case/replies", h.reply, h.common, h.authorize(anyRole...))
-	g.PUT("/cases/:case/status", h.setStatus, h.common, h.authorize(anyRole...))
-	g.PUT("/cases/:case/assignment", h.assign, h.common, h.authorize(anyRole...))
+	g := e.Group(Prefix)
+	for _, r := range routes {
+		mw := []echo.MiddlewareFunc{h.common}
+		if !r.Access.Public {
+			mw = append(mw, h.authorize(r.Access))
+		}
+		g.Add(r.Method, r.Path, func(c echo.Context) error { return r.handle(h, c) }, mw...)
+	}
 }
 
-// common counts every API request by route template (never by raw path,
-// which the caller chooses) and status, and keeps answers, which carry
-// residents' messages, out of caches.
+// common refuses a query string that cannot be decoded (rather than
+// serving what echo could salvage of it), counts every API request by
+// route template (never by raw path, which the caller chooses) and status,
+// and keeps answers, which carry residents' messages, out of caches.
 func (h *handlers) common(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
-		err := next(c)
+		var err error
+		if _, qerr := url.ParseQuery(c.Request().URL.RawQuery); qerr != nil {
+			err = &badRequest{detail: "the query string cannot be decoded: " + qerr.Error()}
+		} else {
+			err = next(c)
+		}
 		code := c.Response().Status
 		if err != nil {
 			code = problemFor(err).Status
@@ -68,8 +67,9 @@ func (h *handlers) common(next echo.HandlerFunc) echo.HandlerFunc {
 
 const principalKey = "principal"
 
-// authorize requires a valid bearer token whose user has one of roles.
-func (h *handlers) authorize(roles ...string) echo.MiddlewareFunc {
+// authorize requires a valid bearer token whose user's role may do at
+// least one of the route's actions.
+func (h *handlers) authorize(access Access) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			scheme, secret, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
@@ -84,8 +84,8 @@ func (h *handlers) authorize(roles ...string) echo.MiddlewareFunc {
 				}
 				return err
 			}
-			if !slices.Contains(roles, p.Role) {
-				return errForbidden
+			if !access.allows(p.Role) {
+				return cases.ErrForbidden
 			}
 			c.Set(principalKey, p)
 			return next(c)
@@ -95,7 +95,7 @@ func (h *handlers) authorize(roles ...string) echo.MiddlewareFunc {
 
 func actor(c echo.Context) cases.Actor {
 	p, _ := c.Get(principalKey).(auth.Principal)
-	return cases.Actor{UserID: p.UserID, TokenID: p.TokenID}
+	return cases.Actor{UserID: p.UserID, TokenID: p.TokenID, Role: p.Role, TeamIDs: p.TeamIDs}
 }
 
 func (h *handlers) openapi(c echo.Context) error {
@@ -170,6 +170,25 @@ func (h *handlers) reply(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, msg)
+}
+
+type noteRequest struct {
+	Text string `json:"text" validate:"required,max=10000,nonul"`
+}
+
+func (h *handlers) addNote(c echo.Context) error {
+	var req noteRequest
+	if err := h.bindJSON(c, &req); err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.Text) == "" {
+		return &validationError{fields: []FieldError{{Field: "text", Message: "is required"}}}
+	}
+	msg, err := h.cases.AddNote(c.Request().Context(), actor(c), c.Param("case"), strings.TrimSpace(req.Text))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, msg)
 }
 
 type statusRequest struct {

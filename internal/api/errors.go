@@ -78,8 +78,8 @@ func problemFor(err error) Problem {
 		return mk(http.StatusBadRequest, "bad_request", berr.detail)
 	case errors.Is(err, auth.ErrInvalidToken):
 		return mk(http.StatusUnauthorized, "unauthorized", "a valid API token is required")
-	case errors.Is(err, errForbidden):
-		return mk(http.StatusForbidden, "forbidden", "your role may not do this")
+	case errors.Is(err, cases.ErrForbidden):
+		return mk(http.StatusForbidden, "forbidden", err.Error())
 	case errors.Is(err, cases.ErrNotFound):
 		return mk(http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, cases.ErrBadCursor):
@@ -89,6 +89,7 @@ func problemFor(err error) Problem {
 		return mk(http.StatusConflict, "conflict", err.Error())
 	case errors.Is(err, cases.ErrNoPublicThread), errors.Is(err, cases.ErrNoResident),
 		errors.Is(err, cases.ErrUnknownAssignee), errors.Is(err, cases.ErrUnknownTeam),
+		errors.Is(err, cases.ErrAssigneeNotInTeam), errors.Is(err, cases.ErrEmptyNote),
 		errors.Is(err, cases.ErrInvalidStatus):
 		return mk(http.StatusUnprocessableEntity, "unprocessable", err.Error())
 	case store.IsUnavailable(err):

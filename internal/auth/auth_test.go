@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"gorm.io/gorm"
 
 	"github.com/citizeninbox/inbox/internal/auth"
 	"github.com/citizeninbox/inbox/internal/store"
@@ -22,7 +26,7 @@ func TestTokens(t *testing.T) {
 	}
 	defer func() { _ = store.Close(db) }()
 	svc := auth.New(db)
-	u, err := svc.CreateUser(ctx, "ada@example.gov.uk", "Ada Adviser", "adviser")
+	u, err := svc.CreateUser(ctx, auth.NewUser{Email: "ada@example.gov.uk", Name: "Ada Adviser", Role: "admin"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +36,7 @@ func TestTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := svc.Authenticate(ctx, secret)
-	if err != nil || p.UserID != u.ID || p.TokenID != tok.ID || p.Role != "adviser" {
+	if err != nil || p.UserID != u.ID || p.TokenID != tok.ID || p.Role != "admin" || len(p.TeamIDs) != 0 {
 		t.Fatalf("authenticate: %+v %v", p, err)
 	}
 	var stored []byte
@@ -81,5 +85,119 @@ func TestTokens(t *testing.T) {
 	db.Exec(`UPDATE users SET disabled_at = now() WHERE id = ?`, u.ID)
 	if _, err := svc.Authenticate(ctx, other); !errors.Is(err, auth.ErrInvalidToken) {
 		t.Errorf("token of a disabled user: %v", err)
+	}
+}
+
+func openDB(t *testing.T) (*auth.Service, *gorm.DB) {
+	t.Helper()
+	db, err := store.Open(context.Background(), testenv.Database(t), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close(db) })
+	return auth.New(db), db
+}
+
+// A user belongs to the teams named when they were made; a team that does
+// not exist is an error that names it and makes no user.
+func TestUsersBelongToTeams(t *testing.T) {
+	ctx := context.Background()
+	svc, db := openDB(t)
+	if err := svc.DeclareTeams(ctx, []auth.Team{{Slug: "contact-centre", Name: "Contact centre"}, {Slug: "highways", Name: "Highways"}}); err != nil {
+		t.Fatal(err)
+	}
+	// Declaring again changes nothing and keeps names the server wrote.
+	db.Exec(`UPDATE teams SET name = 'Highways and street care' WHERE slug = 'highways'`)
+	if err := svc.DeclareTeams(ctx, []auth.Team{{Slug: "highways", Name: "Highways"}}); err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	db.Raw(`SELECT name FROM teams WHERE slug = 'highways'`).Scan(&name)
+	if name != "Highways and street care" {
+		t.Errorf("declaring a team again renamed it %q", name)
+	}
+
+	u, err := svc.CreateUser(ctx, auth.NewUser{Email: "sam@example.gov.uk", Name: "Sam", Role: "supervisor",
+		Teams: []string{"highways", "contact-centre", "highways"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _, err := svc.CreateToken(ctx, u.Email, "t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := svc.Authenticate(ctx, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []int64
+	db.Raw(`SELECT id FROM teams ORDER BY id`).Scan(&want)
+	if !slices.Equal(p.TeamIDs, want) {
+		t.Errorf("principal's teams %v, want %v", p.TeamIDs, want)
+	}
+
+	_, err = svc.CreateUser(ctx, auth.NewUser{Email: "x@example.gov.uk", Name: "X", Role: "adviser", Teams: []string{"highways", "parks", "libraries"}})
+	if !errors.Is(err, auth.ErrUnknownTeam) || !strings.Contains(err.Error(), "parks, libraries") ||
+		!strings.Contains(err.Error(), "teams: contact-centre, highways") {
+		t.Errorf("unknown teams: %v", err)
+	}
+	for _, role := range []string{"adviser", "supervisor"} {
+		if _, err := svc.CreateUser(ctx, auth.NewUser{Email: "x@example.gov.uk", Name: "X", Role: role, Teams: []string{" "}}); !errors.Is(err, auth.ErrNoTeam) {
+			t.Errorf("%s in no team: %v", role, err)
+		}
+	}
+	var n int64
+	db.Raw(`SELECT count(*) FROM users WHERE email = 'x@example.gov.uk'`).Scan(&n)
+	if n != 0 {
+		t.Error("a user with an unknown team, or none, was created")
+	}
+}
+
+// A disabled user's tokens stop working, and a revoked token stops working
+// while the user's other tokens go on.
+func TestDisableUserAndRevokeToken(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := openDB(t)
+	if err := svc.DeclareTeams(ctx, []auth.Team{{Slug: "highways", Name: "Highways"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateUser(ctx, auth.NewUser{Email: "ada@example.gov.uk", Name: "Ada", Role: "adviser", Teams: []string{"highways"}}); err != nil {
+		t.Fatal(err)
+	}
+	first, tok1, _ := svc.CreateToken(ctx, "ada@example.gov.uk", "one", 0)
+	second, _, _ := svc.CreateToken(ctx, "ada@example.gov.uk", "two", 0)
+
+	r, err := svc.RevokeToken(ctx, tok1.ID)
+	if err != nil || r.ID != tok1.ID || r.Email != "ada@example.gov.uk" || r.RevokedAt == nil {
+		t.Fatalf("revoke: %+v %v", r, err)
+	}
+	if _, err := svc.Authenticate(ctx, first); !errors.Is(err, auth.ErrInvalidToken) {
+		t.Errorf("revoked token: %v", err)
+	}
+	if _, err := svc.Authenticate(ctx, second); err != nil {
+		t.Errorf("the user's other token: %v", err)
+	}
+	if _, err := svc.RevokeToken(ctx, tok1.ID); !errors.Is(err, auth.ErrAlreadyRevoked) {
+		t.Errorf("revoking twice: %v", err)
+	}
+	if _, err := svc.RevokeToken(ctx, 999999); !errors.Is(err, auth.ErrNoSuchToken) {
+		t.Errorf("unknown token: %v", err)
+	}
+
+	u, live, err := svc.DisableUser(ctx, "ADA@example.gov.uk")
+	if err != nil || u.DisabledAt == nil || live != 1 {
+		t.Fatalf("disable: %+v, %d live tokens, %v", u, live, err)
+	}
+	if _, err := svc.Authenticate(ctx, second); !errors.Is(err, auth.ErrInvalidToken) {
+		t.Errorf("token of a disabled user: %v", err)
+	}
+	if _, _, err := svc.CreateToken(ctx, "ada@example.gov.uk", "three", 0); !errors.Is(err, auth.ErrNoSuchUser) {
+		t.Errorf("new token for a disabled user: %v", err)
+	}
+	if _, _, err := svc.DisableUser(ctx, "ada@example.gov.uk"); !errors.Is(err, auth.ErrAlreadyDisabled) {
+		t.Errorf("disabling twice: %v", err)
+	}
+	if _, _, err := svc.DisableUser(ctx, "nobody@example.gov.uk"); !errors.Is(err, auth.ErrNoSuchUser) {
+		t.Errorf("unknown user: %v", err)
 	}
 }

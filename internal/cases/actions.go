@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
+	"strings"
 
 	"gorm.io/gorm"
 
@@ -31,21 +31,27 @@ var ErrIdempotencyKeyReused = errors.New("idempotency key was already used for a
 // row and its outbox row are written in one transaction, so a reply is never
 // lost between the database and the bus. A public reply answers the
 // resident's latest public post in the case; a private one is a direct
-// message to the resident.
+// message to the resident. The answer is the message as that transaction
+// wrote it (queued), whatever the sender has done with it since. A reply
+// counts as the case's first response only once the network has accepted
+// it, which the sender records.
 func (s *Service) Reply(ctx context.Context, actor Actor, ref string, in ReplyInput) (Message, error) {
 	msg, err := s.reply(ctx, actor, ref, in)
 	if in.IdempotencyKey != "" && store.IsUniqueViolation(err) {
 		// The same request ran at the same moment and won: answer with its reply.
 		msg, err = s.reply(ctx, actor, ref, in)
 	}
-	return msg, err
+	return msg, s.auditDenied(ctx, actor, err)
 }
 
 func (s *Service) reply(ctx context.Context, actor Actor, ref string, in ReplyInput) (Message, error) {
-	var msgID int64
+	var written Message
 	err := store.Write(ctx, s.db, func(tx *gorm.DB) error {
 		c, err := lockCase(tx, ref)
 		if err != nil {
+			return err
+		}
+		if err := check(actor, c.ID, c.TeamID, ActReply); err != nil {
 			return err
 		}
 		if in.IdempotencyKey != "" {
@@ -62,8 +68,8 @@ func (s *Service) reply(ctx context.Context, actor Actor, ref string, in ReplyIn
 				if prior.CaseID != c.ID || prior.Body != in.Text {
 					return ErrIdempotencyKeyReused
 				}
-				msgID = prior.ID
-				return nil
+				written, err = readMessage(tx, prior.ID)
+				return err
 			}
 		}
 		if c.Status == StatusClosed {
@@ -99,7 +105,6 @@ func (s *Service) reply(ctx context.Context, actor Actor, ref string, in ReplyIn
 		default:
 			return fmt.Errorf("visibility %q is not public or private", in.Visibility)
 		}
-		author := actor.UserID
 		msg := &store.Message{
 			CaseID:           c.ID,
 			ChannelAccountID: c.ChannelAccountID,
@@ -110,33 +115,28 @@ func (s *Service) reply(ctx context.Context, actor Actor, ref string, in ReplyIn
 			DeliveryStatus:   "queued",
 			ExternalIDs:      []string{},
 		}
-		if author != 0 {
-			msg.AuthorUserID = &author
+		if actor.UserID != 0 {
+			msg.AuthorUserID = &actor.UserID
 		}
 		if in.IdempotencyKey != "" {
 			msg.IdempotencyKey = &in.IdempotencyKey
 		}
-		if err := tx.Omit("DedupeKey", "ContactIdentityID", "SentAt", "NetworkSentAt", "ReceivedAt", "Raw").Create(msg).Error; err != nil {
+		if err := insertMessage(tx, msg); err != nil {
 			return err
 		}
-		msgID = msg.ID
 		out.MessageID = msg.ID
 		payload, err := json.Marshal(out)
 		if err != nil {
 			return err
 		}
-		if err := tx.Create(&store.OutboxEntry{
+		if err := tx.Omit("CreatedAt").Create(&store.OutboxEntry{
 			Subject: s.names.OutboundSubject(acct.Channel, acct.Slug),
 			MsgID:   fmt.Sprintf("outbound-%d", msg.ID),
 			Payload: payload,
 		}).Error; err != nil {
 			return err
 		}
-		now := time.Now().UTC()
-		updates := map[string]any{"updated_at": now}
-		if c.FirstResponseAt == nil {
-			updates["first_response_at"] = now
-		}
+		updates := map[string]any{"updated_at": gorm.Expr("now()")}
 		if c.Status == StatusNew {
 			updates["status"] = StatusOpen
 			c.Status = StatusOpen
@@ -147,20 +147,90 @@ func (s *Service) reply(ctx context.Context, actor Actor, ref string, in ReplyIn
 		if err := audit(tx, actor, "case.replied", c.ID, map[string]any{"message_id": msg.ID, "visibility": in.Visibility}); err != nil {
 			return err
 		}
+		if written, err = readMessage(tx, msg.ID); err != nil {
+			return err
+		}
 		return s.emit(tx, Event{Kind: EventReplied, CaseID: c.ID, Reference: c.Reference, Team: s.teamSlug(tx, c.TeamID),
-			Channel: c.Channel, Status: c.Status, MessageID: msg.ID, At: now})
+			Channel: c.Channel, Status: c.Status, MessageID: msg.ID, At: written.CreatedAt})
 	})
 	if err != nil {
 		return Message{}, err
 	}
 	s.wake()
-	return s.message(ctx, msgID)
+	return written, nil
 }
 
-func (s *Service) message(ctx context.Context, id int64) (Message, error) {
-	var row messageRow
-	err := s.ctxDB(ctx).Raw(messageSelect+` WHERE id = ?`, id).Scan(&row).Error
+// EventNoteAdded announces an internal note on a case.
+const EventNoteAdded = "note_added"
+
+// ErrEmptyNote is a note with no text.
+var ErrEmptyNote = errors.New("note text is empty")
+
+// AddNote stores an internal note on a case: a message with direction
+// note, shown with the conversation and never sent to the resident. A
+// closed case takes no more notes.
+func (s *Service) AddNote(ctx context.Context, actor Actor, ref, text string) (Message, error) {
+	if strings.TrimSpace(text) == "" {
+		return Message{}, ErrEmptyNote
+	}
+	var written Message
+	err := store.Write(ctx, s.db, func(tx *gorm.DB) error {
+		c, err := lockCase(tx, ref)
+		if err != nil {
+			return err
+		}
+		if err := check(actor, c.ID, c.TeamID, ActNote); err != nil {
+			return err
+		}
+		if c.Status == StatusClosed {
+			return ErrClosed
+		}
+		msg := &store.Message{
+			CaseID:           c.ID,
+			ChannelAccountID: c.ChannelAccountID,
+			Direction:        "note",
+			Visibility:       "private",
+			Body:             text,
+			// Nothing is ever sent for a note: the sender takes only
+			// queued replies, and a note has no outbox row.
+			DeliveryStatus: "received",
+			ExternalIDs:    []string{},
+		}
+		if actor.UserID != 0 {
+			msg.AuthorUserID = &actor.UserID
+		}
+		if err := insertMessage(tx, msg); err != nil {
+			return err
+		}
+		if err := tx.Model(&store.Case{}).Where("id = ?", c.ID).Update("updated_at", gorm.Expr("now()")).Error; err != nil {
+			return err
+		}
+		if err := audit(tx, actor, "case.note_added", c.ID, map[string]any{"message_id": msg.ID}); err != nil {
+			return err
+		}
+		if written, err = readMessage(tx, msg.ID); err != nil {
+			return err
+		}
+		return s.emit(tx, Event{Kind: EventNoteAdded, CaseID: c.ID, Reference: c.Reference, Team: s.teamSlug(tx, c.TeamID),
+			Channel: c.Channel, Status: c.Status, MessageID: msg.ID, At: written.CreatedAt})
+	})
 	if err != nil {
+		return Message{}, s.auditDenied(ctx, actor, err)
+	}
+	s.wake()
+	return written, nil
+}
+
+// insertMessage writes an adviser's message; its created_at is the
+// database's clock.
+func insertMessage(tx *gorm.DB, msg *store.Message) error {
+	return tx.Omit("DedupeKey", "ContactIdentityID", "SentAt", "NetworkSentAt", "ReceivedAt", "Raw", "CreatedAt").Create(msg).Error
+}
+
+// readMessage reads a message as the API shows it, on tx.
+func readMessage(tx *gorm.DB, id int64) (Message, error) {
+	var row messageRow
+	if err := tx.Raw(messageSelect+` WHERE id = ?`, id).Scan(&row).Error; err != nil {
 		return Message{}, err
 	}
 	if row.ID == 0 {
@@ -189,20 +259,22 @@ func (s *Service) SetStatus(ctx context.Context, actor Actor, ref, status string
 	if !slices.Contains(Statuses, status) {
 		return Detail{}, ErrInvalidStatus
 	}
-	var id int64
+	var d Detail
 	err := store.Write(ctx, s.db, func(tx *gorm.DB) error {
 		c, err := lockCase(tx, ref)
 		if err != nil {
 			return err
 		}
-		id = c.ID
+		if err := check(actor, c.ID, c.TeamID, ActStatus); err != nil {
+			return err
+		}
 		if c.Status == status {
 			return ErrStatusUnchanged
 		}
 		if c.Status == StatusClosed || status == StatusNew {
 			return fmt.Errorf("%w: from %s to %s", ErrInvalidTransition, c.Status, status)
 		}
-		now := time.Now().UTC()
+		now := gorm.Expr("now()")
 		updates := map[string]any{"status": status, "updated_at": now}
 		switch status {
 		case StatusResolved:
@@ -224,14 +296,17 @@ func (s *Service) SetStatus(ctx context.Context, actor Actor, ref, status string
 		if err := audit(tx, actor, "case.status_changed", c.ID, map[string]any{"from": c.Status, "to": status}); err != nil {
 			return err
 		}
+		if d, err = readDetail(tx, c.ID); err != nil {
+			return err
+		}
 		return s.emit(tx, Event{Kind: EventStatusChanged, CaseID: c.ID, Reference: c.Reference,
-			Team: s.teamSlug(tx, c.TeamID), Channel: c.Channel, Status: status, At: now})
+			Team: d.Team, Channel: c.Channel, Status: status, At: d.UpdatedAt})
 	})
 	if err != nil {
-		return Detail{}, err
+		return Detail{}, s.auditDenied(ctx, actor, err)
 	}
 	s.wake()
-	return s.detail(ctx, actor, id)
+	return d, nil
 }
 
 // Assignment says who works on a case. A nil AssigneeID with Unassign set
@@ -242,16 +317,44 @@ type Assignment struct {
 	Team       string
 }
 
+// ErrAssigneeNotInTeam is an assignee who does not belong to the case's
+// team, and so could not see the case.
+var ErrAssigneeNotInTeam = errors.New("the assignee does not belong to the case's team")
+
 // Assign sets a case's adviser and, optionally, moves it to another team.
+// Advisers may take an unassigned case or give back their own; supervisors
+// may also assign anyone in the case's team and move cases; the assignee
+// must belong to the case's team (or be an admin). A case moved to a team
+// its adviser does not belong to loses its adviser. A closed case is not
+// reassigned or moved.
 func (s *Service) Assign(ctx context.Context, actor Actor, ref string, a Assignment) (Detail, error) {
-	var id int64
+	var d Detail
 	err := store.Write(ctx, s.db, func(tx *gorm.DB) error {
 		c, err := lockCase(tx, ref)
 		if err != nil {
 			return err
 		}
-		id = c.ID
-		updates := map[string]any{"updated_at": time.Now().UTC()}
+		// What the request asks for: moving the case, and taking or giving
+		// back one's own case or assigning someone else's.
+		var needs []Action
+		if a.Team != "" && a.Team != s.teamSlug(tx, c.TeamID) {
+			needs = append(needs, ActMove)
+		}
+		mine := func(id *int64) bool { return id == nil || *id == actor.UserID }
+		switch {
+		case a.Unassign && mine(c.AssigneeID), a.AssigneeID != nil && *a.AssigneeID == actor.UserID && mine(c.AssigneeID):
+			needs = append(needs, ActAssignSelf)
+		case a.Unassign, a.AssigneeID != nil:
+			needs = append(needs, ActAssignTeam)
+		}
+		if len(needs) == 0 {
+			needs = append(needs, ActAssignSelf)
+		}
+		for _, act := range needs {
+			if err := check(actor, c.ID, c.TeamID, act); err != nil {
+				return err
+			}
+		}
 		teamID := c.TeamID
 		if a.Team != "" {
 			var newTeam int64
@@ -262,35 +365,69 @@ func (s *Service) Assign(ctx context.Context, actor Actor, ref string, a Assignm
 				return ErrUnknownTeam
 			}
 			teamID = newTeam
-			updates["team_id"] = teamID
 		}
+		if c.Status == StatusClosed {
+			return ErrClosed
+		}
+		assignee, droppedOnMove := c.AssigneeID, false
 		switch {
 		case a.Unassign:
-			updates["assignee_id"] = nil
+			assignee = nil
 		case a.AssigneeID != nil:
-			var n int64
-			if err := tx.Raw(`SELECT count(*) FROM users WHERE id = ? AND disabled_at IS NULL`, *a.AssigneeID).Scan(&n).Error; err != nil {
+			if err := eligible(tx, *a.AssigneeID, teamID); err != nil {
 				return err
 			}
-			if n == 0 {
-				return ErrUnknownAssignee
+			assignee = a.AssigneeID
+		case teamID != c.TeamID && c.AssigneeID != nil:
+			switch err := eligible(tx, *c.AssigneeID, teamID); {
+			case errors.Is(err, ErrAssigneeNotInTeam), errors.Is(err, ErrUnknownAssignee):
+				assignee, droppedOnMove = nil, true
+			case err != nil:
+				return err
 			}
-			updates["assignee_id"] = *a.AssigneeID
 		}
-		if err := tx.Model(&store.Case{}).Where("id = ?", c.ID).Updates(updates).Error; err != nil {
+		if err := tx.Model(&store.Case{}).Where("id = ?", c.ID).Updates(map[string]any{
+			"updated_at": gorm.Expr("now()"), "team_id": teamID, "assignee_id": assignee,
+		}).Error; err != nil {
 			return err
 		}
 		if err := audit(tx, actor, "case.assigned", c.ID, map[string]any{
 			"assignee_id": a.AssigneeID, "unassign": a.Unassign, "team": a.Team,
+			"previous_assignee_id": c.AssigneeID, "previous_team_id": c.TeamID, "unassigned_by_move": droppedOnMove,
 		}); err != nil {
 			return err
 		}
+		if d, err = readDetail(tx, c.ID); err != nil {
+			return err
+		}
 		return s.emit(tx, Event{Kind: EventAssigned, CaseID: c.ID, Reference: c.Reference,
-			Team: s.teamSlug(tx, teamID), Channel: c.Channel, Status: c.Status, At: time.Now().UTC()})
+			Team: d.Team, Channel: c.Channel, Status: c.Status, At: d.UpdatedAt})
 	})
 	if err != nil {
-		return Detail{}, err
+		return Detail{}, s.auditDenied(ctx, actor, err)
 	}
 	s.wake()
-	return s.detail(ctx, actor, id)
+	return d, nil
+}
+
+// eligible checks that a user may be assigned a case of the team: an
+// active admin, or an active user who belongs to the team.
+func eligible(tx *gorm.DB, userID, teamID int64) error {
+	var u struct {
+		ID     int64
+		Role   string
+		Member bool
+	}
+	if err := tx.Raw(`SELECT u.id, u.role,
+		EXISTS (SELECT 1 FROM user_teams m WHERE m.user_id = u.id AND m.team_id = ?) AS member
+		FROM users u WHERE u.id = ? AND u.disabled_at IS NULL`, teamID, userID).Scan(&u).Error; err != nil {
+		return err
+	}
+	switch {
+	case u.ID == 0:
+		return ErrUnknownAssignee
+	case !u.Member && !EveryTeam(u.Role):
+		return ErrAssigneeNotInTeam
+	}
+	return nil
 }

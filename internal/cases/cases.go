@@ -46,10 +46,13 @@ var (
 	ErrInvalidTransition = errors.New("status change is not allowed")
 )
 
-// Actor is who did something through the API or UI.
+// Actor is who did something through the API or UI: what they may do and
+// to which teams' cases is in access.go.
 type Actor struct {
 	UserID  int64
 	TokenID int64
+	Role    string
+	TeamIDs []int64
 }
 
 // Service is the case service.
@@ -183,7 +186,7 @@ func audit(tx *gorm.DB, actor Actor, action string, caseID int64, detail any) er
 	if caseID != 0 {
 		ev.CaseID = &caseID
 	}
-	return tx.Create(ev).Error
+	return tx.Omit("CreatedAt").Create(ev).Error // created_at: the database clock
 }
 
 func truncate(s string, n int) string {

@@ -107,13 +107,21 @@ func (r summaryRow) summary() Summary {
 	return s
 }
 
-// List returns one page of cases, newest first. The read is audited.
+// List returns one page of cases, newest first: only the cases of the
+// actor's teams (every team's for admins). The read is audited.
 func (s *Service) List(ctx context.Context, actor Actor, f Filter) (Page, error) {
+	if !actor.Can(ActRead) {
+		return Page{}, s.auditDenied(ctx, actor, &denied{err: ErrForbidden, action: ActRead})
+	}
 	if f.Limit <= 0 || f.Limit > 200 {
 		f.Limit = 50
 	}
 	q := summarySelect + ` WHERE true`
 	var args []any
+	if !EveryTeam(actor.Role) {
+		q += ` AND c.team_id = ANY(?)`
+		args = append(args, store.Int64s(actor.TeamIDs))
+	}
 	if f.Status != "" {
 		q += ` AND c.status = ?`
 		args = append(args, f.Status)
@@ -196,18 +204,34 @@ func resolveID(tx *gorm.DB, ref string) (int64, error) {
 	return id, nil
 }
 
-// Get returns a case with its messages, oldest first. The read is audited.
+// Get returns a case with its messages, oldest first. Another team's case
+// is not found, and the attempt is audited; the read is audited too.
 func (s *Service) Get(ctx context.Context, actor Actor, ref string) (Detail, error) {
 	db := s.ctxDB(ctx)
 	id, err := resolveID(db, ref)
 	if err != nil {
 		return Detail{}, err
 	}
-	return s.detail(ctx, actor, id)
+	var teamID int64
+	if err := db.Raw(`SELECT team_id FROM cases WHERE id = ?`, id).Scan(&teamID).Error; err != nil {
+		return Detail{}, err
+	}
+	if err := check(actor, id, teamID, ActRead); err != nil {
+		return Detail{}, s.auditDenied(ctx, actor, err)
+	}
+	d, err := readDetail(db, id)
+	if err != nil {
+		return Detail{}, err
+	}
+	if err := audit(db, actor, "case.viewed", id, map[string]any{"reference": d.Reference}); err != nil {
+		return Detail{}, err
+	}
+	return d, nil
 }
 
-func (s *Service) detail(ctx context.Context, actor Actor, id int64) (Detail, error) {
-	db := s.ctxDB(ctx)
+// readDetail reads a case with its messages on db, which may be the
+// transaction that just changed it.
+func readDetail(db *gorm.DB, id int64) (Detail, error) {
 	var row summaryRow
 	if err := db.Raw(summarySelect+` WHERE c.id = ?`, id).Scan(&row).Error; err != nil {
 		return Detail{}, err
@@ -222,9 +246,6 @@ func (s *Service) detail(ctx context.Context, actor Actor, id int64) (Detail, er
 	}
 	for _, m := range msgs {
 		d.Messages = append(d.Messages, m.message())
-	}
-	if err := audit(db, actor, "case.viewed", id, map[string]any{"reference": d.Reference}); err != nil {
-		return Detail{}, err
 	}
 	return d, nil
 }

@@ -6,17 +6,20 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
 	apispec "github.com/citizeninbox/inbox/api"
+	"github.com/citizeninbox/inbox/internal/api"
 )
 
 // sampleBodies are valid request bodies for each operation that takes one.
 var sampleBodies = map[string]string{
 	"replyToCase":   `{"text":"Thank you, we are looking into it.","visibility":"private"}`,
+	"addCaseNote":   `{"text":"Resident phoned: the bin is at the back of the house."}`,
 	"setCaseStatus": `{"status":"resolved"}`,
 	"assignCase":    `{"unassign":true}`,
 }
@@ -257,6 +260,36 @@ func TestStatusChangesAndAssignment(t *testing.T) {
 	h := newHarness(t)
 	_, caseID := h.dmCase(alice, "hello")
 	base := "/cases/" + itoa(caseID)
+	supervisorID, supervisor := h.user("sam@example.gov.uk", "supervisor", "contact-centre", "highways")
+
+	// The adviser takes the case; the supervisor hands it back to them in
+	// another team.
+	code, raw := h.api(http.MethodPut, base+"/assignment", map[string]any{"assignee_id": h.adviserID})
+	if code != 200 {
+		t.Fatalf("take the case: %d %s", code, raw)
+	}
+	code, raw = h.apiAs(supervisor, http.MethodPut, base+"/assignment", map[string]any{"assignee_id": h.adviserID, "team": "highways"})
+	if code != 200 {
+		t.Fatalf("assign and move: %d %s", code, raw)
+	}
+	var c caseJSON
+	_ = json.Unmarshal(raw, &c)
+	if c.AssigneeID == nil || *c.AssigneeID != h.adviserID || c.Team != "highways" {
+		t.Errorf("after assignment: assignee %v team %q", c.AssigneeID, c.Team)
+	}
+	if code, _ := h.apiAs(supervisor, http.MethodPut, base+"/assignment", map[string]any{"assignee_id": 424242}); code != 422 {
+		t.Errorf("unknown assignee: %d, want 422", code)
+	}
+	if code, _ := h.apiAs(supervisor, http.MethodPut, base+"/assignment", map[string]any{"team": "nope"}); code != 422 {
+		t.Errorf("unknown team: %d, want 422", code)
+	}
+	if code, _ := h.api(http.MethodPut, base+"/assignment", map[string]any{}); code != 422 {
+		t.Errorf("empty assignment: %d, want 422", code)
+	}
+	if code, raw := h.api(http.MethodPut, base+"/assignment", map[string]any{"unassign": true}); code != 200 ||
+		!strings.Contains(string(raw), `"assignee_id":null`) {
+		t.Errorf("give the case back: %d %s", code, raw)
+	}
 
 	steps := []struct {
 		status string
@@ -273,37 +306,127 @@ func TestStatusChangesAndAssignment(t *testing.T) {
 	if code, _ := h.api(http.MethodPost, base+"/replies", map[string]string{"text": "hi", "visibility": "private"}); code != 409 {
 		t.Errorf("reply to a closed case: %d, want 409", code)
 	}
-
-	var userID int64
-	h.direct.Raw(`SELECT id FROM users LIMIT 1`).Scan(&userID)
-	code, raw := h.api(http.MethodPut, base+"/assignment", map[string]any{"assignee_id": userID, "team": "highways"})
-	if code != 200 {
-		t.Fatalf("assign: %d %s", code, raw)
+	// A closed case is neither reassigned nor moved, by anyone.
+	for _, body := range []map[string]any{{"assignee_id": supervisorID}, {"unassign": true}, {"team": "contact-centre"}} {
+		if code, raw := h.apiAs(supervisor, http.MethodPut, base+"/assignment", body); code != http.StatusConflict {
+			t.Errorf("%v on a closed case: %d %s, want 409", body, code, raw)
+		}
 	}
-	var c caseJSON
-	_ = json.Unmarshal(raw, &c)
-	if c.AssigneeID == nil || *c.AssigneeID != userID || c.Team != "highways" {
-		t.Errorf("after assignment: assignee %v team %q", c.AssigneeID, c.Team)
-	}
-	if code, _ := h.api(http.MethodPut, base+"/assignment", map[string]any{"assignee_id": 424242}); code != 422 {
-		t.Errorf("unknown assignee: %d, want 422", code)
-	}
-	if code, _ := h.api(http.MethodPut, base+"/assignment", map[string]any{"team": "nope"}); code != 422 {
-		t.Errorf("unknown team: %d, want 422", code)
-	}
-	if code, _ := h.api(http.MethodPut, base+"/assignment", map[string]any{}); code != 422 {
-		t.Errorf("empty assignment: %d, want 422", code)
-	}
-	if code, raw := h.api(http.MethodPut, base+"/assignment", map[string]any{"unassign": true}); code != 200 ||
-		!strings.Contains(string(raw), `"assignee_id":null`) {
-		t.Errorf("unassign: %d %s", code, raw)
+	if got := h.count(`SELECT count(*) FROM cases WHERE id = ? AND assignee_id IS NULL AND team_id = (SELECT id FROM teams WHERE slug = 'highways')`, caseID); got != 1 {
+		t.Error("the closed case was changed")
 	}
 	// Every action is in the audit log.
 	if got := h.count(`SELECT count(*) FROM audit_events WHERE case_id = ? AND action = 'case.status_changed'`, caseID); got != 4 {
 		t.Errorf("%d status changes audited, want 4", got)
 	}
-	if got := h.count(`SELECT count(*) FROM audit_events WHERE case_id = ? AND action = 'case.assigned'`, caseID); got != 2 {
-		t.Errorf("%d assignments audited, want 2", got)
+	if got := h.count(`SELECT count(*) FROM audit_events WHERE case_id = ? AND action = 'case.assigned'`, caseID); got != 3 {
+		t.Errorf("%d assignments audited, want 3", got)
+	}
+}
+
+// An internal note is stored on the case, shown with the conversation and
+// audited; it is not a response, and it is never sent.
+func TestNotesAreShownAndNeverSent(t *testing.T) {
+	h := newHarness(t)
+	_, caseID := h.mentionCase(alice, "@ExampleCouncil a tree has fallen across Elm Road")
+	base := "/cases/" + itoa(caseID)
+
+	code, raw := h.api(http.MethodPost, base+"/notes", map[string]string{"text": "  Tree surgeon booked for Friday.  "})
+	if code != http.StatusCreated {
+		t.Fatalf("add note: %d %s", code, raw)
+	}
+	var note struct {
+		messageJSON
+		AuthorUserID *int64 `json:"author_user_id"`
+	}
+	_ = json.Unmarshal(raw, &note)
+	if note.Direction != "note" || note.Visibility != "private" || note.Body != "Tree surgeon booked for Friday." ||
+		note.AuthorUserID == nil || *note.AuthorUserID != h.adviserID {
+		t.Errorf("note %s", raw)
+	}
+	if c := h.caseDetail(caseID); c.Status != "new" {
+		t.Errorf("a note moved the case to %q; it is not a response", c.Status)
+	}
+
+	m := h.reply(caseID, "public", "Thanks, a tree surgeon is booked for Friday.")
+	if sent := h.waitDelivery(caseID, m.ID); sent.DeliveryStatus != "sent" {
+		t.Fatalf("reply %q: %s", sent.DeliveryStatus, sent.FailureReason)
+	}
+	if got := h.fake.Sent(); len(got) != 1 || got[0].Text != "Thanks, a tree surgeon is booked for Friday." {
+		t.Errorf("the network got %+v, want only the reply", got)
+	}
+	c := h.caseDetail(caseID)
+	var directions []string
+	for _, m := range c.Messages {
+		directions = append(directions, m.Direction)
+	}
+	if !slices.Equal(directions, []string{"inbound", "note", "outbound"}) || c.Messages[1].Body != "Tree surgeon booked for Friday." {
+		t.Errorf("conversation %v", directions)
+	}
+	if got := h.count(`SELECT count(*) FROM messages WHERE id = ? AND delivery_status = 'received' AND send_attempts = 0 AND sent_at IS NULL`, note.ID); got != 1 {
+		t.Error("the note was handled as a reply")
+	}
+	if got := h.count(`SELECT count(*) FROM audit_events WHERE case_id = ? AND action = 'case.note_added' AND user_id = ?`, caseID, h.adviserID); got != 1 {
+		t.Errorf("%d notes audited, want 1", got)
+	}
+
+	for _, tc := range []struct {
+		name string
+		body any
+		code int
+	}{
+		{"empty text", map[string]string{"text": "   "}, 422},
+		{"no text", map[string]string{}, 422},
+		{"too long", map[string]string{"text": strings.Repeat("a", 10001)}, 422},
+		{"unknown field", map[string]string{"text": "hi", "visibility": "public"}, 400},
+	} {
+		if code, raw := h.api(http.MethodPost, base+"/notes", tc.body); code != tc.code {
+			t.Errorf("%s: %d %s, want %d", tc.name, code, raw, tc.code)
+		}
+	}
+	if code, raw := h.api(http.MethodPut, base+"/status", map[string]string{"status": "closed"}); code != 200 {
+		t.Fatalf("close: %d %s", code, raw)
+	}
+	if code, raw := h.api(http.MethodPost, base+"/notes", map[string]string{"text": "one more"}); code != http.StatusConflict {
+		t.Errorf("note on a closed case: %d %s, want 409", code, raw)
+	}
+	if got := h.count(`SELECT count(*) FROM messages WHERE case_id = ? AND direction = 'note'`, caseID); got != 1 {
+		t.Errorf("%d notes stored, want 1", got)
+	}
+}
+
+// A query string that cannot be decoded is refused on every route, rather
+// than answered as if it had not been given (an unfiltered page).
+func TestUndecodableQueryStringIsRefused(t *testing.T) {
+	h := newHarness(t)
+	_, caseID := h.dmCase(alice, "hello")
+	doc, err := openapi3.NewLoader().LoadFromData(apispec.OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range api.Routes() {
+		path := strings.TrimPrefix(r.Path, api.Prefix)
+		var body any
+		if item := doc.Paths.Find(strings.ReplaceAll(path, ":case", "{case}")); item != nil && item.GetOperation(r.Method) != nil {
+			if b, ok := sampleBodies[item.GetOperation(r.Method).OperationID]; ok {
+				body = b
+			}
+		}
+		for _, query := range []string{"?status=%zz", "?status=new&channel=x%zz"} {
+			code, raw := h.api(r.Method, strings.ReplaceAll(path, ":case", itoa(caseID))+query, body)
+			var p struct {
+				Type   string `json:"type"`
+				Detail string `json:"detail"`
+			}
+			_ = json.Unmarshal(raw, &p)
+			if code != http.StatusBadRequest || p.Type != "bad_request" || !strings.Contains(p.Detail, "query string") {
+				t.Errorf("%s %s%s: %d %s, want 400", r.Method, r.Path, query, code, raw)
+			}
+		}
+	}
+	c := h.caseDetail(caseID)
+	if c.Status != "new" || c.AssigneeID != nil || len(c.Messages) != 1 {
+		t.Errorf("refused requests changed the case: %+v", c)
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"gorm.io/gorm"
 
 	apispec "github.com/citizeninbox/inbox/api"
+	"github.com/citizeninbox/inbox/internal/auth"
 	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/channels/x"
 	"github.com/citizeninbox/inbox/internal/channels/x/xfake"
@@ -94,6 +95,9 @@ type harness struct {
 	token  string
 	router routers.Router
 	direct *gorm.DB // a connection that bypasses any proxy
+
+	// adviserID is the user token acts for: an adviser in both teams.
+	adviserID int64
 }
 
 type harnessOption func(*server.Options, *harness)
@@ -180,13 +184,8 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	}
 	t.Cleanup(func() { _ = store.Close(h.direct) })
 
-	if _, err := h.srv.Auth.CreateUser(ctx, "adviser@example.gov.uk", "Alex Adviser", "adviser"); err != nil {
-		t.Fatal(err)
-	}
-	h.token, _, err = h.srv.Auth.CreateToken(ctx, "adviser@example.gov.uk", "tests", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The adviser most tests act as works both teams, as the demo's does.
+	h.adviserID, h.token = h.user("adviser@example.gov.uk", "adviser", "contact-centre", "highways")
 
 	doc, err := openapi3.NewLoader().LoadFromData(apispec.OpenAPI)
 	if err != nil {
@@ -201,6 +200,23 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// user makes a user with the role, in the teams, and returns their id and
+// an API token.
+func (h *harness) user(email, role string, teams ...string) (int64, string) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	u, err := h.srv.Auth.CreateUser(ctx, auth.NewUser{Email: email, Name: role + " " + email, Role: role, Teams: teams})
+	if err != nil {
+		h.t.Fatalf("create user %s: %v", email, err)
+	}
+	token, _, err := h.srv.Auth.CreateToken(ctx, email, "tests", 0)
+	if err != nil {
+		h.t.Fatalf("create token for %s: %v", email, err)
+	}
+	return u.ID, token
 }
 
 // start starts a server with the harness's options; the listener is new

@@ -26,13 +26,13 @@ type ChannelAccount struct {
 	UpdatedAt  time.Time
 }
 
-// User is an adviser, supervisor or admin.
+// User is an adviser, supervisor or admin; the teams they belong to are
+// rows of user_teams.
 type User struct {
 	ID         int64
 	Email      string
 	Name       string
 	Role       string
-	TeamID     *int64
 	DisabledAt *time.Time
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
