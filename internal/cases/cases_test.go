@@ -2,6 +2,7 @@ package cases_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"gorm.io/gorm"
 
 	"github.com/citizeninbox/inbox/internal/bus"
@@ -613,5 +615,93 @@ func TestBatchRunsAFixedNumberOfStatements(t *testing.T) {
 	small, large := count(mix(8)), count(mix(200))
 	if small != large {
 		t.Errorf("a batch of 8 ran %d statements, one of 200 ran %d", small, large)
+	}
+}
+
+// A batch that takes longer than the ack wait (here, waiting for another
+// replica's locks) keeps its messages: JetStream is told they are in
+// progress, so it does not hand them to another replica meanwhile.
+func TestLongBatchKeepsItsMessagesInProgress(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	names := testenv.Namespace(t)
+	b, err := bus.Connect(ctx, testenv.NATSURL(), names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	_, db := newService(t)
+	svc := cases.New(db, names, metrics.New(), slog.New(slog.DiscardHandler), nil)
+	const ackWait = time.Second
+	cons, err := svc.StartConsumer(ctx, b, 50*time.Millisecond, cases.WithAckWait(ackWait))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cons.Drain(context.Background()) })
+
+	// The parent is being stored elsewhere; the reply's batch must wait.
+	parent := msg(channels.Public, "jane", "the park gate is broken", "")
+	held, commit := holdOpen(t, svc, db, parent)
+	reply := msg(channels.Public, "jane", "it swings into the road", parent.ExternalID)
+	data, _ := json.Marshal(reply)
+	if _, err := b.JS.Publish(ctx, names.InboundSubject("x", "council-x"), data, jetstream.WithMsgID(reply.DedupeKey)); err != nil {
+		t.Fatal(err)
+	}
+	waitsForLock(t, db, nil)
+
+	// Let more than the ack wait pass, as JetStream counts it: a message
+	// fetched now, never acknowledged, comes back twice.
+	clock := names.Stream("CLOCK")
+	stream, err := b.JS.CreateStream(ctx, jetstream.StreamConfig{Name: clock, Subjects: []string{clock}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.JS.DeleteStream(context.Background(), clock) })
+	tick, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "tick", AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.JS.Publish(ctx, clock, []byte("tick")); err != nil {
+		t.Fatal(err)
+	}
+	for delivery := uint64(1); delivery <= 3; {
+		m, err := tick.Next(jetstream.FetchMaxWait(10 * time.Second))
+		if err != nil {
+			t.Fatalf("the clock message: %v", err)
+		}
+		if md, _ := m.Metadata(); md != nil && md.NumDelivered >= delivery {
+			delivery = md.NumDelivered + 1
+		}
+	}
+
+	// The reply is still the waiting batch's: nothing is there to take.
+	inbound, err := b.JS.Consumer(ctx, names.Stream(bus.Inbound), cases.ConsumerName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stolen, err := inbound.FetchNoWait(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range stolen.Messages() {
+		md, _ := m.Metadata()
+		t.Errorf("the reply was handed out again while its batch was storing it (delivery %d)", md.NumDelivered)
+	}
+
+	commit()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var caseID int64
+		db.Raw(`SELECT coalesce(max(case_id), 0) FROM messages WHERE external_id = ?`, reply.ExternalID).Scan(&caseID)
+		if caseID != 0 {
+			if caseID != held[0].CaseID {
+				t.Errorf("reply on case %d, want the parent's %d", caseID, held[0].CaseID)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the reply was never stored")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -13,9 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/citizeninbox/inbox/internal/bus"
+	"github.com/citizeninbox/inbox/internal/cases"
 	"github.com/citizeninbox/inbox/internal/channels/x"
 	"github.com/citizeninbox/inbox/internal/channels/x/xfake"
 	"github.com/citizeninbox/inbox/internal/server"
+	"github.com/citizeninbox/inbox/internal/testenv"
 )
 
 var residentSeq atomic.Int64
@@ -257,5 +262,50 @@ func TestCaseShowsTheContextItBeganIn(t *testing.T) {
 		case c.ID == bobs && (c.Context == nil || c.Context.PostID != post):
 			t.Errorf("bob's case in the list has context %+v", c.Context)
 		}
+	}
+}
+
+// A message handed to a replica that dies before acknowledging it comes
+// back to another replica within the consumer's short ack wait.
+func TestMessageHeldByAKilledReplicaIsStoredByAnother(t *testing.T) {
+	h := newHarness(t)
+	h.stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := bus.Connect(ctx, testenv.NATSURL(), h.opts.Names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	id := nextID()
+	msgs, err := x.Parse(mention(id, alice, "@ExampleCouncil the lift at the car park is broken", ""),
+		x.Account{Slug: accountSlug, UserID: councilID}, time.Now())
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("parse: %v", err)
+	}
+	data, _ := json.Marshal(msgs[0])
+	if _, err := b.JS.Publish(ctx, h.opts.Names.InboundSubject("x", accountSlug), data, jetstream.WithMsgID(msgs[0].DedupeKey)); err != nil {
+		t.Fatal(err)
+	}
+	// The replica that is about to die takes the message and never
+	// answers for it.
+	cons, err := b.JS.Consumer(ctx, h.opts.Names.Stream(bus.Inbound), cases.ConsumerName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
+	if err != nil {
+		t.Fatalf("take the message: %v", err)
+	}
+	if md, _ := held.Metadata(); md == nil || md.NumDelivered != 1 {
+		t.Fatalf("the message was delivered before: %+v", md)
+	}
+
+	// Another replica stores it once JetStream gives up on the first.
+	h.start()
+	h.waitCaseOf(id)
+	if got := h.count(`SELECT count(*) FROM messages WHERE external_id = ?`, id); got != 1 {
+		t.Errorf("%d copies of the message stored, want 1", got)
 	}
 }
