@@ -18,15 +18,16 @@ import (
 	"github.com/citizeninbox/inbox/internal/bus"
 	"github.com/citizeninbox/inbox/internal/metrics"
 	"github.com/citizeninbox/inbox/internal/store"
+	"github.com/citizeninbox/inbox/internal/threading"
 )
 
-// Case statuses.
+// Case statuses; threading decides on the same ones.
 const (
-	StatusNew              = "new"
-	StatusOpen             = "open"
-	StatusAwaitingResident = "awaiting_resident"
-	StatusResolved         = "resolved"
-	StatusClosed           = "closed"
+	StatusNew              = threading.StatusNew
+	StatusOpen             = threading.StatusOpen
+	StatusAwaitingResident = threading.StatusAwaitingResident
+	StatusResolved         = threading.StatusResolved
+	StatusClosed           = threading.StatusClosed
 )
 
 // Statuses lists every case status in lifecycle order.
@@ -106,6 +107,26 @@ func (s *Service) account(tx *gorm.DB, slug string) (account, error) {
 	s.accounts[slug] = a
 	s.mu.Unlock()
 	return a, nil
+}
+
+// CaseContext is what a case began by answering: a post in another
+// resident's thread, under the council's own post, or in a closed case.
+type CaseContext struct {
+	// PostID is the network id of the post the resident answered.
+	PostID string `json:"post_id"`
+	// CaseID and CaseReference name the case that post belongs to, when
+	// there is one.
+	CaseID        *int64  `json:"case_id"`
+	CaseReference *string `json:"case_reference"`
+}
+
+// caseContext returns a case's context from its columns; nil when the
+// case began by answering no post.
+func caseContext(postID string, caseID *int64, reference *string) *CaseContext {
+	if postID == "" {
+		return nil
+	}
+	return &CaseContext{PostID: postID, CaseID: caseID, CaseReference: reference}
 }
 
 // Event is the body of a message on CASE_EVENTS.

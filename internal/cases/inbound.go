@@ -2,9 +2,11 @@ package cases
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/store"
+	"github.com/citizeninbox/inbox/internal/threading"
 )
 
 // Stored is what happened to one inbound message.
@@ -36,18 +39,23 @@ func (s *Service) StoreInbound(tx *gorm.DB, in channels.Inbound) (Stored, error)
 
 // StoreBatch records resident messages in tx, in order. For each message
 // it finds or creates the resident's identity, threads the message onto its
-// case (or opens a new case), stores it and queues the case event:
-//   - a public reply to a post we know (the resident's or ours) joins that
-//     post's case; failing that, the conversation's latest case;
-//   - a direct message joins the resident's open case on that account;
-//   - a message threaded onto a resolved case reopens it; onto a closed
-//     case, it opens a new one.
+// case (or opens a new case) as package threading decides, stores it and
+// queues the case event. A case is one resident's: a message from another
+// identity opens (or joins) that resident's own case, which records the
+// post it answered.
 //
 // A message already stored (same account and dedupe key) changes nothing.
 // The work is done set-wise, a fixed number of statements per batch
-// whatever its size, which is what lets ingest keep up with bursts. Rows
-// of the residents' identities and of the cases touched are locked until
-// the transaction ends, so concurrent batches thread one after the other.
+// whatever its size, which is what lets ingest keep up with bursts.
+//
+// Before looking anything up, the batch takes transaction-scoped advisory
+// locks on every thread its messages touch (threading.LockKeys), so
+// batches on other replicas that share a thread or a message wait for this
+// one to commit, and then see what it stored: a reply handled while its
+// parent is still being stored elsewhere finds the parent's case, and a
+// copy of a message still in flight is found to be a duplicate. Then it
+// locks its residents' identity rows, which orders one resident's messages
+// whatever thread they are in.
 func (s *Service) StoreBatch(tx *gorm.DB, ins []channels.Inbound) ([]Stored, error) {
 	b := &batch{svc: s, tx: tx, ins: ins, res: make([]Stored, len(ins)), accts: make([]account, len(ins))}
 	for i := range ins {
@@ -66,7 +74,7 @@ func (s *Service) StoreBatch(tx *gorm.DB, ins []channels.Inbound) ([]Stored, err
 		b.res[i].Channel = in.Channel
 		sanitize(in)
 	}
-	steps := []func() error{b.dedupe, b.identities, b.lookups, b.thread, b.insertCases, b.updateCases, b.insertMessages, b.events}
+	steps := []func() error{b.lock, b.dedupe, b.identities, b.lookups, b.thread, b.insertCases, b.updateCases, b.insertMessages, b.events}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, err
@@ -114,15 +122,16 @@ type batch struct {
 	dup      []bool
 	dupOf    map[int]int             // a second copy in the batch → the first copy's index
 	identity []store.ContactIdentity // per message
-	caseOf   []*caseState            // per message
-	// From the database, before this batch.
-	byPost         map[acctKey]int64 // (account, network id) → case id
-	byConversation map[acctKey]int64 // (account, conversation id) → case id
-	openDM         map[acctKey]int64 // (account, identity id) → open case id
-	bySibling      map[acctKey]int64 // (account, network id) → latest open case of a reply to it
-	cases          map[int64]*caseState
-	newCases       []*caseState
-	messageIDs     []int64
+	// fresh lists the indexes of the messages not yet stored, in order;
+	// msgs holds them as threading sees them, lk what the database knows.
+	fresh      []int
+	msgs       []threading.Message
+	lk         threading.Lookups
+	decisions  []threading.Decision // per fresh message
+	caseOf     []*caseState         // per message
+	cases      map[int64]*caseState // stored cases the batch may touch
+	newCases   []*caseState
+	messageIDs []int64
 }
 
 type acctKey struct {
@@ -148,6 +157,41 @@ type caseState struct {
 	contact           int64
 	subject           string
 	firstMessageAt    time.Time
+	// What a new case answered: the post, and that post's case, stored
+	// (contextCaseID) or opened earlier in this batch (contextCase).
+	contextPost   string
+	contextCaseID int64
+	contextCase   *caseState
+}
+
+// threadingMessage is message i as threading sees it; its identity is 0
+// until identities are stored.
+func (b *batch) threadingMessage(i int) threading.Message {
+	in := b.ins[i]
+	return threading.Message{
+		Account:      b.accts[i].ID,
+		Identity:     b.identity[i].ID,
+		DedupeKey:    in.DedupeKey,
+		ExternalID:   in.ExternalID,
+		InReplyTo:    in.InReplyTo,
+		Conversation: in.ConversationID,
+		Private:      in.Visibility == channels.Private,
+	}
+}
+
+// lock takes the batch's advisory locks, in one statement, in the order
+// threading.LockKeys gives: every batch takes its keys in that one order,
+// so two batches never wait for each other in a cycle. They are released
+// when the transaction ends.
+func (b *batch) lock() error {
+	b.identity = make([]store.ContactIdentity, len(b.ins))
+	msgs := make([]threading.Message, len(b.ins))
+	for i := range b.ins {
+		msgs[i] = b.threadingMessage(i)
+	}
+	keys := threading.LockKeys(msgs)
+	return b.tx.Exec(`SELECT pg_advisory_xact_lock(k)
+		FROM unnest(?::bigint[]) WITH ORDINALITY AS t(k, n) ORDER BY n`, store.Int64s(keys)).Error
 }
 
 func (b *batch) dedupe() error {
@@ -239,6 +283,11 @@ func (b *batch) identities() error {
 		}
 	}
 	if len(missing) > 0 {
+		// Inserted in one order by every batch, so two batches creating
+		// the same residents wait for each other without deadlocking.
+		slices.SortFunc(missing, func(a, b idKey) int {
+			return cmp.Or(strings.Compare(a.channel, b.channel), strings.Compare(a.externalID, b.externalID))
+		})
 		var contactIDs store.Int64s
 		if err := b.tx.Raw(`SELECT array_agg(nextval('contacts_id_seq')) FROM generate_series(1, ?)`, len(missing)).
 			Row().Scan(&contactIDs); err != nil {
@@ -320,84 +369,117 @@ func (b *batch) identities() error {
 	return nil
 }
 
-// lookups loads, in three queries, every case the batch's messages could
-// thread onto, then locks those cases.
+// lookups asks the database, in four queries, what threading needs to
+// know of the fresh messages, then loads and locks every case named.
 func (b *batch) lookups() error {
-	b.byPost, b.byConversation, b.openDM, b.bySibling = map[acctKey]int64{}, map[acctKey]int64{}, map[acctKey]int64{}, map[acctKey]int64{}
-	b.cases = map[int64]*caseState{}
-	var replyAcct, convAcct, identities, identAcct store.Int64s
-	var replyTo, conversations store.Strings
-	for i, in := range b.ins {
-		if b.dup[i] {
-			continue
-		}
-		acct := b.accts[i].ID
-		if in.InReplyTo != "" {
-			replyAcct, replyTo = append(replyAcct, acct), append(replyTo, in.InReplyTo)
-		}
-		if in.ConversationID != "" && in.Visibility == channels.Public {
-			convAcct, conversations = append(convAcct, acct), append(conversations, in.ConversationID)
-		}
-		if in.Visibility == channels.Private {
-			identAcct, identities = append(identAcct, acct), append(identities, b.identity[i].ID)
+	for i := range b.ins {
+		if !b.dup[i] {
+			b.fresh = append(b.fresh, i)
+			b.msgs = append(b.msgs, b.threadingMessage(i))
 		}
 	}
+	needs := threading.NeedsOf(b.msgs)
+	b.lk = threading.Lookups{
+		Posts: map[threading.Post]int64{}, Replies: map[threading.ResidentPost]int64{},
+		Conversations: map[threading.ResidentPost]int64{}, Open: map[threading.Resident]int64{},
+		Cases: map[int64]threading.Case{},
+	}
+	b.cases = map[int64]*caseState{}
 	type hit struct {
-		Account int64
-		Key     string
-		CaseID  int64
+		Account  int64
+		Key      string
+		Identity int64
+		CaseID   int64
 	}
 	// Each lookup is one btree probe per wanted key, whatever the size of
 	// the tables.
-	load := func(into map[acctKey]int64, query string, args ...any) error {
+	load := func(query string, args ...any) ([]hit, error) {
 		var rows []hit
-		if err := b.tx.Raw(query, args...).Scan(&rows).Error; err != nil {
+		err := b.tx.Raw(query, args...).Scan(&rows).Error
+		return rows, err
+	}
+	residentPosts := func(keys []threading.ResidentPost) (store.Int64s, store.Strings, store.Int64s) {
+		accts, ids, idents := make(store.Int64s, len(keys)), make(store.Strings, len(keys)), make(store.Int64s, len(keys))
+		for i, k := range keys {
+			accts[i], ids[i], idents[i] = k.Account, k.ID, k.Identity
+		}
+		return accts, ids, idents
+	}
+	if len(needs.Posts) > 0 {
+		accts, ids := make(store.Int64s, len(needs.Posts)), make(store.Strings, len(needs.Posts))
+		for i, k := range needs.Posts {
+			accts[i], ids[i] = k.Account, k.ID
+		}
+		rows, err := load(`SELECT k.account, k.key, p.case_id
+			FROM unnest(?::bigint[], ?::text[]) AS k(account, key)
+			JOIN message_posts p ON p.channel_account_id = k.account AND p.external_id = k.key`, accts, ids)
+		if err != nil {
 			return err
 		}
 		for _, r := range rows {
-			into[acctKey{r.Account, r.Key}] = r.CaseID
+			b.lk.Posts[threading.Post{Account: r.Account, ID: r.Key}] = r.CaseID
 		}
-		return nil
 	}
-	if len(replyTo) > 0 {
-		if err := load(b.byPost, `SELECT k.account, k.key, p.case_id
-			FROM unnest(?::bigint[], ?::text[]) AS k(account, key)
-			JOIN message_posts p ON p.channel_account_id = k.account AND p.external_id = k.key`, replyAcct, replyTo); err != nil {
-			return err
-		}
-		if err := load(b.bySibling, `SELECT k.account, k.key, m.case_id
-			FROM unnest(?::bigint[], ?::text[]) AS k(account, key)
+	if len(needs.Replies) > 0 {
+		accts, ids, idents := residentPosts(needs.Replies)
+		rows, err := load(`SELECT k.account, k.key, k.identity, m.case_id
+			FROM unnest(?::bigint[], ?::text[], ?::bigint[]) AS k(account, key, identity)
 			CROSS JOIN LATERAL (SELECT m.case_id FROM messages m JOIN cases c ON c.id = m.case_id
 				WHERE m.channel_account_id = k.account AND m.in_reply_to = k.key AND m.in_reply_to <> ''
+				  AND m.contact_identity_id = k.identity AND c.contact_identity_id = k.identity
 				  AND c.status <> 'closed'
-				ORDER BY m.id DESC LIMIT 1) m`, replyAcct, replyTo); err != nil {
+				ORDER BY m.id DESC LIMIT 1) m`, accts, ids, idents)
+		if err != nil {
 			return err
 		}
-	}
-	if len(conversations) > 0 {
-		if err := load(b.byConversation, `SELECT k.account, k.key, m.case_id
-			FROM unnest(?::bigint[], ?::text[]) AS k(account, key)
-			CROSS JOIN LATERAL (SELECT case_id FROM messages
-				WHERE channel_account_id = k.account AND conversation_id = k.key AND conversation_id <> ''
-				ORDER BY id DESC LIMIT 1) m`, convAcct, conversations); err != nil {
-			return err
+		for _, r := range rows {
+			b.lk.Replies[threading.ResidentPost{Account: r.Account, ID: r.Key, Identity: r.Identity}] = r.CaseID
 		}
 	}
-	if len(identities) > 0 {
-		if err := load(b.openDM, `SELECT k.account, k.identity::text AS key, c.id AS case_id
+	if len(needs.Conversations) > 0 {
+		accts, ids, idents := residentPosts(needs.Conversations)
+		rows, err := load(`SELECT k.account, k.key, k.identity, m.case_id
+			FROM unnest(?::bigint[], ?::text[], ?::bigint[]) AS k(account, key, identity)
+			CROSS JOIN LATERAL (SELECT m.case_id FROM messages m JOIN cases c ON c.id = m.case_id
+				WHERE m.channel_account_id = k.account AND m.conversation_id = k.key AND m.conversation_id <> ''
+				  AND m.contact_identity_id = k.identity AND c.contact_identity_id = k.identity
+				ORDER BY m.id DESC LIMIT 1) m`, accts, ids, idents)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			b.lk.Conversations[threading.ResidentPost{Account: r.Account, ID: r.Key, Identity: r.Identity}] = r.CaseID
+		}
+	}
+	if len(needs.Open) > 0 {
+		accts, idents := make(store.Int64s, len(needs.Open)), make(store.Int64s, len(needs.Open))
+		for i, k := range needs.Open {
+			accts[i], idents[i] = k.Account, k.Identity
+		}
+		rows, err := load(`SELECT k.account, k.identity, c.id AS case_id
 			FROM unnest(?::bigint[], ?::bigint[]) AS k(account, identity)
 			CROSS JOIN LATERAL (SELECT id FROM cases
 				WHERE contact_identity_id = k.identity AND channel_account_id = k.account
 				  AND status IN ('new', 'open', 'awaiting_resident')
-				ORDER BY last_message_at DESC LIMIT 1) c`, identAcct, identities); err != nil {
+				ORDER BY last_message_at DESC LIMIT 1) c`, accts, idents)
+		if err != nil {
 			return err
+		}
+		for _, r := range rows {
+			b.lk.Open[threading.Resident{Account: r.Account, Identity: r.Identity}] = r.CaseID
 		}
 	}
 	var ids store.Int64s
-	for _, m := range []map[acctKey]int64{b.byPost, b.byConversation, b.openDM, b.bySibling} {
+	for _, id := range b.lk.Posts {
+		ids = append(ids, id)
+	}
+	for _, m := range []map[threading.ResidentPost]int64{b.lk.Replies, b.lk.Conversations} {
 		for _, id := range m {
 			ids = append(ids, id)
 		}
+	}
+	for _, id := range b.lk.Open {
+		ids = append(ids, id)
 	}
 	if len(ids) == 0 {
 		return nil
@@ -411,93 +493,57 @@ func (b *batch) lookups() error {
 		c := rows[i]
 		c.existing = true
 		b.cases[c.ID] = &c
+		b.lk.Cases[c.ID] = threading.Case{ID: c.ID, Identity: c.ContactIdentityID, Status: c.Status}
 	}
 	return nil
 }
 
-// thread decides each message's case, in order, so a message can thread
-// onto a case an earlier message of the same batch opened.
+// thread asks threading where each fresh message goes and applies the
+// decisions to the batch's cases.
 func (b *batch) thread() error {
 	b.caseOf = make([]*caseState, len(b.ins))
-	postCase := map[acctKey]*caseState{}
-	convCase := map[acctKey]*caseState{}
-	dmCase := map[acctKey]*caseState{}
-	siblingCase := map[acctKey]*caseState{}
-	fromDB := func(m map[acctKey]int64, k acctKey) *caseState {
-		if id, ok := m[k]; ok {
-			return b.cases[id]
+	b.decisions = threading.Decide(b.msgs, b.lk)
+	opened := map[int]*caseState{} // by the fresh index of the message that opened it
+	caseOf := func(r threading.Ref) *caseState {
+		if r.New {
+			return opened[r.Opener]
 		}
-		return nil
+		return b.cases[r.ID]
 	}
-	for i, in := range b.ins {
-		if b.dup[i] {
-			continue
-		}
-		acct, ident := b.accts[i], b.identity[i]
+	for j, d := range b.decisions {
+		i := b.fresh[j]
+		in, acct, ident := b.ins[i], b.accts[i], b.identity[i]
 		var c *caseState
-		replyKey := acctKey{acct.ID, in.InReplyTo}
-		if in.InReplyTo != "" {
-			if c = postCase[replyKey]; c == nil {
-				c = fromDB(b.byPost, replyKey)
-			}
-			if c != nil && c.Status == StatusClosed {
-				// The post's case is closed: join the case an earlier reply
-				// to the same post opened, rather than open one per reply.
-				if c = siblingCase[replyKey]; c == nil {
-					c = fromDB(b.bySibling, replyKey)
-				}
-			}
-		}
-		convKey := acctKey{acct.ID, in.ConversationID}
-		if c == nil && in.ConversationID != "" && in.Visibility == channels.Public {
-			if c = convCase[convKey]; c == nil {
-				c = fromDB(b.byConversation, convKey)
-			}
-		}
-		dmKey := acctKey{acct.ID, fmt.Sprint(ident.ID)}
-		if c == nil && in.Visibility == channels.Private {
-			if c = dmCase[dmKey]; c == nil {
-				c = fromDB(b.openDM, dmKey)
-			}
-		}
-		switch {
-		case c == nil || c.Status == StatusClosed:
+		if d.Action == threading.Start {
 			c = &caseState{
 				Status: StatusNew, Channel: in.Channel, TeamID: acct.TeamID, LastMessageAt: in.SentAt,
 				ContactIdentityID: ident.ID, account: acct, contact: ident.ContactID,
-				subject: truncate(in.Text, 120), firstMessageAt: in.SentAt,
+				subject: truncate(in.Text, 120), firstMessageAt: in.SentAt, contextPost: d.Context.Post,
 			}
+			if r := d.Context.Case; r.New {
+				c.contextCase = opened[r.Opener]
+			} else if !r.IsZero() {
+				c.contextCaseID = r.ID
+			}
+			opened[j] = c
 			b.newCases = append(b.newCases, c)
 			b.res[i].Created = true
-		case c.Status == StatusResolved:
-			c.Status = StatusOpen
+		} else if c = caseOf(d.Case); c == nil {
+			return fmt.Errorf("threading chose case %+v, which the batch does not hold", d.Case)
+		}
+		switch d.Action {
+		case threading.Reopen:
 			c.ResolvedAt = nil
 			c.reopens++
 			c.touched = true
-			b.res[i].Created = false
-		case c.Status == StatusAwaitingResident:
-			// The resident answered: the case is with the council again.
-			c.Status = StatusOpen
-			c.touched = true
-		default:
+		case threading.Join:
 			c.touched = true
 		}
+		c.Status = d.Status
 		if in.SentAt.After(c.LastMessageAt) {
 			c.LastMessageAt = in.SentAt
 		}
 		b.caseOf[i] = c
-		postCase[acctKey{acct.ID, in.ExternalID}] = c
-		if in.ConversationID != "" {
-			convCase[convKey] = c
-		}
-		if in.InReplyTo != "" {
-			siblingCase[replyKey] = c
-		}
-		if c.ContactIdentityID == ident.ID {
-			// As in the database: a resident's open case is the latest
-			// case they started, whatever the visibility.
-			dmCase[dmKey] = c
-		}
 	}
 	return nil
 }
@@ -511,27 +557,35 @@ func (b *batch) insertCases() error {
 	if err := b.tx.Raw(`SELECT array_agg(nextval('cases_id_seq')) FROM generate_series(1, ?)`, n).Row().Scan(&ids); err != nil {
 		return err
 	}
+	for i, c := range b.newCases {
+		c.ID = ids[i]
+	}
 	var (
 		channel, subject, first, last = make(store.Strings, n), make(store.Strings, n), make(store.Strings, n), make(store.Strings, n)
 		acct, contact, identity, team = make(store.Int64s, n), make(store.Int64s, n), make(store.Int64s, n), make(store.Int64s, n)
+		contextPost, contextCase      = make(store.Strings, n), make(store.Int64s, n)
 	)
 	for i, c := range b.newCases {
-		c.ID = ids[i]
 		channel[i], subject[i] = c.Channel, c.subject
 		first[i], last[i] = c.firstMessageAt.Format(time.RFC3339Nano), c.LastMessageAt.Format(time.RFC3339Nano)
 		acct[i], contact[i], identity[i], team[i] = c.account.ID, c.contact, c.ContactIdentityID, c.TeamID
+		contextPost[i], contextCase[i] = c.contextPost, c.contextCaseID
+		if c.contextCase != nil {
+			contextCase[i] = c.contextCase.ID
+		}
 	}
 	var rows []struct {
 		ID        int64
 		Reference string
 	}
 	if err := b.tx.Raw(`INSERT INTO cases (id, status, channel, channel_account_id, contact_id, contact_identity_id,
-			team_id, subject, first_message_at, last_message_at)
-		SELECT id, 'new', channel, acct, contact, identity, team, subject, first, last
-		FROM unnest(?::bigint[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::timestamptz[], ?::timestamptz[])
-		  AS t(id, channel, acct, contact, identity, team, subject, first, last)
+			team_id, subject, first_message_at, last_message_at, context_post_id, context_case_id)
+		SELECT id, 'new', channel, acct, contact, identity, team, subject, first, last, context_post, nullif(context_case, 0)
+		FROM unnest(?::bigint[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::timestamptz[],
+			?::timestamptz[], ?::text[], ?::bigint[])
+		  AS t(id, channel, acct, contact, identity, team, subject, first, last, context_post, context_case)
 		RETURNING id, reference`,
-		ids, channel, acct, contact, identity, team, subject, first, last).Scan(&rows).Error; err != nil {
+		ids, channel, acct, contact, identity, team, subject, first, last, contextPost, contextCase).Scan(&rows).Error; err != nil {
 		return err
 	}
 	refs := make(map[int64]string, len(rows))

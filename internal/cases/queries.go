@@ -30,6 +30,9 @@ type Summary struct {
 	ResolvedAt      *time.Time `json:"resolved_at"`
 	CreatedAt       time.Time  `json:"created_at"`
 	UpdatedAt       time.Time  `json:"updated_at"`
+
+	// Context is what the case began by answering, or null.
+	Context *CaseContext `json:"context" gorm:"-"`
 }
 
 // Contact is the resident behind a case, as seen on the case's channel.
@@ -87,11 +90,13 @@ const summarySelect = `SELECT c.id, c.reference, c.status, c.channel, a.slug AS 
 	c.assignee_id, c.subject, c.first_message_at, c.last_message_at, c.first_response_at, c.resolved_at,
 	c.created_at, c.updated_at,
 	ci.contact_id, ci.external_id AS contact_external_id, ci.handle AS contact_handle,
-	ci.display_name AS contact_display_name
+	ci.display_name AS contact_display_name,
+	c.context_post_id, c.context_case_id, cc.reference AS context_case_reference
 	FROM cases c
 	JOIN channel_accounts a ON a.id = c.channel_account_id
 	JOIN teams t ON t.id = c.team_id
-	JOIN contact_identities ci ON ci.id = c.contact_identity_id`
+	JOIN contact_identities ci ON ci.id = c.contact_identity_id
+	LEFT JOIN cases cc ON cc.id = c.context_case_id`
 
 type summaryRow struct {
 	Summary
@@ -99,11 +104,16 @@ type summaryRow struct {
 	ContactExternalID  string
 	ContactHandle      string
 	ContactDisplayName string
+
+	ContextPostID        string
+	ContextCaseID        *int64
+	ContextCaseReference *string
 }
 
 func (r summaryRow) summary() Summary {
 	s := r.Summary
 	s.Contact = Contact{ID: r.ContactID, ExternalID: r.ContactExternalID, Handle: r.ContactHandle, DisplayName: r.ContactDisplayName}
+	s.Context = caseContext(r.ContextPostID, r.ContextCaseID, r.ContextCaseReference)
 	return s
 }
 
