@@ -11,12 +11,11 @@ import (
 	"github.com/citizeninbox/inbox/internal/channels/x"
 	"github.com/citizeninbox/inbox/internal/config"
 	"github.com/citizeninbox/inbox/internal/ingest"
-	"github.com/citizeninbox/inbox/internal/outbound"
 )
 
 // buildChannel makes the webhook endpoint and the sending adapter of one
 // configured channel account. A new network adds one case here.
-func buildChannel(acct config.ChannelAccount, httpClient *http.Client) (ingest.Endpoint, outbound.Adapter, error) {
+func buildChannel(acct config.ChannelAccount, httpClient *http.Client) (ingest.Endpoint, channels.Sender, error) {
 	switch acct.Channel {
 	case "x":
 		ep := &xEndpoint{slug: acct.Slug, cfg: *acct.X}

@@ -23,6 +23,7 @@ import (
 	"github.com/citizeninbox/inbox/internal/auth"
 	"github.com/citizeninbox/inbox/internal/bus"
 	"github.com/citizeninbox/inbox/internal/cases"
+	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/config"
 	"github.com/citizeninbox/inbox/internal/ingest"
 	"github.com/citizeninbox/inbox/internal/metrics"
@@ -125,14 +126,14 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		httpClient = &http.Client{Timeout: sendTimeout}
 	}
 	var endpoints []ingest.Endpoint
-	adapters := map[string]outbound.Adapter{}
+	senders := map[string]channels.Sender{}
 	for _, acct := range opts.File.ChannelAccounts {
 		ep, ad, err := buildChannel(acct, httpClient)
 		if err != nil {
 			return nil, err
 		}
 		endpoints = append(endpoints, ep)
-		adapters[acct.Channel+"/"+acct.Slug] = ad
+		senders[acct.Slug] = ad
 	}
 
 	// Roles: outbox relay, case service, sender.
@@ -142,7 +143,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if s.consumer, err = s.Cases.StartConsumer(ctx, s.Bus, opts.InboundRetry); err != nil {
 		return nil, err
 	}
-	s.sender = outbound.NewSender(s.DB, adapters, s.Metrics, opts.Log.With("role", "sender"), opts.Sender)
+	s.sender = outbound.NewSender(s.DB, senders, s.Metrics, opts.Log.With("role", "sender"), opts.Sender)
 	if err := s.sender.Start(ctx, s.Bus); err != nil {
 		return nil, err
 	}
