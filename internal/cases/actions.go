@@ -133,10 +133,9 @@ func (s *Service) reply(ctx context.Context, actor Actor, ref string, in ReplyIn
 			return err
 		}
 		now := time.Now().UTC()
+		// The first response is set by the sender, when the network
+		// accepts the reply.
 		updates := map[string]any{"updated_at": now}
-		if c.FirstResponseAt == nil {
-			updates["first_response_at"] = now
-		}
 		if c.Status == StatusNew {
 			updates["status"] = StatusOpen
 			c.Status = StatusOpen
