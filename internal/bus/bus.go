@@ -151,8 +151,10 @@ func (b *Bus) Ping() error {
 	return nil
 }
 
-// DeleteStreams removes this namespace's streams (tests clean up with it).
+// DeleteStreams removes this namespace's streams and key-value buckets
+// (tests clean up with it).
 func (b *Bus) DeleteStreams(ctx context.Context) {
+	b.deleteBuckets(ctx)
 	for _, s := range []string{Inbound, Outbound, CaseEvents} {
 		_ = b.JS.DeleteStream(ctx, b.Stream(s))
 	}

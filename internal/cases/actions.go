@@ -136,6 +136,8 @@ func (s *Service) reply(ctx context.Context, actor Actor, ref string, in ReplyIn
 		}).Error; err != nil {
 			return err
 		}
+		// The first response is set by the sender, when the network
+		// accepts the reply.
 		updates := map[string]any{"updated_at": gorm.Expr("now()")}
 		if c.Status == StatusNew {
 			updates["status"] = StatusOpen

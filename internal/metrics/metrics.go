@@ -23,8 +23,9 @@ type Metrics struct {
 	CasesCreated *prometheus.CounterVec
 	// InboundProcessed counts INBOUND messages by result (stored, duplicate, failed, rejected).
 	InboundProcessed *prometheus.CounterVec
-	// Outbound counts outbound send results by channel
-	// (sent, failed, retried, rate_limited, ambiguous).
+	// Outbound counts outbound send results by channel (sent, failed,
+	// retried, rate_limited, ambiguous, record_retried, lost_claim,
+	// abandoned).
 	Outbound *prometheus.CounterVec
 	// OutboxPublished counts outbox rows published to JetStream.
 	OutboxPublished prometheus.Counter

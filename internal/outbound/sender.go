@@ -4,40 +4,40 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"gorm.io/gorm"
 
 	"github.com/citizeninbox/inbox/internal/bus"
 	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/metrics"
-	"github.com/citizeninbox/inbox/internal/store"
 )
 
-// Adapter sends one reply through a network. onPart is called after each
-// post of a reply that goes out in several parts, so progress survives a
-// crash; it returns every part's network id.
-type Adapter interface {
-	Send(ctx context.Context, out channels.Outbound, onPart func(index int, id string) error) ([]string, error)
-}
-
-// SenderConfig tunes retries.
+// SenderConfig tunes retries and claims.
 type SenderConfig struct {
 	// MaxAttempts is how many times a retryable failure is tried before the
 	// message is marked failed.
 	MaxAttempts int
-	// BaseBackoff is the first wait after a retryable failure; it doubles
-	// per attempt up to MaxBackoff.
+	// BaseBackoff is the first wait after a retryable failure; it grows
+	// exponentially per failure, with jitter, up to about MaxBackoff.
 	BaseBackoff time.Duration
 	MaxBackoff  time.Duration
-	// SendTimeout bounds one call to a network (the adapters' HTTP client
-	// is built with it); a claim on a reply lasts this long plus a margin,
-	// and is renewed after every part of a thread.
+	// SendTimeout bounds one call to a network (the drivers' HTTP client is
+	// built with it).
 	SendTimeout time.Duration
+	// Lease is how long a claim on a reply keeps other senders off it
+	// without being renewed. The sender renews it, and tells JetStream the
+	// reply is in progress, every third of a lease while it works on the
+	// reply; a sender that stops renewing (it stopped, or lost the
+	// database) leaves the reply to another after one lease.
+	Lease time.Duration
 }
 
 func (c *SenderConfig) defaults() {
@@ -53,77 +53,117 @@ func (c *SenderConfig) defaults() {
 	if c.SendTimeout <= 0 {
 		c.SendTimeout = 15 * time.Second
 	}
+	if c.Lease <= 0 {
+		c.Lease = 30 * time.Second
+	}
 }
 
-// ConsumerName is the durable consumer the sender reads OUTBOUND with.
-const ConsumerName = "sender"
+// ConsumerName is the durable consumer the sender reads one channel
+// account's replies with. Every replica that can send for the account
+// reads from it; a replica without the account's driver does not, so the
+// account's replies wait for one that has it.
+func ConsumerName(account string) string { return "sender-" + account }
 
-// Sender delivers replies from OUTBOUND.
+// legacyConsumer read every account's replies through one consumer; it
+// would overlap the per-account ones on the work-queue stream.
+const legacyConsumer = "sender"
+
+// fetchWait bounds one wait for the next reply of an account.
+const fetchWait = 10 * time.Second
+
+// Sender delivers replies from OUTBOUND: one worker per channel account,
+// so a slow network or account never holds up another's replies.
 type Sender struct {
-	db       *gorm.DB
-	adapters map[string]Adapter // "channel/account"
-	metrics  *metrics.Metrics
-	log      *slog.Logger
-	cfg      SenderConfig
-	now      func() time.Time
+	db      *gorm.DB
+	senders map[string]channels.Sender // by channel account slug
+	metrics *metrics.Metrics
+	log     *slog.Logger
+	cfg     SenderConfig
+	limits  *rateLimits
 
-	mu         sync.Mutex
-	blocked    map[string]time.Time // account → rate limit lifts at
-	unrecorded map[int64][]string   // message → parts sent, not yet in the database
-
-	// ctx is the base context: start-up values, never cancelled, so a send
-	// in flight at shutdown is recorded.
-	ctx  context.Context
-	iter jetstream.MessagesContext
-	done chan struct{}
+	// base carries start-up values and is never cancelled, so a send in
+	// flight at shutdown is recorded; hard is cancelled when a drain runs
+	// out of time; stopped ends fetching.
+	base    context.Context
+	hard    context.Context
+	abort   context.CancelFunc
+	stopped context.Context
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
 }
 
-// NewSender builds a sender with one adapter per "channel/account".
-func NewSender(db *gorm.DB, adapters map[string]Adapter, m *metrics.Metrics, log *slog.Logger, cfg SenderConfig) *Sender {
+// NewSender builds a sender with one driver per channel account slug.
+func NewSender(db *gorm.DB, senders map[string]channels.Sender, m *metrics.Metrics, log *slog.Logger, cfg SenderConfig) *Sender {
 	cfg.defaults()
-	return &Sender{db: db, adapters: adapters, metrics: m, log: log, cfg: cfg, now: time.Now,
-		blocked: map[string]time.Time{}, unrecorded: map[int64][]string{}, done: make(chan struct{})}
+	return &Sender{db: db, senders: senders, metrics: m, log: log, cfg: cfg}
 }
 
-// Start creates the durable consumer and starts sending.
+// worker sends one channel account's replies, one at a time.
+type worker struct {
+	account string
+	cons    jetstream.Consumer
+	sender  channels.Sender
+}
+
+// Start creates the shared rate-limit bucket and one durable consumer per
+// account this replica can send for, and starts sending.
 func (s *Sender) Start(ctx context.Context, b *bus.Bus) error {
-	cons, err := b.Consumer(ctx, bus.Outbound, jetstream.ConsumerConfig{
-		Durable:       ConsumerName,
-		Description:   "Sends advisers' replies to the networks",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       2 * time.Minute,
-		MaxDeliver:    -1,
-		MaxAckPending: 1000,
-	})
+	kv, err := b.RateLimitBucket(ctx)
 	if err != nil {
 		return err
 	}
-	s.ctx = context.WithoutCancel(ctx)
-	// Fetch one at a time: a reply waiting in a local buffer while others
-	// are sent would run down its ack wait and be offered elsewhere.
-	s.iter, err = cons.Messages(jetstream.PullMaxMessages(1))
-	if err != nil {
+	s.limits = newRateLimits(kv, s.log)
+	if err := b.JS.DeleteConsumer(ctx, b.Stream(bus.Outbound), legacyConsumer); err != nil &&
+		!errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return err
 	}
-	go s.run()
+	var workers []worker
+	for _, account := range slices.Sorted(maps.Keys(s.senders)) {
+		cons, err := b.Consumer(ctx, bus.Outbound, jetstream.ConsumerConfig{
+			Durable:       ConsumerName(account),
+			Description:   "Sends advisers' replies on channel account " + account,
+			FilterSubject: b.OutboundSubject("*", account),
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			// The sender says a reply is in progress every third of a
+			// lease; one held by a sender that stopped comes back after one.
+			AckWait:       s.cfg.Lease,
+			MaxDeliver:    -1,
+			MaxAckPending: 1000,
+		})
+		if err != nil {
+			return err
+		}
+		workers = append(workers, worker{account: account, cons: cons, sender: s.senders[account]})
+	}
+	s.base = context.WithoutCancel(ctx)
+	s.hard, s.abort = context.WithCancel(s.base)
+	s.stopped, s.stop = context.WithCancel(s.base)
+	for _, w := range workers {
+		s.wg.Go(func() { s.work(w) })
+	}
 	return nil
 }
 
-// Drain stops fetching and waits for the reply being sent, if any, to be
-// sent and recorded: a send cut short would be sent again. That wait is
-// bounded by the network and database timeouts, not by ctx, which only
-// stops further fetching early.
+// Drain stops fetching and waits for the replies being sent, if any, to be
+// sent and recorded: a send cut short would be sent again. When ctx ends
+// first, sends in flight and retried records are abandoned.
 func (s *Sender) Drain(ctx context.Context) error {
-	if s.iter == nil {
+	if s.stop == nil {
 		return nil
 	}
-	s.iter.Drain()
+	s.stop()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
 	select {
-	case <-s.done:
+	case <-done:
+		s.abort()
 		return nil
 	case <-ctx.Done():
-		s.iter.Stop()
-		<-s.done
+		s.abort()
+		<-done
 		return ctx.Err()
 	}
 }
@@ -133,44 +173,64 @@ func (s *Sender) Drain(ctx context.Context) error {
 const dbTimeout = 10 * time.Second
 
 func (s *Sender) dbCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(s.ctx, dbTimeout)
+	return context.WithTimeout(s.base, dbTimeout)
 }
 
-func (s *Sender) run() {
-	defer close(s.done)
-	for {
-		m, err := s.iter.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return
-			}
-			s.log.Warn("outbound consumer", "err", err)
+// work fetches one account's replies one at a time (none waits in a local
+// buffer while another is sent, running down its ack wait), and fetches
+// nothing while the account is rate limited.
+func (s *Sender) work(w worker) {
+	for s.stopped.Err() == nil {
+		if wait := s.limits.wait(s.stopped, w.account); wait > 0 {
+			s.pause(wait)
 			continue
 		}
-		s.handle(m)
+		ctx, cancel := context.WithTimeout(s.stopped, fetchWait)
+		m, err := w.cons.Next(jetstream.FetchContext(ctx))
+		cancel()
+		switch {
+		case s.stopped.Err() != nil:
+			if m != nil {
+				_ = m.Nak()
+			}
+			return
+		case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+			continue
+		case err != nil:
+			s.log.Warn("outbound consumer", "account", w.account, "err", err)
+			s.pause(time.Second)
+			continue
+		}
+		s.handle(w, m)
 	}
 }
 
-func (s *Sender) handle(m jetstream.Msg) {
+// pause waits for d, or until the sender stops.
+func (s *Sender) pause(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.stopped.Done():
+	}
+}
+
+func (s *Sender) handle(w worker, m jetstream.Msg) {
 	var out channels.Outbound
 	if err := json.Unmarshal(m.Data(), &out); err != nil || out.MessageID == 0 {
 		// The relay only publishes what the case service wrote; the row
 		// itself is still in the database and shows as queued.
-		s.log.Error("outbound message unreadable", "subject", m.Subject(), "err", err, "data", string(m.Data()))
+		s.log.Error("outbound message unreadable", "subject", m.Subject(), "size", len(m.Data()), "err", err)
 		_ = m.Term()
 		return
 	}
-	key := out.Channel + "/" + out.Account
-	adapter, ok := s.adapters[key]
-	if !ok {
-		s.fail(m, out, fmt.Sprintf("channel account %s is not configured for sending", key))
-		return
-	}
-	if wait := s.rateLimitWait(key); wait > 0 {
+	// Another replica may have met the account's rate limit since the fetch.
+	if wait := s.limits.wait(s.base, w.account); wait > 0 {
 		_ = m.NakWithDelay(wait)
 		return
 	}
 
+	claimedAt := time.Now()
 	claim, err := s.claim(out.MessageID)
 	if err != nil {
 		s.log.Warn("outbound: database unavailable, will retry", "message_id", out.MessageID, "err", err)
@@ -187,35 +247,54 @@ func (s *Sender) handle(m jetstream.Msg) {
 		return
 	case claimHeld:
 		// Another sender holds it; look again when its lease ends.
-		_ = m.NakWithDelay(s.lease())
+		_ = m.NakWithDelay(claim.heldFor + 100*time.Millisecond)
 		return
 	}
-	out.SentParts = s.knownParts(out.MessageID, claim.parts)
+	out.SentParts = claim.parts
 	_ = m.InProgress()
 
-	// Each network call is bounded by the adapter's HTTP client; a thread
-	// takes as long as its parts need, renewing the claim after each.
-	ids, err := adapter.Send(s.ctx, out, func(_ int, id string) error {
-		s.remember(out.MessageID, id)
-		_ = m.InProgress()
-		if err := s.recordPart(out.MessageID, id); err != nil {
-			// Keep going: the part is remembered here and recorded with
-			// the rest when the reply is marked sent.
-			s.log.Warn("outbound: part sent but not recorded yet", "message_id", out.MessageID, "id", id, "err", err)
-		}
-		return nil
+	sendCtx, cancelSend := context.WithCancelCause(s.hard)
+	defer cancelSend(nil)
+	l := s.newLease(m, out, claim.owner, claimedAt, cancelSend)
+	l.keepAlive()
+	// Each part is recorded before the next goes out; a part the database
+	// cannot take yet is retried, the reply held here meanwhile, so no
+	// replica ever posts it again.
+	ids, err := w.sender.Send(sendCtx, out, func(_ int, id string) error {
+		return l.durably("sent part", func(ctx context.Context) (bool, error) { return l.recordPart(ctx, id) })
 	})
+	if err == nil && len(ids) == 0 {
+		err = &channels.SendError{Kind: channels.Permanent, Reason: "the network accepted the reply without an id"}
+	}
 	if err == nil {
-		if dbErr := s.markSent(out.MessageID, ids); dbErr != nil {
-			// The network has it all; the next delivery sends nothing more
-			// and only records it.
-			s.log.Warn("outbound: sent but not recorded, will retry the record", "message_id", out.MessageID, "err", dbErr)
-			_ = m.NakWithDelay(s.cfg.BaseBackoff)
+		err = l.durably("sent reply", func(ctx context.Context) (bool, error) { return l.markSent(ctx, ids) })
+		if err == nil {
+			l.end()
+			s.metrics.Outbound.WithLabelValues(out.Channel, "sent").Inc()
+			_ = m.Ack()
 			return
 		}
-		s.forget(out.MessageID)
-		s.metrics.Outbound.WithLabelValues(out.Channel, "sent").Inc()
-		_ = m.Ack()
+	}
+	l.end()
+	s.failed(l, out, err, context.Cause(sendCtx))
+}
+
+// failed handles a send that did not go through: err is what the driver
+// (or recording) returned, cause why the send was cancelled, if it was.
+func (s *Sender) failed(l *lease, out channels.Outbound, err, cause error) {
+	m := l.msg
+	switch {
+	case errors.Is(err, errClaimLost) || errors.Is(cause, errClaimLost):
+		s.lostClaim(out)
+		return
+	case errors.Is(cause, errLeaseLapsing):
+		// Unacknowledged, the reply comes back after its lease, to any
+		// sender.
+		s.metrics.Outbound.WithLabelValues(out.Channel, "abandoned").Inc()
+		s.log.Warn("outbound: claim could not be renewed, reply left for another sender", "message_id", out.MessageID)
+		return
+	case s.hard.Err() != nil:
+		s.log.Error("outbound: stopped before the send was recorded; it will be tried again", "message_id", out.MessageID, "err", err)
 		return
 	}
 
@@ -223,208 +302,90 @@ func (s *Sender) handle(m jetstream.Msg) {
 	if se.Ambiguous {
 		s.metrics.Outbound.WithLabelValues(out.Channel, "ambiguous").Inc()
 	}
+	ctx, cancel := s.dbCtx()
+	defer cancel()
+	var owned bool
+	var dbErr error
 	switch se.Kind {
 	case channels.RateLimited:
 		s.metrics.Outbound.WithLabelValues(out.Channel, "rate_limited").Inc()
-		wait := max(se.RetryAt.Sub(s.now()), 100*time.Millisecond)
-		s.blockUntil(key, s.now().Add(wait))
-		s.log.Info("outbound rate limited", "account", key, "message_id", out.MessageID, "retry_in", wait)
-		s.release(m, out.MessageID, se.Reason, wait)
+		until := se.RetryAt
+		if minimum := time.Now().Add(100 * time.Millisecond); until.Before(minimum) {
+			until = minimum
+		}
+		s.limits.block(s.base, out.Account, until)
+		s.log.Info("outbound rate limited", "account", out.Account, "message_id", out.MessageID, "retry_in", time.Until(until))
+		if owned, dbErr = l.release(ctx, se.Reason); dbErr == nil && owned {
+			_ = m.NakWithDelay(time.Until(until))
+		}
 	case channels.Permanent:
-		s.fail(m, out, se.Reason)
+		if owned, dbErr = l.fail(ctx, se.Reason); dbErr == nil && owned {
+			s.metrics.Outbound.WithLabelValues(out.Channel, "failed").Inc()
+			s.log.Warn("outbound message failed", "message_id", out.MessageID, "reason", se.Reason)
+			_ = m.Ack()
+		}
 	default:
-		failures, dbErr := s.countFailure(out.MessageID, se.Reason)
-		if dbErr != nil {
-			_ = m.NakWithDelay(s.cfg.BaseBackoff)
-			return
+		var failures int
+		var gaveUp bool
+		failures, gaveUp, owned, dbErr = l.countFailure(ctx, se.Reason)
+		switch {
+		case dbErr != nil || !owned:
+		case gaveUp:
+			s.metrics.Outbound.WithLabelValues(out.Channel, "failed").Inc()
+			s.log.Warn("outbound message failed", "message_id", out.MessageID, "failures", failures, "reason", se.Reason)
+			_ = m.Ack()
+		default:
+			s.metrics.Outbound.WithLabelValues(out.Channel, "retried").Inc()
+			s.log.Warn("outbound send failed, will retry", "message_id", out.MessageID, "failures", failures, "err", err)
+			_ = m.NakWithDelay(s.retryDelay(failures))
 		}
-		if failures >= s.cfg.MaxAttempts {
-			s.fail(m, out, fmt.Sprintf("gave up after %d failed attempts: %s", failures, se.Reason))
-			return
-		}
-		s.metrics.Outbound.WithLabelValues(out.Channel, "retried").Inc()
-		s.log.Warn("outbound send failed, will retry", "message_id", out.MessageID, "failures", failures, "err", err)
-		_ = m.NakWithDelay(s.backoff(failures))
 	}
-}
-
-type claimState int
-
-const (
-	claimTaken claimState = iota
-	claimDone
-	claimHeld
-	claimMissing
-)
-
-type claimResult struct {
-	state claimState
-	parts []string
-}
-
-// lease is how long a claim keeps other senders off a reply.
-func (s *Sender) lease() time.Duration { return s.cfg.SendTimeout + 30*time.Second }
-
-func (s *Sender) leaseInterval() string {
-	return fmt.Sprintf("%d milliseconds", s.lease().Milliseconds())
-}
-
-// claim marks a reply as being sent by this sender, for one lease, and
-// counts the attempt. A reply already sent or failed, or held by another
-// sender whose lease has not run out, is not claimed.
-func (s *Sender) claim(id int64) (claimResult, error) {
-	ctx, cancel := s.dbCtx()
-	defer cancel()
-	var row struct {
-		ID          int64
-		ExternalIDs store.Strings `gorm:"type:text[]"`
-	}
-	err := s.db.WithContext(ctx).Raw(`UPDATE messages
-		SET delivery_status = 'sending', sending_until = now() + ?::interval, send_attempts = send_attempts + 1
-		WHERE id = ? AND direction = 'outbound'
-		  AND (delivery_status = 'queued' OR (delivery_status = 'sending' AND sending_until < now()))
-		RETURNING id, external_ids`, s.leaseInterval(), id).Scan(&row).Error
-	if err != nil {
-		return claimResult{}, err
-	}
-	if row.ID != 0 {
-		return claimResult{state: claimTaken, parts: row.ExternalIDs}, nil
-	}
-	var status string
-	if err := s.db.WithContext(ctx).Raw(`SELECT delivery_status FROM messages WHERE id = ?`, id).Scan(&status).Error; err != nil {
-		return claimResult{}, err
-	}
-	switch status {
-	case "":
-		return claimResult{state: claimMissing}, nil
-	case "sending":
-		return claimResult{state: claimHeld}, nil
-	}
-	return claimResult{state: claimDone}, nil
-}
-
-// recordPart stores one sent part's id on the message, and as a post that
-// residents' replies thread onto, and renews the claim.
-func (s *Sender) recordPart(id int64, part string) error {
-	ctx, cancel := s.dbCtx()
-	defer cancel()
-	return store.Write(ctx, s.db, func(tx *gorm.DB) error {
-		if err := tx.Exec(`UPDATE messages SET external_ids = array_append(external_ids, ?),
-			sending_until = now() + ?::interval
-			WHERE id = ? AND NOT (? = ANY(external_ids))`, part, s.leaseInterval(), id, part).Error; err != nil {
-			return err
-		}
-		return insertPosts(tx, id, []string{part})
-	})
-}
-
-func insertPosts(tx *gorm.DB, id int64, parts []string) error {
-	return tx.Exec(`INSERT INTO message_posts (channel_account_id, external_id, message_id, case_id)
-		SELECT m.channel_account_id, p, m.id, m.case_id FROM messages m, unnest(?::text[]) AS p
-		WHERE m.id = ? ON CONFLICT DO NOTHING`, store.Strings(parts), id).Error
-}
-
-func (s *Sender) markSent(id int64, ids []string) error {
-	ctx, cancel := s.dbCtx()
-	defer cancel()
-	return store.Write(ctx, s.db, func(tx *gorm.DB) error {
-		if err := tx.Exec(`UPDATE messages SET delivery_status = 'sent', external_id = ?, external_ids = ?,
-			sent_at = ?, failure_reason = '', sending_until = NULL WHERE id = ?`,
-			ids[0], store.Strings(ids), s.now().UTC(), id).Error; err != nil {
-			return err
-		}
-		return insertPosts(tx, id, ids)
-	})
-}
-
-// release hands a reply back to the queue after a send that may succeed
-// later, and offers it again after wait.
-func (s *Sender) release(m jetstream.Msg, id int64, reason string, wait time.Duration) {
-	ctx, cancel := s.dbCtx()
-	defer cancel()
-	_ = s.db.WithContext(ctx).Exec(`UPDATE messages SET delivery_status = 'queued', sending_until = NULL,
-		failure_reason = ? WHERE id = ?`, reason, id).Error
-	_ = m.NakWithDelay(wait)
-}
-
-// countFailure records a retryable failure and returns how many there were.
-func (s *Sender) countFailure(id int64, reason string) (int, error) {
-	ctx, cancel := s.dbCtx()
-	defer cancel()
-	var failures int
-	err := s.db.WithContext(ctx).Raw(`UPDATE messages SET delivery_status = 'queued', sending_until = NULL,
-		send_failures = send_failures + 1, failure_reason = ? WHERE id = ? RETURNING send_failures`,
-		reason, id).Scan(&failures).Error
-	return failures, err
-}
-
-// fail marks a reply failed with the network's reason.
-func (s *Sender) fail(m jetstream.Msg, out channels.Outbound, reason string) {
-	ctx, cancel := s.dbCtx()
-	defer cancel()
-	if err := s.db.WithContext(ctx).Exec(`UPDATE messages SET delivery_status = 'failed', failure_reason = ?,
-		sending_until = NULL WHERE id = ? AND delivery_status IN ('queued', 'sending')`, reason, out.MessageID).Error; err != nil {
+	switch {
+	case dbErr != nil:
+		// The claim stays ours until its lease ends; the redelivery waits
+		// for that.
+		s.log.Warn("outbound: database unavailable, will retry", "message_id", out.MessageID, "err", dbErr)
 		_ = m.NakWithDelay(s.cfg.BaseBackoff)
-		return
+	case !owned:
+		s.lostClaim(out)
 	}
-	s.forget(out.MessageID)
-	s.metrics.Outbound.WithLabelValues(out.Channel, "failed").Inc()
-	s.log.Warn("outbound message failed", "message_id", out.MessageID, "reason", reason)
-	_ = m.Ack()
 }
 
-// Parts sent but not yet recorded in the database (it was unavailable) are
-// remembered here, so a retry by this sender does not post them again.
-
-func (s *Sender) remember(id int64, part string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.unrecorded[id] = append(s.unrecorded[id], part)
+// lostClaim stops work on a reply another sender took over: that sender
+// records and acknowledges it.
+func (s *Sender) lostClaim(out channels.Outbound) {
+	s.metrics.Outbound.WithLabelValues(out.Channel, "lost_claim").Inc()
+	s.log.Warn("outbound: another sender took the reply over, stopping", "message_id", out.MessageID)
 }
 
-func (s *Sender) forget(id int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.unrecorded, id)
+// recordBackOff spaces the retries of a write that must happen before the
+// sender does anything else: short, since the reply waits meanwhile.
+func (s *Sender) recordBackOff() *backoff.ExponentialBackOff {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval: min(s.cfg.BaseBackoff, 500*time.Millisecond),
+		// Jitter, so replicas that failed together do not retry together.
+		RandomizationFactor: 0.25,
+		Multiplier:          2,
+		MaxInterval:         max(s.cfg.Lease/3, time.Millisecond),
+	}
+	b.Reset()
+	return b
 }
 
-// knownParts is the longer of what the database and this sender know was
-// sent: parts are posted in order, so the longer list includes the other.
-func (s *Sender) knownParts(id int64, recorded []string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if mem := s.unrecorded[id]; len(mem) > len(recorded) {
-		return append([]string(nil), mem...)
+// retryDelay is the wait before the attempt after a reply's failures-th
+// retryable failure: BaseBackoff, doubling per failure up to MaxBackoff,
+// with jitter.
+func (s *Sender) retryDelay(failures int) time.Duration {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval:     s.cfg.BaseBackoff,
+		RandomizationFactor: 0.25,
+		Multiplier:          2,
+		MaxInterval:         s.cfg.MaxBackoff,
 	}
-	return recorded
-}
-
-func (s *Sender) backoff(attempt int) time.Duration {
-	d := s.cfg.BaseBackoff
-	for i := 1; i < attempt && d < s.cfg.MaxBackoff; i++ {
-		d *= 2
+	b.Reset()
+	d := b.NextBackOff()
+	for range failures - 1 {
+		d = b.NextBackOff()
 	}
-	return min(d, s.cfg.MaxBackoff)
-}
-
-func (s *Sender) rateLimitWait(key string) time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	until, ok := s.blocked[key]
-	if !ok {
-		return 0
-	}
-	if wait := until.Sub(s.now()); wait > 0 {
-		return wait
-	}
-	delete(s.blocked, key)
-	return 0
-}
-
-func (s *Sender) blockUntil(key string, until time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if until.After(s.blocked[key]) {
-		s.blocked[key] = until
-	}
+	return d
 }

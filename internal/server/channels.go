@@ -15,7 +15,6 @@ import (
 	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/config"
 	"github.com/citizeninbox/inbox/internal/ingest"
-	"github.com/citizeninbox/inbox/internal/outbound"
 )
 
 // openChannels opens the configured channel accounts with their drivers.
@@ -24,18 +23,6 @@ func openChannels(drivers *channels.Registry, f *config.File, deps channels.Deps
 		return nil, errors.New("server: no channel drivers registered")
 	}
 	return drivers.Open(f.AccountConfigs(), deps)
-}
-
-// senders keys each account's sender by "channel/account", as the sender
-// looks them up.
-func senders(f *config.File, accts *channels.Accounts) map[string]outbound.Adapter {
-	out := map[string]outbound.Adapter{}
-	for _, a := range f.ChannelAccounts {
-		if s, ok := accts.Senders()[a.Slug]; ok {
-			out[a.Channel+"/"+a.Slug] = s
-		}
-	}
-	return out
 }
 
 // webhookEndpoint serves a driver's webhook through ingest's endpoint

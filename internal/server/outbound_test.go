@@ -384,3 +384,38 @@ func (h *harness) keyedReply(caseID int64, key, text string) *http.Request {
 	req.Header.Set("Idempotency-Key", key)
 	return req
 }
+
+// A case's first response is when the network accepted the first reply,
+// not when an adviser queued it; a reply that fails is no response.
+func TestFirstResponseIsWhenTheNetworkAcceptedTheReply(t *testing.T) {
+	h := newHarness(t)
+	_, caseID := h.mentionCase(alice, "@ExampleCouncil pothole on Mill Lane")
+	firstResponse := func() int64 {
+		return h.count(`SELECT count(*) FROM cases WHERE id = ? AND first_response_at IS NOT NULL`, caseID)
+	}
+
+	h.fake.FailNext(xfake.Failure{Status: http.StatusForbidden})
+	refused := h.reply(caseID, "public", "We will look at it.")
+	if got := h.waitDelivery(caseID, refused.ID); got.DeliveryStatus != "failed" {
+		t.Fatalf("reply after 403 is %q", got.DeliveryStatus)
+	}
+	if firstResponse() != 0 {
+		t.Errorf("a reply X refused counts as the first response")
+	}
+
+	stall := make(chan struct{})
+	h.fake.FailNext(xfake.Failure{Stall: stall})
+	m := h.reply(caseID, "public", "Thanks Alice, it is on the list for this week.")
+	h.eventually("the reply reaches X", func() bool { return h.fake.InFlight() == 1 })
+	if firstResponse() != 0 {
+		t.Errorf("a reply not yet accepted by X counts as the first response")
+	}
+	close(stall)
+	if got := h.waitDelivery(caseID, m.ID); got.DeliveryStatus != "sent" {
+		t.Fatalf("reply %q: %s", got.DeliveryStatus, got.FailureReason)
+	}
+	if got := h.count(`SELECT count(*) FROM cases c JOIN messages m ON m.case_id = c.id
+		WHERE m.id = ? AND c.first_response_at = m.sent_at`, m.ID); got != 1 {
+		t.Errorf("the first response is not the time the reply was sent")
+	}
+}

@@ -144,7 +144,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if s.consumer, err = s.Cases.StartConsumer(ctx, s.Bus, opts.InboundRetry); err != nil {
 		return nil, err
 	}
-	s.sender = outbound.NewSender(s.DB, senders(opts.File, s.Channels), s.Metrics, opts.Log.With("role", "sender"), opts.Sender)
+	s.sender = outbound.NewSender(s.DB, s.Channels.Senders(), s.Metrics, opts.Log.With("role", "sender"), opts.Sender)
 	if err := s.sender.Start(ctx, s.Bus); err != nil {
 		return nil, err
 	}

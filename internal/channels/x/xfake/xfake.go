@@ -1,7 +1,8 @@
 // Package xfake is a fake of the parts of the X API v2 the inbox uses:
 // publishing posts and sending direct messages. Tests and the network
-// simulator point an x.Client at it, read back what was sent, and program
-// failures (rate limits, outages, slow or lost answers).
+// simulator point an x.Client at it, read back what was sent and every
+// request that arrived, and program failures (rate limits, per-account
+// limits enforced as X does, outages, slow, stalled or lost answers).
 //
 // It answers in X's own shapes: 201 with {"data": ...} on success, and X's
 // error documents otherwise.
@@ -63,6 +64,9 @@ type Failure struct {
 	Body string
 	// Delay is waited before answering, or until the client gives up.
 	Delay time.Duration
+	// Stall, when not nil, holds the request until it is closed or the
+	// client gives up; a request whose client gave up is not accepted.
+	Stall <-chan struct{}
 	// DropAfterSend accepts and records the send, then answers Status (503
 	// when Status is 0) as if X's answer had been lost.
 	DropAfterSend bool
@@ -82,17 +86,42 @@ func RateLimited(reset time.Time) Failure {
 	}
 }
 
+// Request is one API request that arrived, and how it was answered.
+type Request struct {
+	// At is when the request arrived (its body read).
+	At time.Time
+	// Token is the bearer token it carried: one per channel account.
+	Token string
+	Path  string
+	// Body is the request's JSON body, as sent.
+	Body string
+	// Status is the answer's HTTP status; 0 while it is in flight, and for
+	// a request whose client gave up.
+	Status int
+}
+
+// rateLimit is X's per-account (per token) limit, as SetRateLimit sets it.
+type rateLimit struct {
+	limit int
+	reset time.Time
+	used  map[string]int
+}
+
 // Server is the fake X API. Create it with New; it is safe for concurrent
 // use.
 type Server struct {
 	mux *http.ServeMux
 
-	mu       sync.Mutex
-	nextID   uint64
-	userID   string
-	sent     []Sent
-	failures []Failure
-	onSent   func(Sent)
+	mu        sync.Mutex
+	nextID    uint64
+	userID    string
+	sent      []Sent
+	failures  []Failure
+	onSent    func(Sent)
+	onRequest func(Request)
+	requests  []*Request
+	inFlight  int
+	limit     *rateLimit
 }
 
 // New returns a fake X API with nothing sent.
@@ -120,13 +149,16 @@ func (s *Server) Sent() []Sent {
 	return append([]Sent(nil), s.sent...)
 }
 
-// Reset forgets every send and queued failure. Ids keep increasing, so ids
-// handed out before and after a reset never collide.
+// Reset forgets every send, request, queued failure and rate limit. Ids
+// keep increasing, so ids handed out before and after a reset never
+// collide.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sent = nil
 	s.failures = nil
+	s.limit = nil
+	s.requests = nil
 }
 
 // FailNext queues f as the answer to the next API request. Queued failures
@@ -144,6 +176,86 @@ func (s *Server) OnSent(fn func(Sent)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.onSent = fn
+}
+
+// Requests returns every API request that arrived so far, oldest first.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Request, len(s.requests))
+	for i, r := range s.requests {
+		out[i] = *r
+	}
+	return out
+}
+
+// InFlight is how many API requests are being answered now.
+func (s *Server) InFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inFlight
+}
+
+// OnRequest sets fn to be called with each API request as it arrives,
+// before it is answered. It runs on the request's goroutine and must not
+// block. Pass nil to remove it.
+func (s *Server) OnRequest(fn func(Request)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onRequest = fn
+}
+
+// SetRateLimit enforces X's rate limit: until reset, each account (bearer
+// token) may make limit requests; later ones are answered 429 with
+// x-rate-limit-reset. Every answer carries the x-rate-limit headers while
+// the limit holds. From reset on, requests are no longer limited. A limit
+// of 0 refuses every request until reset.
+func (s *Server) SetRateLimit(limit int, reset time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limit = &rateLimit{limit: limit, reset: reset, used: map[string]int{}}
+}
+
+// admit counts a request against its account's rate limit, and returns
+// the headers to answer with and whether it is refused.
+func (s *Server) admit(token string, at time.Time) (http.Header, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rl := s.limit
+	if rl == nil || !at.Before(rl.reset) {
+		return nil, false
+	}
+	h := http.Header{}
+	h.Set("x-rate-limit-limit", strconv.Itoa(rl.limit))
+	h.Set("x-rate-limit-reset", strconv.FormatInt(rl.reset.Unix(), 10))
+	refused := rl.used[token] >= rl.limit
+	if !refused {
+		rl.used[token]++
+	}
+	h.Set("x-rate-limit-remaining", strconv.Itoa(rl.limit-rl.used[token]))
+	return h, refused
+}
+
+// arrived records a request as it arrives.
+func (s *Server) arrived(r *http.Request, body []byte) *Request {
+	req := &Request{At: time.Now(), Token: bearer(r), Path: r.URL.Path, Body: string(body)}
+	s.mu.Lock()
+	s.requests = append(s.requests, req)
+	s.inFlight++
+	fn := s.onRequest
+	s.mu.Unlock()
+	if fn != nil {
+		fn(*req)
+	}
+	return req
+}
+
+// answered records how req was answered (0: not at all).
+func (s *Server) answered(req *Request, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	req.Status = status
+	s.inFlight--
 }
 
 // SetUserID sets the fake's own account id, which appears in direct
@@ -177,6 +289,20 @@ func (s *Server) api(h handler) http.HandlerFunc {
 			writeProblem(w, http.StatusRequestEntityTooLarge, "Payload Too Large", err.Error())
 			return
 		}
+		rw := &statusWriter{ResponseWriter: w}
+		w = rw
+		req := s.arrived(r, body)
+		defer func() { s.answered(req, rw.status) }()
+
+		limitHeader, limited := s.admit(req.Token, req.At)
+		for k, vs := range limitHeader {
+			w.Header()[k] = vs
+		}
+		if limited {
+			writeFailure(w, Failure{Status: http.StatusTooManyRequests,
+				Body: problemBody(http.StatusTooManyRequests, "Too Many Requests")})
+			return
+		}
 		f, failing := s.nextFailure()
 		if failing && f.Delay > 0 {
 			t := time.NewTimer(f.Delay)
@@ -184,6 +310,13 @@ func (s *Server) api(h handler) http.HandlerFunc {
 			case <-t.C:
 			case <-r.Context().Done():
 				t.Stop()
+				return
+			}
+		}
+		if failing && f.Stall != nil {
+			select {
+			case <-f.Stall:
+			case <-r.Context().Done():
 				return
 			}
 		}
@@ -335,8 +468,29 @@ func conversationID(a, b string) string {
 // authorized reports whether r carries a bearer token. The fake accepts
 // any token.
 func authorized(r *http.Request) bool {
+	return strings.TrimSpace(bearer(r)) != ""
+}
+
+// bearer is the request's bearer token, empty when it has none.
+func bearer(r *http.Request) string {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && strings.TrimSpace(token) != ""
+	if !ok {
+		return ""
+	}
+	return token
+}
+
+// statusWriter remembers the status an answer was written with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
 }
 
 // invalid is X's answer to a request that breaks the API's rules.

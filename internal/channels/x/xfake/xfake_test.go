@@ -1,6 +1,7 @@
 package xfake_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -219,5 +220,89 @@ func TestOnSent(t *testing.T) {
 	defer mu.Unlock()
 	if len(seen) != 1 || seen[0].Text != "Thanks" || seen[0].ID == "" {
 		t.Errorf("hook saw %+v, want the one accepted post", seen)
+	}
+}
+
+func TestRateLimitPerAccount(t *testing.T) {
+	fake, srv := start(t)
+	reset := time.Now().Add(time.Hour).Truncate(time.Second)
+	fake.SetRateLimit(2, reset)
+	post := func(token string) answer {
+		return call(t, srv, "POST", "/2/tweets", token, `{"text":"Hello"}`)
+	}
+	for i, want := range []int{1, 0} {
+		a := post("account-a")
+		if a.status != http.StatusCreated || a.header.Get("x-rate-limit-remaining") != strconv.Itoa(want) {
+			t.Fatalf("request %d: status %d, remaining %q, want 201 and %d", i+1, a.status, a.header.Get("x-rate-limit-remaining"), want)
+		}
+	}
+	a := post("account-a")
+	if a.status != http.StatusTooManyRequests || a.header.Get("x-rate-limit-reset") != strconv.FormatInt(reset.Unix(), 10) {
+		t.Fatalf("third request: status %d, reset %q, want 429 and %d", a.status, a.header.Get("x-rate-limit-reset"), reset.Unix())
+	}
+	if a := post("account-b"); a.status != http.StatusCreated {
+		t.Errorf("another account's first request answered %d, want 201", a.status)
+	}
+	if got := len(fake.Sent()); got != 3 {
+		t.Errorf("%d sends accepted, want 3", got)
+	}
+	reqs := fake.Requests()
+	if len(reqs) != 4 || reqs[2].Status != http.StatusTooManyRequests || reqs[2].Token != "account-a" || reqs[3].Token != "account-b" {
+		t.Errorf("requests %+v", reqs)
+	}
+
+	fake.SetRateLimit(5, time.Now().Add(-time.Second)) // a window already over
+	if a := post("account-a"); a.status != http.StatusCreated || a.header.Get("x-rate-limit-remaining") != "" {
+		t.Errorf("after the reset: status %d, remaining %q, want 201 and no limit", a.status, a.header.Get("x-rate-limit-remaining"))
+	}
+}
+
+func TestStallHoldsTheRequestUntilReleased(t *testing.T) {
+	fake, srv := start(t)
+	release := make(chan struct{})
+	fake.FailNext(xfake.Failure{Stall: release})
+	arrived := make(chan xfake.Request, 1)
+	fake.OnRequest(func(r xfake.Request) { arrived <- r })
+
+	done := make(chan answer, 1)
+	go func() { done <- call(t, srv, "POST", "/2/tweets", "tok", `{"text":"Held"}`) }()
+	if r := <-arrived; r.Token != "tok" || r.Path != "/2/tweets" || r.Body != `{"text":"Held"}` {
+		t.Errorf("request seen as %+v", r)
+	}
+	if n := fake.InFlight(); n != 1 {
+		t.Errorf("%d requests in flight while stalled, want 1", n)
+	}
+	if len(fake.Sent()) != 0 {
+		t.Error("a stalled request was accepted before its release")
+	}
+	close(release)
+	if a := <-done; a.status != http.StatusCreated {
+		t.Errorf("released request answered %d", a.status)
+	}
+	if n := fake.InFlight(); n != 0 {
+		t.Errorf("%d requests in flight after the answer, want 0", n)
+	}
+}
+
+func TestStalledRequestWhoseClientGivesUpIsNotAccepted(t *testing.T) {
+	fake, srv := start(t)
+	fake.FailNext(xfake.Failure{Stall: make(chan struct{})})
+	ctx, cancel := context.WithCancel(t.Context())
+	fake.OnRequest(func(xfake.Request) { cancel() })
+	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/2/tweets", strings.NewReader(`{"text":"Held"}`))
+	req.Header.Set("Authorization", "Bearer tok")
+	if resp, err := srv.Client().Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("the client's cancelled request was answered")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for fake.InFlight() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the stalled request is still held after its client gave up")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := fake.Requests(); len(got) != 1 || got[0].Status != 0 || len(fake.Sent()) != 0 {
+		t.Errorf("requests %+v, sent %d: want one unanswered and nothing accepted", got, len(fake.Sent()))
 	}
 }
