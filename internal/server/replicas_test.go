@@ -46,7 +46,7 @@ func withAccount(slug, userID string, fake *xfake.Server) harnessOption {
 		o.File.ChannelAccounts = append(o.File.ChannelAccounts, config.ChannelAccount{
 			Slug: slug, Channel: "x", Name: "Council on X (" + slug + ")", Team: "contact-centre",
 			APIBaseURL: api.URL,
-			X:          &config.X{UserID: userID, ConsumerSecret: consumerKey, AccessToken: accessToken + "-" + slug},
+			Settings:   x.Settings{UserID: userID, ConsumerSecret: consumerKey, AccessToken: accessToken + "-" + slug},
 		})
 	}
 }
@@ -114,7 +114,7 @@ func (h *harness) northCase(srv *server.Server, from resident, text string) int6
 func (h *harness) queueReply(srv *server.Server, caseID int64, visibility channels.Visibility, text string) int64 {
 	h.t.Helper()
 	adviser := h.count(`SELECT id FROM users WHERE email = 'adviser@example.gov.uk'`)
-	m, err := srv.Cases.Reply(context.Background(), cases.Actor{UserID: adviser}, itoa(caseID),
+	m, err := srv.Cases.Reply(context.Background(), cases.Actor{UserID: adviser, Role: cases.RoleAdmin}, itoa(caseID),
 		cases.ReplyInput{Text: text, Visibility: visibility})
 	if err != nil {
 		h.t.Fatalf("reply: %v", err)
