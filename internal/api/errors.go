@@ -9,6 +9,7 @@ import (
 
 	"github.com/citizeninbox/inbox/internal/auth"
 	"github.com/citizeninbox/inbox/internal/cases"
+	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/store"
 )
 
@@ -87,6 +88,14 @@ func problemFor(err error) Problem {
 	case errors.Is(err, cases.ErrClosed), errors.Is(err, cases.ErrStatusUnchanged), errors.Is(err, cases.ErrIdempotencyKeyReused),
 		errors.Is(err, cases.ErrInvalidTransition):
 		return mk(http.StatusConflict, "conflict", err.Error())
+	case errors.Is(err, channels.ErrTooLong):
+		p := mk(http.StatusUnprocessableEntity, "too_long", err.Error())
+		p.Errors = []FieldError{{Field: "text", Message: err.Error()}}
+		return p
+	case errors.Is(err, channels.ErrVisibilityNotSupported):
+		p := mk(http.StatusUnprocessableEntity, "unprocessable", err.Error())
+		p.Errors = []FieldError{{Field: "visibility", Message: "the channel cannot carry a reply of this visibility"}}
+		return p
 	case errors.Is(err, cases.ErrNoPublicThread), errors.Is(err, cases.ErrNoResident),
 		errors.Is(err, cases.ErrUnknownAssignee), errors.Is(err, cases.ErrUnknownTeam),
 		errors.Is(err, cases.ErrAssigneeNotInTeam), errors.Is(err, cases.ErrEmptyNote),

@@ -82,6 +82,9 @@ func (s *Service) reply(ctx context.Context, actor Actor, ref string, in ReplyIn
 		if err := tx.Raw(`SELECT slug, channel FROM channel_accounts WHERE id = ?`, c.ChannelAccountID).Scan(&acct).Error; err != nil {
 			return err
 		}
+		if err := s.checkReply(acct.Slug, in.Visibility, in.Text); err != nil {
+			return err
+		}
 		out := channels.Outbound{Channel: acct.Channel, Account: acct.Slug, Visibility: in.Visibility, Text: in.Text}
 		switch in.Visibility {
 		case channels.Public:

@@ -16,6 +16,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/citizeninbox/inbox/internal/bus"
+	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/metrics"
 	"github.com/citizeninbox/inbox/internal/store"
 	"github.com/citizeninbox/inbox/internal/threading"
@@ -68,6 +69,43 @@ type Service struct {
 	mu       sync.RWMutex
 	accounts map[string]account // by slug
 	teams    map[int64]string   // slug by id
+	// rules are what replies are checked against before they are queued.
+	rules ReplyRules
+}
+
+// ReplyRules say whether a reply can go out on a channel account: nil
+// when it fits (in parts where the network has them), an error naming the
+// measure and the limit when it cannot. The channel drivers' registry of
+// the running configuration is one.
+type ReplyRules interface {
+	CheckReply(account string, vis channels.Visibility, text string) error
+}
+
+// UseConfiguration makes the service follow a configuration: replies are
+// checked against rules, and the accounts and teams it had cached are
+// read again from the database, where the configuration was just written.
+func (s *Service) UseConfiguration(rules ReplyRules) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rules = rules
+	s.accounts = map[string]account{}
+	s.teams = map[int64]string{}
+}
+
+// checkReply applies the reply rules. An account this replica has no
+// driver for (a configuration being rolled out) is not refused: a replica
+// that has it sends the reply and applies the network's own limits.
+func (s *Service) checkReply(account string, vis channels.Visibility, text string) error {
+	s.mu.RLock()
+	rules := s.rules
+	s.mu.RUnlock()
+	if rules == nil {
+		return nil
+	}
+	if err := rules.CheckReply(account, vis, text); err != nil && !errors.Is(err, channels.ErrUnknownAccount) {
+		return err
+	}
+	return nil
 }
 
 type account struct {

@@ -454,3 +454,36 @@ func TestCallersCannotChooseMetricLabels(t *testing.T) {
 		t.Error("the unknown webhook endpoint was not counted")
 	}
 }
+
+// A reply that cannot go out even in parts is refused with the measure and
+// the limit; one that only needs parts is queued.
+func TestReplyTooLongForTheChannelIsRefusedWithItsLimit(t *testing.T) {
+	h := newHarness(t)
+	_, caseID := h.mentionCase(alice, "The bins on Elm Road were missed again")
+	path := "/cases/" + itoa(caseID) + "/replies"
+
+	// 9,000 characters make about 34 posts of 280: over X's cap of 25.
+	code, raw := h.api(http.MethodPost, path, map[string]string{"text": strings.Repeat("word ", 1800), "visibility": "public"})
+	if code != http.StatusUnprocessableEntity {
+		t.Fatalf("a reply of 34 posts answered %d %s, want 422", code, raw)
+	}
+	var p struct {
+		Detail string                            `json:"detail"`
+		Errors []struct{ Field, Message string } `json:"errors"`
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p.Detail, "280 weighted characters") || !strings.Contains(p.Detail, "the limit is 25 parts") ||
+		len(p.Errors) != 1 || p.Errors[0].Field != "text" {
+		t.Errorf("refusal %s does not name the measure, the limit and the field", raw)
+	}
+	if got := h.count(`SELECT count(*) FROM messages WHERE direction = 'outbound'`); got != 0 {
+		t.Errorf("the refused reply stored %d messages", got)
+	}
+
+	// 2,000 characters go out as a thread of a few posts.
+	if code, raw := h.api(http.MethodPost, path, map[string]string{"text": strings.Repeat("word ", 400), "visibility": "public"}); code != http.StatusAccepted {
+		t.Errorf("a reply of 8 posts answered %d %s, want 202", code, raw)
+	}
+}

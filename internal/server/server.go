@@ -141,6 +141,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	s.relay = outbound.NewRelay(s.DB, s.Bus.JS, s.Metrics, opts.Log.With("role", "relay"), opts.RelayInterval)
 	s.relay.Start(context.WithoutCancel(ctx))
 	s.Cases = cases.New(s.DB, opts.Names, s.Metrics, opts.Log.With("role", "cases"), s.relay.Wake)
+	s.Cases.UseConfiguration(s.Channels)
 	if s.consumer, err = s.Cases.StartConsumer(ctx, s.Bus, opts.InboundRetry); err != nil {
 		return nil, err
 	}
