@@ -75,7 +75,6 @@ const fetchWait = 10 * time.Second
 // so a slow network or account never holds up another's replies.
 type Sender struct {
 	db      *gorm.DB
-	senders map[string]channels.Sender // by channel account slug
 	metrics *metrics.Metrics
 	log     *slog.Logger
 	cfg     SenderConfig
@@ -90,6 +89,11 @@ type Sender struct {
 	stopped context.Context
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
+
+	bus     *bus.Bus
+	mu      sync.Mutex
+	senders map[string]channels.Sender // by channel account slug
+	workers map[string]*worker         // by channel account slug
 }
 
 // NewSender builds a sender with one driver per channel account slug.
@@ -102,7 +106,10 @@ func NewSender(db *gorm.DB, senders map[string]channels.Sender, m *metrics.Metri
 type worker struct {
 	account string
 	cons    jetstream.Consumer
-	sender  channels.Sender
+	// stopped ends this worker alone, when its account leaves the
+	// configuration.
+	stopped context.Context
+	stop    context.CancelFunc
 }
 
 // Start creates the shared rate-limit bucket and one durable consumer per
@@ -117,12 +124,33 @@ func (s *Sender) Start(ctx context.Context, b *bus.Bus) error {
 		!errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return err
 	}
-	var workers []worker
-	for _, account := range slices.Sorted(maps.Keys(s.senders)) {
-		cons, err := b.Consumer(ctx, bus.Outbound, jetstream.ConsumerConfig{
+	s.bus = b
+	s.base = context.WithoutCancel(ctx)
+	s.hard, s.abort = context.WithCancel(s.base)
+	s.stopped, s.stop = context.WithCancel(s.base)
+	s.workers = map[string]*worker{}
+	s.mu.Lock()
+	senders := s.senders
+	s.mu.Unlock()
+	return s.Use(ctx, senders)
+}
+
+// Use makes the sender send for exactly these accounts, as a configuration
+// reload leaves them: a worker starts for each new account, the worker of
+// an account no longer configured stops after the reply in hand (its
+// replies wait for a replica that has the account), and accounts that stay
+// are sent with their new driver from the next reply on.
+func (s *Sender) Use(ctx context.Context, senders map[string]channels.Sender) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, account := range slices.Sorted(maps.Keys(senders)) {
+		if _, running := s.workers[account]; running {
+			continue
+		}
+		cons, err := s.bus.Consumer(ctx, bus.Outbound, jetstream.ConsumerConfig{
 			Durable:       ConsumerName(account),
 			Description:   "Sends advisers' replies on channel account " + account,
-			FilterSubject: b.OutboundSubject("*", account),
+			FilterSubject: s.bus.OutboundSubject("*", account),
 			AckPolicy:     jetstream.AckExplicitPolicy,
 			// The sender says a reply is in progress every third of a
 			// lease; one held by a sender that stopped comes back after one.
@@ -133,15 +161,27 @@ func (s *Sender) Start(ctx context.Context, b *bus.Bus) error {
 		if err != nil {
 			return err
 		}
-		workers = append(workers, worker{account: account, cons: cons, sender: s.senders[account]})
-	}
-	s.base = context.WithoutCancel(ctx)
-	s.hard, s.abort = context.WithCancel(s.base)
-	s.stopped, s.stop = context.WithCancel(s.base)
-	for _, w := range workers {
+		w := &worker{account: account, cons: cons}
+		w.stopped, w.stop = context.WithCancel(s.stopped)
+		s.workers[account] = w
 		s.wg.Go(func() { s.work(w) })
 	}
+	for account, w := range s.workers {
+		if _, ok := senders[account]; !ok {
+			w.stop()
+			delete(s.workers, account)
+		}
+	}
+	s.senders = senders
 	return nil
+}
+
+// driver returns the account's sender, nil when the account has left the
+// configuration.
+func (s *Sender) driver(account string) channels.Sender {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.senders[account]
 }
 
 // Drain stops fetching and waits for the replies being sent, if any, to be
@@ -179,17 +219,17 @@ func (s *Sender) dbCtx() (context.Context, context.CancelFunc) {
 // work fetches one account's replies one at a time (none waits in a local
 // buffer while another is sent, running down its ack wait), and fetches
 // nothing while the account is rate limited.
-func (s *Sender) work(w worker) {
-	for s.stopped.Err() == nil {
-		if wait := s.limits.wait(s.stopped, w.account); wait > 0 {
-			s.pause(wait)
+func (s *Sender) work(w *worker) {
+	for w.stopped.Err() == nil {
+		if wait := s.limits.wait(w.stopped, w.account); wait > 0 {
+			s.pause(w, wait)
 			continue
 		}
-		ctx, cancel := context.WithTimeout(s.stopped, fetchWait)
+		ctx, cancel := context.WithTimeout(w.stopped, fetchWait)
 		m, err := w.cons.Next(jetstream.FetchContext(ctx))
 		cancel()
 		switch {
-		case s.stopped.Err() != nil:
+		case w.stopped.Err() != nil:
 			if m != nil {
 				_ = m.Nak()
 			}
@@ -198,24 +238,24 @@ func (s *Sender) work(w worker) {
 			continue
 		case err != nil:
 			s.log.Warn("outbound consumer", "account", w.account, "err", err)
-			s.pause(time.Second)
+			s.pause(w, time.Second)
 			continue
 		}
 		s.handle(w, m)
 	}
 }
 
-// pause waits for d, or until the sender stops.
-func (s *Sender) pause(d time.Duration) {
+// pause waits for d, or until the worker stops.
+func (s *Sender) pause(w *worker, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-s.stopped.Done():
+	case <-w.stopped.Done():
 	}
 }
 
-func (s *Sender) handle(w worker, m jetstream.Msg) {
+func (s *Sender) handle(w *worker, m jetstream.Msg) {
 	var out channels.Outbound
 	if err := json.Unmarshal(m.Data(), &out); err != nil || out.MessageID == 0 {
 		// The relay only publishes what the case service wrote; the row
@@ -227,6 +267,13 @@ func (s *Sender) handle(w worker, m jetstream.Msg) {
 	// Another replica may have met the account's rate limit since the fetch.
 	if wait := s.limits.wait(s.base, w.account); wait > 0 {
 		_ = m.NakWithDelay(wait)
+		return
+	}
+
+	driver := s.driver(w.account)
+	if driver == nil {
+		// The account left this replica's configuration since the fetch.
+		_ = m.NakWithDelay(s.cfg.BaseBackoff)
 		return
 	}
 
@@ -260,7 +307,7 @@ func (s *Sender) handle(w worker, m jetstream.Msg) {
 	// Each part is recorded before the next goes out; a part the database
 	// cannot take yet is retried, the reply held here meanwhile, so no
 	// replica ever posts it again.
-	ids, err := w.sender.Send(sendCtx, out, func(_ int, id string) error {
+	ids, err := driver.Send(sendCtx, out, func(_ int, id string) error {
 		return l.durably("sent part", func(ctx context.Context) (bool, error) { return l.recordPart(ctx, id) })
 	})
 	if err == nil && len(ids) == 0 {
