@@ -12,31 +12,14 @@ import (
 
 	"github.com/go-playground/validator/v10"
 	"github.com/labstack/echo/v4"
+
+	"github.com/citizeninbox/inbox/internal/validation"
 )
 
 // maxRequestBytes caps a JSON request body.
 const maxRequestBytes = 1 << 20
 
-func newValidator() *validator.Validate {
-	v := validator.New(validator.WithRequiredStructEnabled())
-	// nonul refuses NUL characters, which PostgreSQL cannot store.
-	_ = v.RegisterValidation("nonul", func(fl validator.FieldLevel) bool {
-		return !strings.ContainsRune(fl.Field().String(), 0)
-	})
-	v.RegisterTagNameFunc(func(f reflect.StructField) string {
-		for _, tag := range []string{"json", "query"} {
-			name := strings.SplitN(f.Tag.Get(tag), ",", 2)[0]
-			if name == "-" {
-				return ""
-			}
-			if name != "" {
-				return name
-			}
-		}
-		return f.Name
-	})
-	return v
-}
+func newValidator() *validator.Validate { return validation.New("json", "query") }
 
 // bindJSON decodes a JSON body strictly (unknown fields are an error) and
 // validates it.

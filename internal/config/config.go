@@ -22,6 +22,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/citizeninbox/inbox/internal/channels"
+	"github.com/citizeninbox/inbox/internal/validation"
 )
 
 // Env holds the infrastructure settings.
@@ -251,22 +252,7 @@ func expandEnv(n *yaml.Node, path string, getenv func(string) string) error {
 	return nil
 }
 
-var slugRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-
-func newValidator() *validator.Validate {
-	v := validator.New(validator.WithRequiredStructEnabled())
-	v.RegisterTagNameFunc(func(fld reflect.StructField) string {
-		name := strings.SplitN(fld.Tag.Get("yaml"), ",", 2)[0]
-		if name == "-" {
-			return ""
-		}
-		return name
-	})
-	_ = v.RegisterValidation("slug", func(fl validator.FieldLevel) bool {
-		return slugRe.MatchString(fl.Field().String())
-	})
-	return v
-}
+func newValidator() *validator.Validate { return validation.New("yaml") }
 
 // fieldErrors are messages that already name their field's whole path.
 type fieldErrors []string
