@@ -25,6 +25,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/citizeninbox/inbox/internal/auth"
 	"github.com/citizeninbox/inbox/internal/channels/x"
 	"github.com/citizeninbox/inbox/internal/channels/x/xfake"
 	"github.com/citizeninbox/inbox/internal/store"
@@ -71,49 +72,60 @@ func inboxBinary(t *testing.T) string {
 	return built.path
 }
 
-// deployment is what replicas share: a database, a stream namespace, a
-// configuration file and the fake network APIs.
+// deployment is what replicas share: a database, a stream namespace and
+// the fake network APIs. Each replica has its own configuration file, whose
+// accounts reach the fakes under a path naming the replica, so tests can
+// tell which replica sent what.
 type deployment struct {
 	t         *testing.T
 	dbURL     string
 	namespace string
-	config    string
-	fake      *xfake.Server
-	fakeURL   string
+	dir       string
+	accounts  []string
+	front     *front
 	db        *gorm.DB
 }
 
-func newDeployment(t *testing.T, dbURL string) *deployment {
+func newDeployment(t *testing.T, dbURL string, accounts ...string) *deployment {
 	t.Helper()
-	d := &deployment{t: t, dbURL: dbURL, namespace: testenv.Namespace(t).Namespace, fake: xfake.New()}
-	srv := httptest.NewServer(d.fake)
+	if len(accounts) == 0 {
+		accounts = []string{"council-x"}
+	}
+	d := &deployment{t: t, dbURL: dbURL, namespace: testenv.Namespace(t).Namespace, dir: t.TempDir(),
+		accounts: accounts, front: newFront(accounts)}
+	srv := httptest.NewServer(d.front)
 	t.Cleanup(srv.Close)
-	d.fakeURL = srv.URL
-	d.config = filepath.Join(t.TempDir(), "config.yaml")
-	d.writeConfig(d.configYAML())
+	d.front.url = srv.URL
 	return d
 }
 
-func (d *deployment) configYAML() string {
-	return fmt.Sprintf(`teams:
-  - slug: contact-centre
-    name: Contact centre
-channel_accounts:
-  - slug: council-x
+// configYAML is replica's configuration: every account of the deployment,
+// each with the same credentials and its own fake X API.
+func (d *deployment) configYAML(replica string) string {
+	var b strings.Builder
+	b.WriteString("teams:\n  - slug: contact-centre\n    name: Contact centre\nchannel_accounts:\n")
+	for _, acct := range d.accounts {
+		fmt.Fprintf(&b, `  - slug: %s
     channel: x
-    name: Council on X
+    name: Council on X (%s)
     team: contact-centre
-    api_base_url: %s
+    api_base_url: %s/%s/%s
     x:
       user_id: %q
       consumer_secret: %s
       access_token: %s
-`, d.fakeURL, replicaCouncilID, replicaSecret, replicaToken)
+`, acct, acct, d.front.url, replica, acct, replicaCouncilID, replicaSecret, replicaToken)
+	}
+	return b.String()
 }
 
-func (d *deployment) writeConfig(yaml string) {
+func (d *deployment) configPath(replica string) string {
+	return filepath.Join(d.dir, replica+".yaml")
+}
+
+func (d *deployment) writeConfig(replica, yaml string) {
 	d.t.Helper()
-	if err := os.WriteFile(d.config, []byte(yaml), 0o600); err != nil {
+	if err := os.WriteFile(d.configPath(replica), []byte(yaml), 0o600); err != nil {
 		d.t.Fatal(err)
 	}
 }
@@ -177,6 +189,9 @@ func (d *deployment) start(name string, extraEnv ...string) *replica {
 func (d *deployment) launch(name string, extraEnv ...string) *replica {
 	d.t.Helper()
 	r := &replica{t: d.t, name: name, logs: &logLines{}, exited: make(chan struct{})}
+	if _, err := os.Stat(d.configPath(name)); err != nil {
+		d.writeConfig(name, d.configYAML(name))
+	}
 	r.cmd = exec.Command(inboxBinary(d.t), "serve")
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	env = append(env,
@@ -186,7 +201,7 @@ func (d *deployment) launch(name string, extraEnv ...string) *replica {
 		"INBOX_HTTP_ADDR=127.0.0.1:0",
 		"INBOX_OPS_ADDR=127.0.0.1:0",
 		"INBOX_PUBLIC_URL=http://127.0.0.1",
-		"INBOX_CONFIG="+d.config,
+		"INBOX_CONFIG="+d.configPath(name),
 		"INBOX_LOG_LEVEL=info",
 	)
 	r.cmd.Env = append(env, extraEnv...)
@@ -257,7 +272,12 @@ func (r *replica) hup() {
 // webhook posts a signed X delivery to the replica and returns the status.
 func (r *replica) webhook(body []byte) int {
 	r.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, r.public+"/webhooks/x/council-x", bytes.NewReader(body))
+	return r.webhookTo("council-x", body)
+}
+
+func (r *replica) webhookTo(account string, body []byte) int {
+	r.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, r.public+"/webhooks/x/"+account, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(x.SignatureHeader, x.Sign(replicaSecret, body))
 	resp, err := http.DefaultClient.Do(req)
@@ -271,7 +291,12 @@ func (r *replica) webhook(body []byte) int {
 
 func (r *replica) signed(body []byte) {
 	r.t.Helper()
-	if code := r.webhook(body); code != http.StatusOK {
+	r.signedTo("council-x", body)
+}
+
+func (r *replica) signedTo(account string, body []byte) {
+	r.t.Helper()
+	if code := r.webhookTo(account, body); code != http.StatusOK {
 		r.t.Fatalf("signed webhook to %s answered %d, want 200", r.name, code)
 	}
 }
@@ -477,7 +502,7 @@ func TestReloadKeepsTheRunningConfigurationWhenTheFileIsBroken(t *testing.T) {
 	d := newDeployment(t, testenv.Database(t))
 	r := d.start("replica")
 
-	d.writeConfig(strings.Replace(d.configYAML(), "    channel: x\n", "    channel: x\n    colour: blue\n", 1))
+	d.writeConfig("replica", strings.Replace(d.configYAML("replica"), "    channel: x\n", "    channel: x\n    colour: blue\n", 1))
 	r.hup()
 	line := r.logs.waitFor(t, r.exited, 30*time.Second, func(l map[string]any) bool {
 		return strings.Contains(fmt.Sprint(l["err"]), "colour")
@@ -491,17 +516,320 @@ func TestReloadKeepsTheRunningConfigurationWhenTheFileIsBroken(t *testing.T) {
 	})
 
 	// A good file with a second team and a renamed account is taken.
-	good := strings.Replace(d.configYAML(), "name: Council on X", "name: Example Council on X", 1)
+	good := strings.Replace(d.configYAML("replica"), "name: Council on X", "name: Example Council on X", 1)
 	good = strings.Replace(good, "teams:\n", "teams:\n  - slug: highways\n    name: Highways\n", 1)
-	d.writeConfig(good)
+	d.writeConfig("replica", good)
 	r.hup()
 	r.logs.waitFor(t, r.exited, 30*time.Second, func(l map[string]any) bool { return l["msg"] == "configuration reloaded" })
 	eventually(t, 10*time.Second, "the new team and account name are in the database", func() bool {
 		return d.count(`SELECT count(*) FROM teams WHERE slug = 'highways'`) == 1 &&
-			d.count(`SELECT count(*) FROM channel_accounts WHERE name = 'Example Council on X'`) == 1
+			d.count(`SELECT count(*) FROM channel_accounts WHERE name = 'Example Council on X (council-x)'`) == 1
 	})
 	r.signed(xfake.Mention(replicaCouncil, nextPostID(), residentN(301), "And now?", "", time.Now()))
 	eventually(t, 30*time.Second, "the webhook is stored under the new configuration", func() bool {
 		return d.count(`SELECT count(*) FROM cases`) == 2
 	})
+}
+
+// front stands before one fake X API per account: it takes requests at
+// /<replica>/<account>/..., records who sent what and when, may hold a
+// request back, and hands the rest to the account's fake.
+type front struct {
+	url   string
+	fakes map[string]*xfake.Server
+
+	mu       sync.Mutex
+	requests []frontRequest
+	// hold, when set, is asked about every request; a request it holds
+	// waits until the sender gives up on it and never reaches the fake.
+	hold func(frontRequest) bool
+}
+
+type frontRequest struct {
+	Replica, Account, Path string
+	At                     time.Time
+	// Status is what was answered; 0 for a request held back.
+	Status int
+}
+
+func newFront(accounts []string) *front {
+	f := &front{fakes: map[string]*xfake.Server{}}
+	for _, a := range accounts {
+		f.fakes[a] = xfake.New()
+	}
+	return f
+}
+
+func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	parts := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 3)
+	if len(parts) < 3 || f.fakes[parts[1]] == nil {
+		http.NotFound(w, r)
+		return
+	}
+	req := frontRequest{Replica: parts[0], Account: parts[1], Path: "/" + parts[2], At: time.Now()}
+	f.mu.Lock()
+	hold := f.hold != nil && f.hold(req)
+	f.mu.Unlock()
+	if hold {
+		<-r.Context().Done()
+		f.record(req)
+		return
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Path = req.Path
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	f.fakes[req.Account].ServeHTTP(rec, r2)
+	req.Status = rec.status
+	f.record(req)
+}
+
+func (f *front) record(req frontRequest) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, req)
+}
+
+func (f *front) setHold(hold func(frontRequest) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hold = hold
+}
+
+func (f *front) seen() []frontRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]frontRequest(nil), f.requests...)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// adminToken makes an admin and returns an API token for them.
+func (d *deployment) adminToken() string {
+	d.t.Helper()
+	svc := auth.New(d.database())
+	email := fmt.Sprintf("admin-%d@example.gov.uk", replicaSeq.Add(1))
+	if _, err := svc.CreateUser(d.t.Context(), auth.NewUser{Email: email, Name: "Ada Admin", Role: "admin"}); err != nil {
+		d.t.Fatal(err)
+	}
+	token, _, err := svc.CreateToken(d.t.Context(), email, "replica tests", 0)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return token
+}
+
+// reply queues an adviser's reply through the replica's API and returns
+// the message id.
+func (r *replica) reply(token string, caseID int64, visibility, text string) int64 {
+	r.t.Helper()
+	body, _ := json.Marshal(map[string]string{"text": text, "visibility": visibility})
+	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("%s/api/v1/cases/%d/replies", r.public, caseID), bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatalf("reply through %s: %v", r.name, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusAccepted {
+		r.t.Fatalf("reply through %s: %d %s", r.name, resp.StatusCode, raw)
+	}
+	var m struct {
+		ID int64 `json:"id"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		r.t.Fatal(err)
+	}
+	return m.ID
+}
+
+// mentionCase sends a resident's post to an account through the replica
+// and waits for its case.
+func (d *deployment) mentionCase(r *replica, account string, from xfake.User, text string) (string, int64) {
+	d.t.Helper()
+	post := nextPostID()
+	r.signedTo(account, xfake.Mention(replicaCouncil, post, from, text, "", time.Now()))
+	var caseID int64
+	eventually(d.t, 30*time.Second, "post "+post+" is a case", func() bool {
+		caseID = d.count(`SELECT coalesce(max(case_id), 0) FROM messages WHERE external_id = ?`, post)
+		return caseID != 0
+	})
+	return post, caseID
+}
+
+func (d *deployment) deliveryStatus(messageID int64) string {
+	d.t.Helper()
+	var status string
+	if err := d.database().Raw(`SELECT delivery_status FROM messages WHERE id = ?`, messageID).Scan(&status).Error; err != nil {
+		d.t.Fatal(err)
+	}
+	return status
+}
+
+// The lease a sender holds on a reply in these tests: short, so a killed
+// replica's reply is taken over within the test's patience.
+const testLease = "INBOX_SEND_LEASE=3s"
+
+// A replica killed mid-thread, part 1 posted and part 2 in flight, leaves
+// the reply to the other, which posts the rest with no part posted twice.
+func TestReplyWhoseReplicaDiedMidThreadIsFinishedByTheOther(t *testing.T) {
+	d := newDeployment(t, testenv.Database(t))
+	replicas := map[string]*replica{"a": d.start("a", testLease), "b": d.start("b", testLease)}
+	token := d.adminToken()
+	post, caseID := d.mentionCase(replicas["a"], "council-x", residentN(400), "When is the library open?")
+
+	// Hold back the second post of the thread, whoever sends it.
+	var posts atomic.Int64
+	d.front.setHold(func(r frontRequest) bool {
+		return r.Path == "/2/tweets" && posts.Add(1) == 2
+	})
+	text := strings.TrimSpace(strings.Repeat("The library is open from nine until five on weekdays. ", 12))
+	msg := replicas["b"].reply(token, caseID, "public", text)
+
+	var first frontRequest
+	eventually(t, 30*time.Second, "the second post is held", func() bool {
+		if posts.Load() < 2 {
+			return false
+		}
+		for _, r := range d.front.seen() {
+			if r.Path == "/2/tweets" && r.Status == http.StatusCreated {
+				first = r
+				return true
+			}
+		}
+		return false
+	})
+	sender := replicas[first.Replica]
+	other := replicas[map[string]string{"a": "b", "b": "a"}[first.Replica]]
+	sender.kill()
+
+	eventually(t, 60*time.Second, "the other replica finishes the thread", func() bool { return d.deliveryStatus(msg) == "sent" })
+	sent := d.front.fakes["council-x"].Sent()
+	texts := map[string]int{}
+	for _, s := range sent {
+		texts[s.Text]++
+	}
+	for text, n := range texts {
+		if n > 1 {
+			t.Errorf("part %q posted %d times", text, n)
+		}
+	}
+	var ids []string
+	if err := d.database().Raw(`SELECT unnest(external_ids) FROM messages WHERE id = ?`, msg).Scan(&ids).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != len(sent) || len(sent) < 3 {
+		t.Fatalf("reply recorded %d parts, the network has %d posts (want at least 3)", len(ids), len(sent))
+	}
+	// The thread hangs together: each part answers the one before it.
+	byID := map[string]xfake.Sent{}
+	for _, s := range sent {
+		byID[s.ID] = s
+	}
+	for i, id := range ids {
+		want := post
+		if i > 0 {
+			want = ids[i-1]
+		}
+		if byID[id].InReplyTo != want {
+			t.Errorf("part %d answers %s, want %s", i+1, byID[id].InReplyTo, want)
+		}
+	}
+	finisher := map[string]bool{}
+	for _, r := range d.front.seen() {
+		if r.Status == http.StatusCreated {
+			finisher[r.Replica] = true
+		}
+	}
+	if !finisher[other.name] {
+		t.Errorf("the surviving replica %s posted nothing", other.name)
+	}
+}
+
+// A network that hangs on one account holds up no reply on another.
+func TestSlowNetworkOnOneAccountDoesNotDelayAnother(t *testing.T) {
+	d := newDeployment(t, testenv.Database(t), "north-x", "south-x")
+	a, b := d.start("a"), d.start("b")
+	token := d.adminToken()
+	_, north := d.mentionCase(a, "north-x", residentN(500), "Fly-tipping on North Street")
+	_, south := d.mentionCase(b, "south-x", residentN(501), "Fly-tipping on South Street")
+	d.front.setHold(func(r frontRequest) bool { return r.Account == "north-x" })
+
+	stuck := a.reply(token, north, "public", "We have asked the street care team to clear it.")
+	eventually(t, 30*time.Second, "the north reply is in flight", func() bool {
+		return d.deliveryStatus(stuck) == "sending"
+	})
+	// Both replicas get replies on the south account while north hangs.
+	var replies []int64
+	for i := range 4 {
+		r := a
+		if i%2 == 1 {
+			r = b
+		}
+		replies = append(replies, r.reply(token, south, "public", fmt.Sprintf("Update %d: the crew is on its way.", i+1)))
+	}
+	eventually(t, 30*time.Second, "every south reply is sent while north hangs", func() bool {
+		for _, id := range replies {
+			if d.deliveryStatus(id) != "sent" {
+				return false
+			}
+		}
+		return true
+	})
+	if got := d.deliveryStatus(stuck); got == "sent" {
+		t.Errorf("the north reply is %s although its network hangs", got)
+	}
+}
+
+// When X says an account is rate limited, neither replica calls X for it
+// again before the reset.
+func TestRateLimitIsRespectedByBothReplicas(t *testing.T) {
+	d := newDeployment(t, testenv.Database(t))
+	a, b := d.start("a"), d.start("b")
+	token := d.adminToken()
+	_, caseID := d.mentionCase(a, "council-x", residentN(600), "Is the tip open on Sunday?")
+
+	reset := time.Now().Add(3 * time.Second).Truncate(time.Second).Add(time.Second)
+	d.front.fakes["council-x"].FailNext(xfake.RateLimited(reset))
+	first := a.reply(token, caseID, "public", "Yes, from ten until four.")
+	var limitedAt time.Time
+	eventually(t, 30*time.Second, "X answers 429", func() bool {
+		for _, r := range d.front.seen() {
+			if r.Status == http.StatusTooManyRequests {
+				limitedAt = r.At
+				return true
+			}
+		}
+		return false
+	})
+	var more []int64
+	for i := range 6 {
+		r := a
+		if i%2 == 1 {
+			r = b
+		}
+		more = append(more, r.reply(token, caseID, "public", fmt.Sprintf("Follow-up %d on the opening times.", i+1)))
+	}
+	eventually(t, 60*time.Second, "every reply is sent after the reset", func() bool {
+		for _, id := range append(more, first) {
+			if d.deliveryStatus(id) != "sent" {
+				return false
+			}
+		}
+		return true
+	})
+	for _, r := range d.front.seen() {
+		if r.At.After(limitedAt) && r.At.Before(reset) {
+			t.Errorf("%s called X at %s, before the rate limit's reset at %s", r.Replica, r.At.Format(time.StampMilli), reset.Format(time.StampMilli))
+		}
+	}
 }
