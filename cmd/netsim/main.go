@@ -1,7 +1,7 @@
 // Command netsim simulates X for the inbox on one machine: it serves a fake
 // X API that the inbox sends its replies to, and it plays a small cast of
 // residents who post mentions and direct messages to the council through
-// signed webhooks, and who sometimes answer what the council sends them.
+// signed webhooks, and who answer each message the council sends them.
 //
 //	netsim [flags]                  serve the fake X API and play residents
 //	netsim send -kind mention|dm -from HANDLE -text TEXT [-in-reply-to ID]
@@ -42,6 +42,7 @@ const usage = `usage:
 const (
 	defaultListen    = "127.0.0.1:8081"
 	defaultWebhook   = "http://127.0.0.1:8080/webhooks/x/council-x"
+	defaultReady     = "http://127.0.0.1:9090/readyz" // the inbox's operations listener
 	defaultCouncilID = "1500000000000000001"
 	secretEnv        = "X_CONSUMER_SECRET"
 )
@@ -112,12 +113,6 @@ func (t *target) check() error {
 	return nil
 }
 
-// readyURL is the inbox's readiness endpoint, on the webhook's host.
-func (t *target) readyURL() string {
-	u, _ := url.Parse(t.webhook)
-	return u.Scheme + "://" + u.Host + "/readyz"
-}
-
 func (t *target) client() *webhook {
 	return &webhook{
 		url:     t.webhook,
@@ -153,7 +148,8 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		t              target
 		fs             = flag.NewFlagSet("netsim", flag.ContinueOnError)
 		listen         = fs.String("listen", defaultListen, "address of the fake X API")
-		wait           = fs.Duration("wait", 60*time.Second, "how long to wait for the inbox's /readyz (0: do not wait)")
+		ready          = fs.String("ready", defaultReady, "the inbox's readiness URL, on its operations listener (INBOX_OPS_ADDR)")
+		wait           = fs.Duration("wait", 60*time.Second, "how long to wait for -ready to answer 200 (0: do not wait)")
 		interval       = fs.Duration("interval", 4*time.Second, "time between resident events")
 		count          = fs.Int("count", 0, "resident events to send (0: no limit)")
 		exitAfterCount = fs.Bool("exit-after-count", false, "exit once -count events are sent, instead of serving until interrupted")
@@ -167,6 +163,9 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *count < 0 {
 		return errors.New("-count must not be negative")
+	}
+	if u, err := url.Parse(*ready); *wait > 0 && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		return fmt.Errorf("-ready %q is not an http(s) URL", *ready)
 	}
 
 	// Residents.
@@ -198,8 +197,10 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	printf(stdout, "fake X API on http://%s (what the council sent: /__sim/sent)\n", ln.Addr())
 
 	// Play until interrupted.
-	err = start(ctx, hook, t.readyURL(), *wait, stdout)
+	err = start(ctx, hook, *ready, *wait, stdout)
 	if err == nil {
+		printf(stdout, "residents write every %s, and answer each message the council sends them %s later\n",
+			*interval, *answerDelay)
 		err = p.play(ctx)
 	}
 	if errors.Is(err, context.Canceled) {
