@@ -4,11 +4,16 @@
 # and playing residents who post, reply and send direct messages. Cases
 # appear as they arrive; answer them through the REST API with the token
 # printed below, and the simulated residents answer back. Ctrl-C stops both.
+#
+#   deploy/demo.sh          run the demo
+#   deploy/demo.sh reset    forget what the demo stored (its database and
+#                           data/), so the next run starts from nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export INBOX_DATABASE_URL="${INBOX_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/inbox?sslmode=disable}"
 export INBOX_HTTP_ADDR="${INBOX_HTTP_ADDR:-127.0.0.1:8080}"
+export INBOX_OPS_ADDR="${INBOX_OPS_ADDR:-127.0.0.1:9090}"
 export INBOX_NATS_DIR="${INBOX_NATS_DIR:-./data/nats}"
 export INBOX_CONFIG="${INBOX_CONFIG:-deploy/config.example.yaml}"
 export X_API_BASE_URL="${X_API_BASE_URL:-http://127.0.0.1:8081}"
@@ -16,24 +21,40 @@ export X_CONSUMER_SECRET="${X_CONSUMER_SECRET:-demo-consumer-secret}"
 export X_ACCESS_TOKEN="${X_ACCESS_TOKEN:-demo-access-token}"
 sim_addr="${X_API_BASE_URL#http://}"
 base="http://$INBOX_HTTP_ADDR"
+ops="http://$INBOX_OPS_ADDR"
 
 fail() { echo "demo: $*" >&2; exit 1; }
 
-for bin in bin/inbox bin/netsim; do
-	[ -x "$bin" ] || fail "$bin is missing: run 'make run', which builds it first"
-done
 for tool in psql pg_isready curl; do
 	command -v "$tool" >/dev/null || fail "$tool is missing (see README, 'Before you start')"
 done
 port_busy() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
-port_busy "$INBOX_HTTP_ADDR" && fail "$INBOX_HTTP_ADDR is in use: stop what runs there, or set INBOX_HTTP_ADDR"
-port_busy "$sim_addr" && fail "$sim_addr is in use: stop what runs there, or set X_API_BASE_URL"
 
 # The database server and database named by INBOX_DATABASE_URL.
 db="$(sed -E 's#^.*/([^/?]+)(\?.*)?$#\1#' <<<"$INBOX_DATABASE_URL")"
 admin_url="$(sed -E "s#/$db([?]|\$)#/postgres\1#" <<<"$INBOX_DATABASE_URL")"
 pg_isready -q -d "$admin_url" 2>/dev/null ||
 	fail "PostgreSQL does not answer at $admin_url; see README, 'Before you start'"
+
+case "${1:-}" in
+"") ;;
+reset)
+	port_busy "$INBOX_HTTP_ADDR" && fail "something answers on $INBOX_HTTP_ADDR: stop the demo first (Ctrl-C)"
+	psql "$admin_url" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" || fail "could not drop database $db"
+	rm -rf "$INBOX_NATS_DIR" data/inbox.log data/setup.log
+	echo "demo reset: database $db dropped, $INBOX_NATS_DIR removed; 'make run' starts from nothing"
+	exit 0
+	;;
+*) fail "unknown argument '$1' (run it with no argument, or with 'reset')" ;;
+esac
+
+for bin in bin/inbox bin/netsim; do
+	[ -x "$bin" ] || fail "$bin is missing: run 'make run', which builds it first"
+done
+port_busy "$INBOX_HTTP_ADDR" && fail "$INBOX_HTTP_ADDR is in use: stop what runs there, or set INBOX_HTTP_ADDR"
+port_busy "$INBOX_OPS_ADDR" && fail "$INBOX_OPS_ADDR is in use: stop what runs there, or set INBOX_OPS_ADDR"
+port_busy "$sim_addr" && fail "$sim_addr is in use: stop what runs there, or set X_API_BASE_URL"
+
 if ! psql "$admin_url" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
 	psql "$admin_url" -qc "CREATE DATABASE \"$db\"" || fail "could not create database $db"
 	echo "created database $db"
@@ -46,46 +67,81 @@ bin/inbox user create -email demo.adviser@example.gov.uk -name "Demo Adviser" -r
 token="$(bin/inbox token create -email demo.adviser@example.gov.uk -name "demo $(date +%FT%T)" -ttl 24h 2>data/setup.log)" ||
 	fail "could not create an API token: $(cat data/setup.log)"
 
-pids=()
-cleanup() {
-	trap - INT TERM EXIT
-	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-}
-trap cleanup INT TERM EXIT
+# The demo proper: the server and the simulator, side by side. It runs as
+# a job of its own in the terminal's foreground, so Ctrl-C reaches it and
+# not make: the demo shuts down cleanly and `make run` exits 0.
+demo() {
+	pids=()
+	stopping=
+	stop() {
+		stopping=1
+		for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	}
+	trap stop INT TERM
 
-bin/inbox serve 2>data/inbox.log &
-pids+=($!)
-for _ in $(seq 1 50); do
-	curl -fs "$base/healthz" >/dev/null 2>&1 && break
-	if ! kill -0 "${pids[0]}" 2>/dev/null; then
-		echo "demo: the server stopped; the end of data/inbox.log:" >&2
-		tail -n 5 data/inbox.log >&2
-		exit 1
-	fi
-	sleep 0.2
-done
+	bin/inbox serve 2>data/inbox.log &
+	pids+=($!)
+	for _ in $(seq 1 100); do
+		curl -fs "$ops/readyz" >/dev/null 2>&1 && break
+		if [ -n "$stopping" ]; then
+			wait || true
+			return 0
+		fi
+		if ! kill -0 "${pids[0]}" 2>/dev/null; then
+			echo "demo: the server stopped; the end of data/inbox.log:" >&2
+			tail -n 5 data/inbox.log >&2
+			return 1
+		fi
+		sleep 0.2
+	done
 
-cat <<TXT
+	local jq=""
+	command -v jq >/dev/null && jq=" | jq"
+	cat <<TXT
 
   Citizen inbox demo
   ------------------
   Server        $base          (log: data/inbox.log)
-  Fake X API    $X_API_BASE_URL     (what the council sent: $X_API_BASE_URL/__sim/sent)
+  Operations    $ops          (/metrics, /healthz, /readyz)
+  Fake X API    $X_API_BASE_URL          (what the council sent: $X_API_BASE_URL/__sim/sent)
   API token     $token
 
   Try, in another terminal:
     export TOKEN=$token
-    curl -s -H "Authorization: Bearer \$TOKEN" $base/api/v1/cases
-    curl -s -H "Authorization: Bearer \$TOKEN" $base/api/v1/cases/1
+    curl -s -H "Authorization: Bearer \$TOKEN" $base/api/v1/cases$jq
+    curl -s -H "Authorization: Bearer \$TOKEN" $base/api/v1/cases/1$jq
     curl -s -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\
          -d '{"text":"Thanks for letting us know, we have logged it.","visibility":"public"}' \\
-         $base/api/v1/cases/1/replies
+         $base/api/v1/cases/1/replies$jq
 
-  Residents' messages and the council's replies appear below. Ctrl-C stops.
+  Residents' messages and the council's replies appear below; each
+  resident answers every reply the council sends them. Ctrl-C stops the
+  demo; cases are kept for the next run ('deploy/demo.sh reset' forgets
+  them).
 
 TXT
 
-bin/netsim -listen "$sim_addr" -webhook "$base/webhooks/x/council-x" &
-pids+=($!)
-wait -n "${pids[@]}"
+	bin/netsim -listen "$sim_addr" -webhook "$base/webhooks/x/council-x" -ready "$ops/readyz" &
+	pids+=($!)
+	# Either stopping on its own stops the other.
+	local status=0
+	wait -n "${pids[@]}" || status=$?
+	stop
+	wait || true
+	if [ -n "$stopping" ] && [ "$status" -ne 0 ] && [ "$status" -gt 128 ]; then
+		status=0 # interrupted while waiting: a normal way to stop
+	fi
+	return "$status"
+}
+
+# Job control puts the demo in its own process group in the foreground;
+# without a terminal (a script, CI) it runs as it is.
+[ -t 0 ] && set -m
+status=0
+(demo) || status=$?
+set +m
+if [ "$status" -eq 0 ]; then
+	echo
+	echo "demo stopped (the server's log is in data/inbox.log; 'deploy/demo.sh reset' starts afresh)"
+fi
+exit "$status"

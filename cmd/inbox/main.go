@@ -43,10 +43,15 @@ const usage = `usage:
 
 environment:
   INBOX_DATABASE_URL  PostgreSQL URL (default postgres://postgres@127.0.0.1:5432/inbox?sslmode=disable)
-  INBOX_NATS_URL      NATS URL; empty starts an embedded NATS with JetStream
+  INBOX_NATS_URL      NATS URL(s), may carry user:password; empty starts an embedded NATS with JetStream
+  INBOX_NATS_CREDS    .creds file for an external NATS
+  INBOX_NATS_CA       CA certificates for an external NATS over TLS
+  INBOX_NATS_CERT     client certificate for an external NATS (with INBOX_NATS_KEY)
+  INBOX_NATS_KEY      the client certificate's key
   INBOX_NATS_REPLICAS stream replicas in a NATS cluster: 1, 3 or 5 (default 1)
   INBOX_NATS_DIR      embedded NATS data directory (default ./data/nats)
-  INBOX_HTTP_ADDR     listen address (default 127.0.0.1:8080)
+  INBOX_HTTP_ADDR     public listen address: webhooks, API, pages (default 127.0.0.1:8080)
+  INBOX_OPS_ADDR      operations listen address: /metrics, /healthz, /readyz (default 127.0.0.1:9090)
   INBOX_PUBLIC_URL    public base URL (default http://INBOX_HTTP_ADDR)
   INBOX_CONFIG        YAML configuration file (default deploy/config.example.yaml)
   INBOX_LOG_LEVEL     debug, info, warn or error (default info)

@@ -1,9 +1,9 @@
 // Command netsim simulates a network for the inbox on one machine: it
 // serves a fake of the network's API that the inbox sends its replies to,
 // and it plays a small cast of residents who post to the council and
-// message it privately through signed webhooks, and who sometimes answer
-// what the council sends them. Each network's fake is registered with one
-// line in networks.
+// message it privately through signed webhooks, and who answer each message
+// the council sends them. Each network's fake is registered with one line
+// in networks.
 //
 //	netsim [-network NAME] [flags]  serve the fake API and play residents
 //	netsim send [-network NAME] -kind mention|dm -from HANDLE -text TEXT [-in-reply-to ID]
@@ -48,6 +48,10 @@ const usage = `usage:
       send one signed webhook; exit 0 if the inbox answered 200
 
 `
+
+// defaultReady is the demo inbox's readiness URL, on its operations
+// listener.
+const defaultReady = "http://127.0.0.1:9090/readyz"
 
 // shutdownTimeout bounds how long the fake API waits for requests in
 // flight when netsim stops.
@@ -145,12 +149,6 @@ func (t *target) check() error {
 	return nil
 }
 
-// readyURL is the inbox's readiness endpoint, on the webhook's host.
-func (t *target) readyURL() string {
-	u, _ := url.Parse(t.webhook)
-	return u.Scheme + "://" + u.Host + "/readyz"
-}
-
 func (t *target) client() *webhook {
 	return &webhook{
 		url:     t.webhook,
@@ -190,7 +188,8 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		t              target
 		fs             = flag.NewFlagSet("netsim", flag.ContinueOnError)
 		listen         = fs.String("listen", network.DefaultListen(), "address of the fake "+network.Title()+" API")
-		wait           = fs.Duration("wait", 60*time.Second, "how long to wait for the inbox's /readyz (0: do not wait)")
+		ready          = fs.String("ready", defaultReady, "the inbox's readiness URL, on its operations listener (INBOX_OPS_ADDR)")
+		wait           = fs.Duration("wait", 60*time.Second, "how long to wait for -ready to answer 200 (0: do not wait)")
 		interval       = fs.Duration("interval", 4*time.Second, "time between resident events")
 		count          = fs.Int("count", 0, "resident events to send (0: no limit)")
 		exitAfterCount = fs.Bool("exit-after-count", false, "exit once -count events are sent, instead of serving until interrupted")
@@ -204,6 +203,9 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *count < 0 {
 		return errors.New("-count must not be negative")
+	}
+	if u, err := url.Parse(*ready); *wait > 0 && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		return fmt.Errorf("-ready %q is not an http(s) URL", *ready)
 	}
 
 	// Residents.
@@ -233,8 +235,10 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	printf(stdout, "fake %s API on http://%s (what the council sent: /__sim/sent)\n", title, ln.Addr())
 
 	// Play until interrupted.
-	err = start(ctx, hook, t.readyURL(), *wait, stdout)
+	err = start(ctx, hook, *ready, *wait, stdout)
 	if err == nil {
+		printf(stdout, "residents write every %s, and answer each message the council sends them %s later\n",
+			*interval, *answerDelay)
 		err = p.play(ctx)
 	}
 	if errors.Is(err, context.Canceled) {

@@ -35,15 +35,24 @@ type inbox struct {
 	secret   string
 	status   atomic.Int32 // answer to signed deliveries
 	received chan []byte
+	// readyURL is /readyz on the inbox's operations listener, apart from
+	// the webhooks as in the real inbox.
+	readyURL string
 }
 
 func newInbox(t *testing.T, secret string) (*inbox, *httptest.Server) {
 	in := &inbox{t: t, secret: secret, received: make(chan []byte, 100)}
 	in.status.Store(http.StatusOK)
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	ops := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			http.NotFound(w, r)
+			return
+		}
 		w.WriteHeader(http.StatusOK)
-	})
+	}))
+	t.Cleanup(ops.Close)
+	in.readyURL = ops.URL + "/readyz"
+	mux := http.NewServeMux()
 	mux.HandleFunc("GET /webhooks/x/council-x", func(w http.ResponseWriter, r *http.Request) {
 		token := r.URL.Query().Get("crc_token")
 		_ = json.NewEncoder(w).Encode(map[string]string{"response_token": x.CRCResponse(in.secret, token)})
@@ -199,16 +208,30 @@ func TestPlay(t *testing.T) {
 	if got.Visibility != channels.Public || got.InReplyTo != councilPost || got.Author.ExternalID != first.Author.ExternalID {
 		t.Fatalf("want @%s to answer post %s in public, got %s: %s", first.Author.Handle, councilPost, describe(got), body)
 	}
+	publicAnswer := got
 
-	// Only every other council message is answered: a DM to the first
-	// DM's author goes unanswered, the next one to the X Activity author
-	// is answered.
-	quiet, talker := msgs[1].Author, msgs[3].Author
-	councilSends(t, api.URL, "/2/dm_conversations/with/"+quiet.ExternalID+"/messages", `{"text":"Thanks, we've logged it."}`)
+	// Every council message is answered: two DMs to two residents, two
+	// answers.
+	first2, talker := msgs[1].Author, msgs[3].Author
+	councilSends(t, api.URL, "/2/dm_conversations/with/"+first2.ExternalID+"/messages", `{"text":"Thanks, we've logged it."}`)
 	councilSends(t, api.URL, "/2/dm_conversations/with/"+talker.ExternalID+"/messages", `{"text":"Could you DM us the address?"}`)
-	got, body = in.next()
-	if got.Visibility != channels.Private || got.Author.ExternalID != talker.ExternalID {
-		t.Fatalf("want a DM from @%s, got %s: %s", talker.Handle, describe(got), body)
+	answered := map[string]bool{}
+	for range 2 {
+		got, body = in.next()
+		if got.Visibility != channels.Private {
+			t.Fatalf("want a DM, got %s: %s", describe(got), body)
+		}
+		answered[got.Author.ExternalID] = true
+	}
+	if !answered[first2.ExternalID] || !answered[talker.ExternalID] {
+		t.Errorf("answers came from %v, want @%s and @%s", answered, first2.Handle, talker.Handle)
+	}
+	// The council answers the resident's public answer: that is
+	// answered too, in the same thread.
+	second := councilSends(t, api.URL, "/2/tweets",
+		`{"text":"Glad to help.","reply":{"in_reply_to_tweet_id":"`+publicAnswer.ExternalID+`"}}`)
+	if got, body = in.next(); got.InReplyTo != second || got.Author.ExternalID != first.Author.ExternalID {
+		t.Fatalf("want @%s to answer post %s, got %s: %s", first.Author.Handle, second, describe(got), body)
 	}
 
 	cancel()
@@ -233,7 +256,7 @@ func TestPlay(t *testing.T) {
 		"→ mention (X Activity) from @" + talker.Handle + ": ",
 		"← council replied to @" + first.Author.Handle + " in thread " + first.ExternalID + ": Sorry to hear that",
 		"→ reply from @" + first.Author.Handle + " to " + councilPost + ": ",
-		"← council DMed @" + quiet.Handle + ": Thanks, we've logged it.",
+		"← council DMed @" + first2.Handle + ": Thanks, we've logged it.",
 		"[200]",
 	} {
 		if !strings.Contains(printed, line) {
@@ -289,7 +312,7 @@ func TestSendOnce(t *testing.T) {
 func TestRunExitsAfterCount(t *testing.T) {
 	in, srv := newInbox(t, testSecret)
 	var out, errOut bytes.Buffer
-	err := run(t.Context(), []string{"-listen", "127.0.0.1:0", "-webhook", srv.URL + "/webhooks/x/council-x",
+	err := run(t.Context(), []string{"-listen", "127.0.0.1:0", "-webhook", srv.URL + "/webhooks/x/council-x", "-ready", in.readyURL,
 		"-secret", testSecret, "-interval", "5ms", "-count", "2", "-exit-after-count"}, &out, &errOut)
 	if err != nil {
 		t.Fatalf("run: %v (%s)", err, errOut.String())
@@ -297,7 +320,8 @@ func TestRunExitsAfterCount(t *testing.T) {
 	if got := len(in.received); got != 2 {
 		t.Errorf("%d deliveries, want 2", got)
 	}
-	for _, line := range []string{"fake X API on http://127.0.0.1:", "CRC check OK", "→ mention from @", "→ DM from @", "netsim stopped"} {
+	for _, line := range []string{"fake X API on http://127.0.0.1:", "CRC check OK", "answer each message the council sends them",
+		"→ mention from @", "→ DM from @", "netsim stopped"} {
 		if !strings.Contains(out.String(), line) {
 			t.Errorf("output lacks %q:\n%s", line, out.String())
 		}
@@ -307,7 +331,7 @@ func TestRunExitsAfterCount(t *testing.T) {
 func TestRunRefusesAnotherSecret(t *testing.T) {
 	in, srv := newInbox(t, "the-inbox-secret")
 	var out, errOut bytes.Buffer
-	err := run(t.Context(), []string{"-listen", "127.0.0.1:0", "-webhook", srv.URL + "/webhooks/x/council-x",
+	err := run(t.Context(), []string{"-listen", "127.0.0.1:0", "-webhook", srv.URL + "/webhooks/x/council-x", "-ready", in.readyURL,
 		"-secret", testSecret, "-interval", "5ms", "-count", "1", "-exit-after-count"}, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "CRC check failed") {
 		t.Fatalf("run: got %v, want a CRC failure", err)
@@ -331,5 +355,26 @@ func TestPickNetwork(t *testing.T) {
 	err := run(t.Context(), []string{"send", "-network", "fax", "-from", "a", "-text", "b"}, &bytes.Buffer{}, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "fax") {
 		t.Errorf("send to an unknown network: %v", err)
+	}
+}
+
+// netsim waits for the inbox's readiness on the address it is given (the
+// operations listener), not on the webhooks' host, where the inbox answers
+// 404.
+func TestRunWaitsForReadinessOnTheOperationsAddress(t *testing.T) {
+	in, srv := newInbox(t, testSecret)
+	var out, errOut bytes.Buffer
+	args := []string{"-listen", "127.0.0.1:0", "-webhook", srv.URL + "/webhooks/x/council-x",
+		"-secret", testSecret, "-interval", "5ms", "-count", "1", "-exit-after-count"}
+	err := run(t.Context(), append(args, "-ready", srv.URL+"/readyz", "-wait", "600ms"), &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "not ready") || len(in.received) != 0 {
+		t.Fatalf("readiness on the webhooks' host: %v, %d deliveries; want not ready and none", err, len(in.received))
+	}
+	out.Reset()
+	if err := run(t.Context(), append(args, "-ready", in.readyURL), &out, &errOut); err != nil {
+		t.Fatalf("readiness on the operations address: %v\n%s", err, out.String())
+	}
+	if len(in.received) != 1 {
+		t.Errorf("%d deliveries, want 1", len(in.received))
 	}
 }

@@ -43,8 +43,9 @@ type answer struct {
 }
 
 // player plays the residents: every interval it delivers the next scripted
-// event, and it answers roughly every other message the council sends, a
-// little later, in the same conversation. Everything it does happens on the
+// event, and the resident answers each message the council sends them
+// (each reply, not each part of a long one), answerDelay later, in the same
+// conversation. Everything it does happens on the
 // goroutine that runs play; the fake API reaches it through councilSent.
 type player struct {
 	// Dependencies and settings; set them before play.
@@ -68,7 +69,6 @@ type player struct {
 	lastDM  *lastDM           // the last direct message conversation not yet followed up
 	posts   map[string]post   // every post of the conversations played, by id
 	latest  map[string]string // conversation root → the council's latest post in it
-	replies int               // council messages to residents seen
 	thanks  int               // answers sent
 	pending []answer          // all wait answerDelay, so the oldest is due first
 }
@@ -215,8 +215,7 @@ func (p *player) dm(r resident, text, label string) event {
 	return event{label: label, text: text, body: p.network.Message(p.ids.next(), r, text)}
 }
 
-// heard prints what the council sent and decides whether the resident
-// answers it.
+// heard prints what the council sent and has the resident answer it.
 func (p *player) heard(s netsim.Sent) {
 	text := oneLine(s.Text)
 	switch s.Visibility {
@@ -227,7 +226,7 @@ func (p *player) heard(s netsim.Sent) {
 			return
 		}
 		printf(p.out, "← council DMed @%s: %s\n", r.Handle, text)
-		p.maybeAnswer(answer{resident: r})
+		p.willAnswer(answer{resident: r})
 	case channels.Public:
 		parent, ok := p.posts[s.InReplyTo]
 		switch {
@@ -247,7 +246,7 @@ func (p *player) heard(s netsim.Sent) {
 			return
 		}
 		printf(p.out, "← council replied to @%s in thread %s: %s\n", parent.resident.Handle, parent.root, text)
-		p.maybeAnswer(answer{resident: parent.resident, root: parent.root})
+		p.willAnswer(answer{resident: parent.resident, root: parent.root})
 	default:
 		printf(p.out, "← council sent a %s message: %s\n", s.Visibility, text)
 	}
@@ -263,13 +262,8 @@ func (p *player) resident(id string) (resident, bool) {
 	return resident{}, false
 }
 
-// maybeAnswer schedules a's answer for every other council message, the
-// first included.
-func (p *player) maybeAnswer(a answer) {
-	p.replies++
-	if p.replies%2 == 0 {
-		return
-	}
+// willAnswer schedules a's answer, answerDelay from now.
+func (p *player) willAnswer(a answer) {
 	a.at = time.Now().Add(p.answerDelay)
 	p.pending = append(p.pending, a)
 }

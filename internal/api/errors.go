@@ -48,9 +48,9 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		p := problemFor(err)
 		switch p.Status {
 		case http.StatusInternalServerError:
-			log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
+			log.ErrorContext(c.Request().Context(), "request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
 		case http.StatusServiceUnavailable:
-			log.Warn("request failed: database unavailable", "method", c.Request().Method, "path", c.Path(), "err", err)
+			log.WarnContext(c.Request().Context(), "request failed: database unavailable", "method", c.Request().Method, "path", c.Path(), "err", err)
 			c.Response().Header().Set("Retry-After", "5")
 		}
 		if c.Request().Method == http.MethodHead {

@@ -6,6 +6,7 @@ package bus
 import (
 	"context"
 	"fmt"
+	neturl "net/url"
 	"strings"
 	"time"
 
@@ -68,7 +69,38 @@ type Bus struct {
 	JS   jetstream.JetStream
 }
 
-// Connect connects to NATS at url and creates or updates the streams.
+// Security is how a connection to an external NATS authenticates and is
+// encrypted; each field names a file, and an empty one is not used. A user
+// and password, or a token, may instead be written in the URL.
+type Security struct {
+	// CredsFile is a .creds file: a user JWT and its NKey seed.
+	CredsFile string
+	// CAFile holds the certificates of the authorities that signed the
+	// servers' certificates; setting it requires TLS.
+	CAFile string
+	// CertFile and KeyFile are a client certificate and its private key,
+	// for servers that verify clients.
+	CertFile, KeyFile string
+}
+
+// Options turns the settings into connection options.
+func (s Security) Options() []nats.Option {
+	var opts []nats.Option
+	if s.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(s.CredsFile))
+	}
+	if s.CAFile != "" {
+		opts = append(opts, nats.RootCAs(s.CAFile))
+	}
+	if s.CertFile != "" || s.KeyFile != "" {
+		opts = append(opts, nats.ClientCert(s.CertFile, s.KeyFile))
+	}
+	return opts
+}
+
+// Connect connects to NATS at url (one server or a comma-separated list)
+// and creates or updates the streams. Errors name the servers without any
+// credentials the URL carries.
 func Connect(ctx context.Context, url string, names Names, opts ...nats.Option) (*Bus, error) {
 	opts = append([]nats.Option{
 		nats.Name("citizen-inbox"),
@@ -77,7 +109,7 @@ func Connect(ctx context.Context, url string, names Names, opts ...nats.Option) 
 	}, opts...)
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", Redact(url), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -90,6 +122,30 @@ func Connect(ctx context.Context, url string, names Names, opts ...nats.Option) 
 		return nil, err
 	}
 	return b, nil
+}
+
+// Redact returns a NATS URL, or a comma-separated list of them, with any
+// user, password or token replaced by "REDACTED", for errors and logs.
+func Redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		if !strings.Contains(p, "://") {
+			p = "nats://" + p // how nats.go reads a bare host:port
+		}
+		u, err := neturl.Parse(p)
+		switch {
+		case err != nil:
+			// Unreadable: show nothing that may be a secret.
+			parts[i] = "(unreadable URL)"
+		case u.User != nil:
+			u.User = neturl.User("REDACTED")
+			parts[i] = u.String()
+		default:
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // ensureStreams creates the streams, or updates them to this configuration

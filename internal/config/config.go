@@ -36,8 +36,21 @@ type Env struct {
 	// NATSReplicas is how many servers of the NATS cluster keep each
 	// stream (3 for a three-node cluster).
 	NATSReplicas int
-	// HTTPAddr is the address the HTTP server listens on.
+	// NATSCreds, NATSCA, NATSCert and NATSKey are files that authenticate
+	// and secure the connection to an external NATS: a .creds file (user
+	// JWT and NKey seed), the CA that signed the servers' certificates, and
+	// a client certificate and its key. A user and password, or a token,
+	// may also be written in NATSURL (nats://user:password@host:4222).
+	NATSCreds string
+	NATSCA    string
+	NATSCert  string
+	NATSKey   string
+	// HTTPAddr is the address the public HTTP server listens on: webhooks,
+	// the REST API and pages.
 	HTTPAddr string
+	// OpsAddr is the address of the operations listener: /metrics,
+	// /healthz and /readyz, kept off the public one.
+	OpsAddr string
 	// PublicURL is the base URL networks and browsers use to reach us.
 	PublicURL string
 	// ConfigFile is the path of the YAML business configuration.
@@ -54,7 +67,12 @@ const (
 	EnvNATSURL      = "INBOX_NATS_URL"
 	EnvNATSDir      = "INBOX_NATS_DIR"
 	EnvNATSReplicas = "INBOX_NATS_REPLICAS"
+	EnvNATSCreds    = "INBOX_NATS_CREDS"
+	EnvNATSCA       = "INBOX_NATS_CA"
+	EnvNATSCert     = "INBOX_NATS_CERT"
+	EnvNATSKey      = "INBOX_NATS_KEY"
 	EnvHTTPAddr     = "INBOX_HTTP_ADDR"
+	EnvOpsAddr      = "INBOX_OPS_ADDR"
 	EnvPublicURL    = "INBOX_PUBLIC_URL"
 	EnvConfigFile   = "INBOX_CONFIG"
 	EnvLogLevel     = "INBOX_LOG_LEVEL"
@@ -72,7 +90,12 @@ func FromEnv(getenv func(string) string) (Env, error) {
 		DatabaseURL:     get(EnvDatabaseURL, "postgres://postgres@127.0.0.1:5432/inbox?sslmode=disable"),
 		NATSURL:         get(EnvNATSURL, ""),
 		NATSDir:         get(EnvNATSDir, "./data/nats"),
+		NATSCreds:       get(EnvNATSCreds, ""),
+		NATSCA:          get(EnvNATSCA, ""),
+		NATSCert:        get(EnvNATSCert, ""),
+		NATSKey:         get(EnvNATSKey, ""),
 		HTTPAddr:        get(EnvHTTPAddr, "127.0.0.1:8080"),
+		OpsAddr:         get(EnvOpsAddr, "127.0.0.1:9090"),
 		PublicURL:       get(EnvPublicURL, ""),
 		ConfigFile:      get(EnvConfigFile, "deploy/config.example.yaml"),
 		LogLevel:        get(EnvLogLevel, "info"),
@@ -87,6 +110,12 @@ func FromEnv(getenv func(string) string) (Env, error) {
 	if e.NATSReplicas > 1 && e.NATSURL == "" {
 		return Env{}, fmt.Errorf("%s: %d replicas need a NATS cluster in %s", EnvNATSReplicas, e.NATSReplicas, EnvNATSURL)
 	}
+	if err := e.checkNATSSecurity(); err != nil {
+		return Env{}, err
+	}
+	if e.OpsAddr == e.HTTPAddr {
+		return Env{}, fmt.Errorf("%s: %q is also %s; operations endpoints need their own address", EnvOpsAddr, e.OpsAddr, EnvHTTPAddr)
+	}
 	if e.PublicURL == "" {
 		e.PublicURL = "http://" + e.HTTPAddr
 	}
@@ -99,6 +128,25 @@ func FromEnv(getenv func(string) string) (Env, error) {
 		return Env{}, fmt.Errorf("%s: %q is not debug, info, warn or error", EnvLogLevel, e.LogLevel)
 	}
 	return e, nil
+}
+
+// checkNATSSecurity checks the settings for an external NATS's
+// credentials and TLS: they need an external NATS, and a client certificate
+// needs its key.
+func (e Env) checkNATSSecurity() error {
+	if e.NATSURL == "" {
+		for _, s := range []struct{ name, value string }{
+			{EnvNATSCreds, e.NATSCreds}, {EnvNATSCA, e.NATSCA}, {EnvNATSCert, e.NATSCert}, {EnvNATSKey, e.NATSKey},
+		} {
+			if s.value != "" {
+				return fmt.Errorf("%s applies to an external NATS, and %s is empty (the embedded NATS makes its own credentials)", s.name, EnvNATSURL)
+			}
+		}
+	}
+	if (e.NATSCert == "") != (e.NATSKey == "") {
+		return fmt.Errorf("%s and %s go together: a client certificate needs its key", EnvNATSCert, EnvNATSKey)
+	}
+	return nil
 }
 
 // File is the business configuration.

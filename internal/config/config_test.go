@@ -241,3 +241,48 @@ func TestFromEnv(t *testing.T) {
 		t.Errorf("bad public URL: %v", err)
 	}
 }
+
+func TestFromEnvOperationsAddress(t *testing.T) {
+	e, err := FromEnv(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.OpsAddr != "127.0.0.1:9090" || e.HTTPAddr != "127.0.0.1:8080" {
+		t.Errorf("default addresses: public %q, operations %q", e.HTTPAddr, e.OpsAddr)
+	}
+	e, err = FromEnv(env(map[string]string{EnvOpsAddr: "10.0.0.5:9100"}))
+	if err != nil || e.OpsAddr != "10.0.0.5:9100" {
+		t.Errorf("operations address %q, %v", e.OpsAddr, err)
+	}
+	_, err = FromEnv(env(map[string]string{EnvHTTPAddr: "127.0.0.1:8000", EnvOpsAddr: "127.0.0.1:8000"}))
+	if err == nil || !strings.Contains(err.Error(), EnvOpsAddr) {
+		t.Errorf("one address for both listeners: %v", err)
+	}
+}
+
+func TestFromEnvNATSSecurity(t *testing.T) {
+	e, err := FromEnv(env(map[string]string{
+		EnvNATSURL: "tls://nats-1.internal:4222", EnvNATSCreds: "/etc/inbox/inbox.creds",
+		EnvNATSCA: "/etc/inbox/ca.pem", EnvNATSCert: "/etc/inbox/client.pem", EnvNATSKey: "/etc/inbox/client-key.pem",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.NATSCreds != "/etc/inbox/inbox.creds" || e.NATSCA != "/etc/inbox/ca.pem" ||
+		e.NATSCert != "/etc/inbox/client.pem" || e.NATSKey != "/etc/inbox/client-key.pem" {
+		t.Errorf("env %+v", e)
+	}
+	for _, tc := range []struct {
+		vars map[string]string
+		want string
+	}{
+		{map[string]string{EnvNATSCreds: "/etc/inbox/inbox.creds"}, EnvNATSCreds + " applies to an external NATS"},
+		{map[string]string{EnvNATSCA: "/etc/inbox/ca.pem"}, EnvNATSCA + " applies to an external NATS"},
+		{map[string]string{EnvNATSURL: "tls://nats:4222", EnvNATSCert: "/etc/inbox/client.pem"}, "a client certificate needs its key"},
+		{map[string]string{EnvNATSURL: "tls://nats:4222", EnvNATSKey: "/etc/inbox/client-key.pem"}, "a client certificate needs its key"},
+	} {
+		if _, err := FromEnv(env(tc.vars)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error containing %q", tc.vars, err, tc.want)
+		}
+	}
+}

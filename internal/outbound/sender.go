@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -260,7 +261,7 @@ func (s *Sender) handle(w *worker, m jetstream.Msg) {
 	if err := json.Unmarshal(m.Data(), &out); err != nil || out.MessageID == 0 {
 		// The relay only publishes what the case service wrote; the row
 		// itself is still in the database and shows as queued.
-		s.log.Error("outbound message unreadable", "subject", m.Subject(), "size", len(m.Data()), "err", err)
+		s.log.Error("outbound message unreadable", "subject", m.Subject(), "bytes", len(m.Data()), "message_id", out.MessageID, "err_type", fmt.Sprintf("%T", err))
 		_ = m.Term()
 		return
 	}

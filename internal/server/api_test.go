@@ -441,7 +441,7 @@ func TestCallersCannotChooseMetricLabels(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	resp, err := http.Get(h.srv.URL() + "/metrics")
+	resp, err := http.Get(h.srv.OpsURL() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -157,6 +157,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 			DatabaseURL: h.dbURL,
 			NATSURL:     testenv.NATSURL(),
 			HTTPAddr:    "127.0.0.1:0",
+			OpsAddr:     "127.0.0.1:0",
 			PublicURL:   "http://127.0.0.1",
 			LogLevel:    "warn",
 		},

@@ -347,7 +347,7 @@ func TestNothingIsLostOrDuplicatedAcrossARestart(t *testing.T) {
 }
 
 func readyz(t *testing.T, h *harness) (int, string) {
-	resp, err := http.Get(h.srv.URL() + "/readyz")
+	resp, err := http.Get(h.srv.OpsURL() + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +359,7 @@ func readyz(t *testing.T, h *harness) (int, string) {
 // metric reads one series' value from /metrics.
 func metric(t *testing.T, h *harness, series string) string {
 	t.Helper()
-	resp, err := http.Get(h.srv.URL() + "/metrics")
+	resp, err := http.Get(h.srv.OpsURL() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,8 @@
 // Package server wires the roles of the product into one running server:
 // channel accounts opened by their drivers, database, bus, webhook ingest,
 // pollers, case service, outbox relay, sender, REST API and operations
-// endpoints. cmd/inbox calls it; tests start it in-process.
+// endpoints (on a listener of their own). cmd/inbox calls it; tests start
+// it in-process.
 package server
 
 import (
@@ -30,6 +31,7 @@ import (
 	"github.com/citizeninbox/inbox/internal/metrics"
 	"github.com/citizeninbox/inbox/internal/outbound"
 	"github.com/citizeninbox/inbox/internal/poll"
+	"github.com/citizeninbox/inbox/internal/reqlog"
 	"github.com/citizeninbox/inbox/internal/store"
 	"github.com/citizeninbox/inbox/internal/web"
 )
@@ -45,6 +47,8 @@ type Options struct {
 	// Names puts the streams in a namespace; tests use their own.
 	Names bus.Names
 	// Listener, when set, is used instead of listening on Env.HTTPAddr.
+	// The operations endpoints listen on Env.OpsAddr, or on a free
+	// loopback port when it is empty.
 	Listener net.Listener
 	Sender   outbound.SenderConfig
 	// InboundRetry is the first wait before a message the database could
@@ -74,13 +78,19 @@ type Server struct {
 	echo     *echo.Echo
 	http     *http.Server
 	listener net.Listener
-	served   chan error
+	// ops serves /metrics, /healthz and /readyz on its own listener, so
+	// they are not exposed beside the public webhooks.
+	ops         *http.Server
+	opsListener net.Listener
+	served      chan error
 }
 
 // Start builds every part and starts serving. On error, what was started is
 // stopped again.
 func Start(ctx context.Context, opts Options) (_ *Server, err error) {
-	s := &Server{log: opts.Log, opts: opts, Metrics: metrics.New(), served: make(chan error, 1)}
+	// Every line logged with a request's context carries its request id.
+	opts.Log = slog.New(reqlog.NewHandler(opts.Log.Handler()))
+	s := &Server{log: opts.Log, opts: opts, Metrics: metrics.New(), served: make(chan error, 2)}
 	defer func() {
 		if err != nil {
 			_ = s.closeBackends(context.WithoutCancel(ctx))
@@ -93,6 +103,13 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		if s.listener, err = net.Listen("tcp", opts.Env.HTTPAddr); err != nil {
 			return nil, fmt.Errorf("listen on %s: %w", opts.Env.HTTPAddr, err)
 		}
+	}
+	opsAddr := opts.Env.OpsAddr
+	if opsAddr == "" {
+		opsAddr = "127.0.0.1:0"
+	}
+	if s.opsListener, err = net.Listen("tcp", opsAddr); err != nil {
+		return nil, fmt.Errorf("listen for operations endpoints on %s: %w", opsAddr, err)
 	}
 
 	// Channels: every configured account opened by its channel's driver.
@@ -119,8 +136,13 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, fmt.Errorf("write configuration to the database: %w", err)
 	}
 
-	// Bus: an external NATS, or an embedded one with its data on disk.
+	// Bus: an external NATS with its credentials and TLS, or an embedded
+	// one with its data on disk and credentials of its own.
 	natsURL := opts.Env.NATSURL
+	natsOpts := bus.Security{
+		CredsFile: opts.Env.NATSCreds, CAFile: opts.Env.NATSCA,
+		CertFile: opts.Env.NATSCert, KeyFile: opts.Env.NATSKey,
+	}.Options()
 	if natsURL == "" {
 		if err := os.MkdirAll(opts.Env.NATSDir, 0o750); err != nil {
 			return nil, fmt.Errorf("NATS data directory: %w", err)
@@ -128,12 +150,12 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		if s.embedded, err = bus.StartEmbedded(opts.Env.NATSDir); err != nil {
 			return nil, err
 		}
-		natsURL = s.embedded.URL()
+		natsURL, natsOpts = s.embedded.URL(), s.embedded.ConnectOptions()
 		opts.Log.Info("embedded NATS started", "dir", opts.Env.NATSDir)
 	}
 	names := opts.Names
 	names.Replicas = opts.Env.NATSReplicas
-	if s.Bus, err = bus.Connect(ctx, natsURL, names); err != nil {
+	if s.Bus, err = bus.Connect(ctx, natsURL, names, natsOpts...); err != nil {
 		return nil, err
 	}
 
@@ -157,19 +179,17 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 
-	// HTTP: webhooks, REST API, pages, operations.
-	pages, err := web.New(opts.File, opts.Env.PublicURL)
+	// HTTP: webhooks, REST API, pages.
+	pages, err := web.New()
 	if err != nil {
 		return nil, err
 	}
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = api.ErrorHandler(opts.Log)
-	// The peer's address as TCP saw it: headers such as X-Forwarded-For are
-	// the caller's to forge.
-	e.IPExtractor = echo.ExtractIPDirect()
+	e := newEcho(opts.Log)
+	// Each request gets an id and one access log line; everything it logs
+	// carries the id.
+	e.Use(reqlog.RequestID())
+	e.Use(reqlog.AccessLog(opts.Log, slog.LevelInfo))
 	e.Use(middleware.Recover())
-	e.Use(middleware.RequestID())
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
 		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY",
 		ContentSecurityPolicy: "default-src 'self'; style-src 'self' 'unsafe-inline'",
@@ -179,9 +199,24 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	api.Register(e, s.Cases, s.Auth, s.Metrics, opts.Log.With("role", "api"))
 	pages.Register(e)
 	s.echo = e
-	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
-	e.GET("/readyz", s.ready)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{})))
+
+	// Operations, on their own listener: the public one answers 404 there.
+	// Probes and scrapes come every few seconds, so their access lines are
+	// written at debug level.
+	ops := newEcho(opts.Log)
+	ops.Use(reqlog.RequestID())
+	ops.Use(reqlog.AccessLog(opts.Log, slog.LevelDebug))
+	ops.Use(middleware.Recover())
+	ops.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	ops.GET("/readyz", s.ready)
+	ops.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{})))
+	s.ops = &http.Server{
+		Handler:           ops,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
 
 	s.http = &http.Server{
 		Handler:           e,
@@ -191,8 +226,21 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		IdleTimeout:       2 * time.Minute,
 	}
 	go func() { s.served <- s.http.Serve(s.listener) }()
-	opts.Log.Info("serving", "addr", s.listener.Addr().String(), "public_url", opts.Env.PublicURL)
+	go func() { s.served <- s.ops.Serve(s.opsListener) }()
+	opts.Log.Info("serving", "addr", s.listener.Addr().String(), "public_url", opts.Env.PublicURL,
+		"ops_addr", s.opsListener.Addr().String())
 	return s, nil
+}
+
+// newEcho returns an echo with the product's error handler.
+func newEcho(log *slog.Logger) *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = api.ErrorHandler(log)
+	// The peer's address as TCP saw it: headers such as X-Forwarded-For are
+	// the caller's to forge.
+	e.IPExtractor = echo.ExtractIPDirect()
+	return e
 }
 
 // Routes lists the HTTP routes the server serves.
@@ -204,7 +252,12 @@ func (s *Server) Addr() string { return s.listener.Addr().String() }
 // URL is the server's base URL on this machine.
 func (s *Server) URL() string { return "http://" + s.Addr() }
 
-// Served is closed with the HTTP server's error if it stops on its own.
+// OpsURL is the base URL of the operations endpoints (/metrics, /healthz,
+// /readyz) on this machine.
+func (s *Server) OpsURL() string { return "http://" + s.opsListener.Addr().String() }
+
+// Served yields the error of either HTTP server (public or operations) if
+// it stops on its own.
 func (s *Server) Served() <-chan error { return s.served }
 
 // ready answers whether this server should get traffic. That turns on NATS
@@ -217,11 +270,11 @@ func (s *Server) ready(c echo.Context) error {
 	checks := map[string]string{"database": "ok", "nats": "ok"}
 	status := http.StatusOK
 	if err := store.Ping(ctx, s.DB); err != nil {
-		s.log.Warn("readiness: database unavailable", "err", err)
+		s.log.WarnContext(ctx, "readiness: database unavailable", "err", err)
 		checks["database"] = "unavailable"
 	}
 	if err := s.Bus.Ping(); err != nil {
-		s.log.Warn("readiness: NATS unavailable", "err", err)
+		s.log.WarnContext(ctx, "readiness: NATS unavailable", "err", err)
 		checks["nats"] = "unavailable"
 		status = http.StatusServiceUnavailable
 	}
@@ -237,6 +290,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("http: %w", err))
 		}
 	}
+	if s.ops != nil {
+		if err := s.ops.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("operations http: %w", err))
+		}
+	}
 	errs = append(errs, s.closeBackends(ctx))
 	return errors.Join(errs...)
 }
@@ -244,6 +302,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) closeBackends(ctx context.Context) error {
 	if s.http == nil && s.listener != nil {
 		_ = s.listener.Close() // start-up failed before serving
+	}
+	if s.ops == nil && s.opsListener != nil {
+		_ = s.opsListener.Close()
 	}
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()

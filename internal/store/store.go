@@ -9,8 +9,10 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"regexp"
 	"strings"
 	"time"
 
@@ -169,9 +171,14 @@ func Ping(ctx context.Context, db *gorm.DB) error {
 	return sqlDB.PingContext(ctx)
 }
 
-// slogLogger sends gorm's warnings and errors to slog, and keeps quiet about
-// record-not-found, which callers handle.
+// slogLogger sends gorm's log to slog. At debug level it writes each
+// statement as gorm built it, with placeholders and never the values bound
+// to them (residents' text, token hashes): ParamsFilter keeps them out of
+// most statements, and redactSQL blanks the quoted values gorm's Scan
+// writes in. Errors are left to the callers, which handle or log them.
 type slogLogger struct{ log *slog.Logger }
+
+var _ gorm.ParamsFilter = slogLogger{}
 
 func (l slogLogger) LogMode(logger.LogLevel) logger.Interface { return l }
 func (l slogLogger) Info(ctx context.Context, msg string, args ...any) {
@@ -183,12 +190,83 @@ func (l slogLogger) Warn(ctx context.Context, msg string, args ...any) {
 func (l slogLogger) Error(ctx context.Context, msg string, args ...any) {
 	l.log.ErrorContext(ctx, fmt.Sprintf(msg, args...))
 }
+
+// ParamsFilter drops the values bound to a statement before gorm writes
+// them into the SQL it hands to Trace.
+func (l slogLogger) ParamsFilter(_ context.Context, sql string, _ ...any) (string, []any) {
+	return sql, nil
+}
+
 func (l slogLogger) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
-	if err == nil || errors.Is(err, gorm.ErrRecordNotFound) || errors.Is(err, context.Canceled) {
+	if !l.log.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
-	if elapsed := time.Since(begin); elapsed > 0 && l.log.Enabled(ctx, slog.LevelDebug) {
-		sql, rows := fc()
-		l.log.DebugContext(ctx, "sql error", "sql", sql, "rows", rows, "err", err, "elapsed", elapsed)
+	sql, rows := fc()
+	attrs := []slog.Attr{
+		slog.String("sql", redactSQL(sql)), slog.Int64("rows", rows),
+		slog.Float64("elapsed_ms", float64(time.Since(begin).Microseconds())/1000),
 	}
+	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
+		attrs = append(attrs, slog.String("err", describeError(err)))
+	}
+	l.log.LogAttrs(ctx, slog.LevelDebug, "sql", attrs...)
+}
+
+// placeholderShown is how gorm shows a placeholder whose value was
+// filtered out: $1$.
+var placeholderShown = regexp.MustCompile(`\$([0-9]+)\$`)
+
+// redactSQL makes a statement fit for the log. gorm's Scan writes the
+// values of Raw queries into the SQL it traces, past ParamsFilter; gorm
+// quotes every value that is not a number or a boolean, so every quoted
+// literal is replaced by '…' (numbers are ids and counts).
+func redactSQL(sql string) string {
+	sql = placeholderShown.ReplaceAllString(sql, "$$$1")
+	if !strings.Contains(sql, "'") {
+		return sql
+	}
+	var b strings.Builder
+	b.Grow(len(sql))
+	for i := 0; i < len(sql); i++ {
+		if sql[i] != '\'' {
+			b.WriteByte(sql[i])
+			continue
+		}
+		// Skip to the closing quote; '' inside is an escaped quote.
+		for i++; i < len(sql); i++ {
+			if sql[i] == '\'' {
+				if i+1 < len(sql) && sql[i+1] == '\'' {
+					i++
+					continue
+				}
+				break
+			}
+		}
+		b.WriteString("'…'")
+	}
+	return b.String()
+}
+
+// describeError names a database error without the values PostgreSQL
+// quotes in some messages (invalid input syntax for type bigint: "…") or
+// pgx in its encoding errors: a server error by its SQLSTATE and the
+// schema names it gives, a connection error as it is, anything else by its
+// type.
+func describeError(err error) string {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		if IsUnavailable(err) || errors.Is(err, context.Canceled) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return err.Error()
+		}
+		return fmt.Sprintf("%T", err)
+	}
+	s := "SQLSTATE " + pgErr.Code
+	for _, part := range []struct{ name, value string }{
+		{"table", pgErr.TableName}, {"column", pgErr.ColumnName}, {"constraint", pgErr.ConstraintName},
+	} {
+		if part.value != "" {
+			s += " " + part.name + " " + part.value
+		}
+	}
+	return s
 }

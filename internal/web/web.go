@@ -9,23 +9,19 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/citizeninbox/inbox/internal/config"
 	assets "github.com/citizeninbox/inbox/web"
 )
 
 // Pages renders the server's HTML pages.
 type Pages struct {
-	tmpl  *template.Template
-	index indexData
-}
-
-type indexData struct {
-	PublicURL string
-	Accounts  []config.ChannelAccount
+	tmpl *template.Template
 }
 
 // New parses the templates; a missing or broken template fails start-up.
-func New(f *config.File, publicURL string) (*Pages, error) {
+//
+// The pages are public and given no configuration: nothing on them may
+// name a channel account, a webhook address or a credential.
+func New() (*Pages, error) {
 	tmpl, err := template.ParseFS(assets.Templates, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("templates: %w", err)
@@ -33,18 +29,18 @@ func New(f *config.File, publicURL string) (*Pages, error) {
 	if tmpl.Lookup("index.html") == nil {
 		return nil, fmt.Errorf("templates: index.html is missing")
 	}
-	return &Pages{tmpl: tmpl, index: indexData{PublicURL: publicURL, Accounts: f.ChannelAccounts}}, nil
+	return &Pages{tmpl: tmpl}, nil
 }
 
-// Register adds the page routes. They show configuration only, no resident
-// data, so they need no sign-in.
+// Register adds the page routes. They show no configuration and no
+// resident data, so they need no sign-in.
 func (p *Pages) Register(e *echo.Echo) {
 	e.GET("/", p.home)
 }
 
 func (p *Pages) home(c echo.Context) error {
 	var buf bytes.Buffer
-	if err := p.tmpl.ExecuteTemplate(&buf, "index.html", p.index); err != nil {
+	if err := p.tmpl.ExecuteTemplate(&buf, "index.html", nil); err != nil {
 		return err
 	}
 	return c.HTMLBlob(http.StatusOK, buf.Bytes())
