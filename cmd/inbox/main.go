@@ -55,6 +55,8 @@ environment:
   INBOX_PUBLIC_URL    public base URL (default http://INBOX_HTTP_ADDR)
   INBOX_CONFIG        YAML configuration file (default deploy/config.example.yaml)
   INBOX_LOG_LEVEL     debug, info, warn or error (default info)
+  INBOX_NATS_NAMESPACE prefix of stream and subject names, for installations sharing one NATS (default none)
+  INBOX_SEND_LEASE    how long a claim on a reply lasts unrenewed; a dead replica's reply is taken over after it (default 30s)
 `
 
 func main() {

@@ -45,6 +45,10 @@ type Env struct {
 	NATSCA    string
 	NATSCert  string
 	NATSKey   string
+	// NATSNamespace prefixes the streams' and subjects' names, so that
+	// several installations (staging beside production) can share one NATS
+	// cluster; empty for none.
+	NATSNamespace string
 	// HTTPAddr is the address the public HTTP server listens on: webhooks,
 	// the REST API and pages.
 	HTTPAddr string
@@ -59,23 +63,33 @@ type Env struct {
 	LogLevel string
 	// ShutdownTimeout bounds each step of graceful shutdown.
 	ShutdownTimeout time.Duration
+	// SendLease is how long a sender's claim on a reply lasts without
+	// being renewed: a replica that dies mid-send leaves the reply to
+	// another after it.
+	SendLease time.Duration
 }
+
+// namespaceRe is what a stream namespace may be: it becomes part of stream
+// names (upper-cased) and subjects (as it is).
+var namespaceRe = regexp.MustCompile(`^[a-z][a-z0-9]{0,31}$`)
 
 // Environment variable names.
 const (
-	EnvDatabaseURL  = "INBOX_DATABASE_URL"
-	EnvNATSURL      = "INBOX_NATS_URL"
-	EnvNATSDir      = "INBOX_NATS_DIR"
-	EnvNATSReplicas = "INBOX_NATS_REPLICAS"
-	EnvNATSCreds    = "INBOX_NATS_CREDS"
-	EnvNATSCA       = "INBOX_NATS_CA"
-	EnvNATSCert     = "INBOX_NATS_CERT"
-	EnvNATSKey      = "INBOX_NATS_KEY"
-	EnvHTTPAddr     = "INBOX_HTTP_ADDR"
-	EnvOpsAddr      = "INBOX_OPS_ADDR"
-	EnvPublicURL    = "INBOX_PUBLIC_URL"
-	EnvConfigFile   = "INBOX_CONFIG"
-	EnvLogLevel     = "INBOX_LOG_LEVEL"
+	EnvDatabaseURL   = "INBOX_DATABASE_URL"
+	EnvNATSURL       = "INBOX_NATS_URL"
+	EnvNATSDir       = "INBOX_NATS_DIR"
+	EnvNATSReplicas  = "INBOX_NATS_REPLICAS"
+	EnvNATSCreds     = "INBOX_NATS_CREDS"
+	EnvNATSCA        = "INBOX_NATS_CA"
+	EnvNATSCert      = "INBOX_NATS_CERT"
+	EnvNATSKey       = "INBOX_NATS_KEY"
+	EnvNATSNamespace = "INBOX_NATS_NAMESPACE"
+	EnvSendLease     = "INBOX_SEND_LEASE"
+	EnvHTTPAddr      = "INBOX_HTTP_ADDR"
+	EnvOpsAddr       = "INBOX_OPS_ADDR"
+	EnvPublicURL     = "INBOX_PUBLIC_URL"
+	EnvConfigFile    = "INBOX_CONFIG"
+	EnvLogLevel      = "INBOX_LOG_LEVEL"
 )
 
 // FromEnv reads the infrastructure settings, applying defaults.
@@ -94,6 +108,7 @@ func FromEnv(getenv func(string) string) (Env, error) {
 		NATSCA:          get(EnvNATSCA, ""),
 		NATSCert:        get(EnvNATSCert, ""),
 		NATSKey:         get(EnvNATSKey, ""),
+		NATSNamespace:   get(EnvNATSNamespace, ""),
 		HTTPAddr:        get(EnvHTTPAddr, "127.0.0.1:8080"),
 		OpsAddr:         get(EnvOpsAddr, "127.0.0.1:9090"),
 		PublicURL:       get(EnvPublicURL, ""),
@@ -113,6 +128,14 @@ func FromEnv(getenv func(string) string) (Env, error) {
 	if err := e.checkNATSSecurity(); err != nil {
 		return Env{}, err
 	}
+	if e.NATSNamespace != "" && !namespaceRe.MatchString(e.NATSNamespace) {
+		return Env{}, fmt.Errorf("%s: %q is not a namespace (a letter, then up to 31 lower-case letters and digits)", EnvNATSNamespace, e.NATSNamespace)
+	}
+	lease, err := time.ParseDuration(get(EnvSendLease, "30s"))
+	if err != nil || lease < time.Second {
+		return Env{}, fmt.Errorf("%s: %q is not a duration of at least 1s", EnvSendLease, get(EnvSendLease, ""))
+	}
+	e.SendLease = lease
 	if e.OpsAddr == e.HTTPAddr {
 		return Env{}, fmt.Errorf("%s: %q is also %s; operations endpoints need their own address", EnvOpsAddr, e.OpsAddr, EnvHTTPAddr)
 	}

@@ -154,6 +154,9 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		opts.Log.Info("embedded NATS started", "dir", opts.Env.NATSDir)
 	}
 	names := opts.Names
+	if names.Namespace == "" {
+		names.Namespace = opts.Env.NATSNamespace
+	}
 	names.Replicas = opts.Env.NATSReplicas
 	if s.Bus, err = bus.Connect(ctx, natsURL, names, natsOpts...); err != nil {
 		return nil, err
@@ -162,12 +165,16 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	// Roles: outbox relay, case service, sender.
 	s.relay = outbound.NewRelay(s.DB, s.Bus.JS, s.Metrics, opts.Log.With("role", "relay"), opts.RelayInterval)
 	s.relay.Start(context.WithoutCancel(ctx))
-	s.Cases = cases.New(s.DB, opts.Names, s.Metrics, opts.Log.With("role", "cases"), s.relay.Wake)
+	s.Cases = cases.New(s.DB, names, s.Metrics, opts.Log.With("role", "cases"), s.relay.Wake)
 	s.Cases.UseConfiguration(s.Channels)
 	if s.consumer, err = s.Cases.StartConsumer(ctx, s.Bus, opts.InboundRetry); err != nil {
 		return nil, err
 	}
-	s.sender = outbound.NewSender(s.DB, s.Channels.Senders(), s.Metrics, opts.Log.With("role", "sender"), opts.Sender)
+	senderCfg := opts.Sender
+	if senderCfg.Lease <= 0 {
+		senderCfg.Lease = opts.Env.SendLease
+	}
+	s.sender = outbound.NewSender(s.DB, s.Channels.Senders(), s.Metrics, opts.Log.With("role", "sender"), senderCfg)
 	if err := s.sender.Start(ctx, s.Bus); err != nil {
 		return nil, err
 	}
