@@ -136,7 +136,11 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 
 	// Roles: outbox relay, case service, sender.
-	s.relay = outbound.NewRelay(s.DB, s.Bus.JS, s.Metrics, opts.Log.With("role", "relay"), opts.RelayInterval)
+	relayPub, err := s.Bus.NewPublisher(outbound.RelayWindow)
+	if err != nil {
+		return nil, err
+	}
+	s.relay = outbound.NewRelay(s.DB, relayPub, s.Metrics, opts.Log.With("role", "relay"), opts.RelayInterval)
 	s.relay.Start(context.WithoutCancel(ctx))
 	s.Cases = cases.New(s.DB, opts.Names, s.Metrics, opts.Log.With("role", "cases"), s.relay.Wake)
 	if s.consumer, err = s.Cases.StartConsumer(ctx, s.Bus, opts.InboundRetry); err != nil {
