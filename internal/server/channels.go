@@ -2,9 +2,9 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/citizeninbox/inbox/internal/channels"
@@ -19,33 +19,44 @@ import (
 func buildChannel(acct config.ChannelAccount, httpClient *http.Client) (ingest.Endpoint, outbound.Adapter, error) {
 	switch acct.Channel {
 	case "x":
-		ep := &xEndpoint{slug: acct.Slug, cfg: *acct.X}
+		ep := ingest.Endpoint{Driver: "x", Slug: acct.Slug, Webhook: &xEndpoint{slug: acct.Slug, cfg: *acct.X}}
 		client := &x.Client{BaseURL: acct.APIBaseURL, BearerToken: acct.X.AccessToken, HTTP: httpClient}
 		return ep, client, nil
 	}
-	return nil, nil, fmt.Errorf("channel_accounts %s: channel %q is not supported", acct.Slug, acct.Channel)
+	return ingest.Endpoint{}, nil, fmt.Errorf("channel_accounts %s: channel %q is not supported", acct.Slug, acct.Channel)
 }
 
-// xEndpoint is an X account's webhook endpoint.
+// xEndpoint is an X account's webhook endpoint, at /webhooks/x/<slug>.
 type xEndpoint struct {
 	slug string
 	cfg  config.X
 }
 
-func (e *xEndpoint) Channel() string { return "x" }
-func (e *xEndpoint) Account() string { return e.slug }
-
-func (e *xEndpoint) Challenge(q url.Values) (string, []byte, bool) {
-	token := q.Get("crc_token")
-	if token == "" {
-		return "", nil, false
+// Challenge answers X's CRC, for tokens of the shape X sends only.
+func (e *xEndpoint) Challenge(r *http.Request) (string, []byte, error) {
+	tokens, ok := r.URL.Query()["crc_token"]
+	if !ok {
+		return "", nil, channels.ErrNotAChallenge
 	}
-	body, _ := json.Marshal(map[string]string{"response_token": x.CRCResponse(e.cfg.ConsumerSecret, token)})
-	return "application/json", body, true
+	if len(tokens) != 1 {
+		return "", nil, errors.New("x: more than one crc_token")
+	}
+	answer, err := x.AnswerCRC(e.cfg.ConsumerSecret, tokens[0])
+	if err != nil {
+		return "", nil, err
+	}
+	body, err := json.Marshal(map[string]string{"response_token": answer})
+	return "application/json", body, err
 }
 
-func (e *xEndpoint) Verify(h http.Header, body []byte) bool {
-	return x.Verify(e.cfg.ConsumerSecret, body, h.Get("x-twitter-webhooks-signature"))
+// Precheck refuses a request without a well-formed signature header.
+func (e *xEndpoint) Precheck(r *http.Request) error {
+	_, err := x.ParseSignature(r.Header.Get(x.SignatureHeader))
+	return err
+}
+
+func (e *xEndpoint) Verify(r *http.Request, body []byte) error {
+	return x.CheckSignature(e.cfg.ConsumerSecret, body, r.Header.Get(x.SignatureHeader))
 }
 
 func (e *xEndpoint) Parse(body []byte, receivedAt time.Time) ([]channels.Inbound, error) {

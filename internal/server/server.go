@@ -47,6 +47,8 @@ type Options struct {
 	RelayInterval time.Duration
 	// HTTPClient is used for network APIs; nil means a default client.
 	HTTPClient *http.Client
+	// Ingest are the webhook intake limits; zero fields take the defaults.
+	Ingest ingest.Options
 }
 
 // Server is a running server.
@@ -170,7 +172,11 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		ContentSecurityPolicy: "default-src 'self'; style-src 'self' 'unsafe-inline'",
 		ReferrerPolicy:        "same-origin",
 	}))
-	ingest.New(endpoints, s.Bus, s.Metrics, opts.Log.With("role", "ingest")).Register(e)
+	webhooks, err := ingest.New(endpoints, s.Bus, ingest.KeepFunc(s.keepRejected), s.Metrics, opts.Log.With("role", "ingest"), opts.Ingest)
+	if err != nil {
+		return nil, err
+	}
+	webhooks.Register(e)
 	api.Register(e, s.Cases, s.Auth, s.Metrics, opts.Log.With("role", "api"))
 	pages.Register(e)
 	s.echo = e
@@ -188,6 +194,13 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	go func() { s.served <- s.http.Serve(s.listener) }()
 	opts.Log.Info("serving", "addr", s.listener.Addr().String(), "public_url", opts.Env.PublicURL)
 	return s, nil
+}
+
+// keepRejected keeps in inbound_rejected what ingest accepted from a
+// network but cannot publish.
+func (s *Server) keepRejected(ctx context.Context, subject string, data []byte, reason string) error {
+	return s.DB.WithContext(ctx).Exec(`INSERT INTO inbound_rejected (subject, data, reason) VALUES (?, ?, ?)`,
+		subject, data, reason).Error
 }
 
 // Routes lists the HTTP routes the server serves.
