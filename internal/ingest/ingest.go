@@ -1,227 +1,426 @@
-// Package ingest receives webhooks from the networks. For each delivery it
-// verifies the signature on the raw body, has the channel's adapter parse and
-// normalise it, publishes every resident message to INBOUND and answers 2xx
-// only once JetStream has stored them all. It touches no database, so
-// webhooks are accepted while PostgreSQL is down.
+// Package ingest receives webhooks from the networks. Each endpoint is one
+// driver's channels.Webhook, served at /webhooks/<driver>/<endpoint>. For
+// each delivery ingest checks what it can from the headers, reads the body
+// within a deadline and a memory budget, has the driver verify the whole
+// request, refuses bodies with duplicate keys, has the driver parse it,
+// publishes every resident message to INBOUND and answers 2xx only once
+// JetStream has stored them all. The database is used only to keep what a
+// network sent that cannot be published (Keeper), so webhooks are accepted
+// while PostgreSQL is down.
 package ingest
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
+	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
+	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/citizeninbox/inbox/internal/bus"
 	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/metrics"
 )
 
-// MaxBodyBytes caps a webhook body; larger deliveries are refused with 413.
-const MaxBodyBytes = 5 << 20
+// Production defaults of Options.
+const (
+	// DefaultMaxBody caps a webhook body; larger deliveries get 413.
+	DefaultMaxBody = 5 << 20
+	// DefaultBodyTimeout bounds the time a body may take to arrive once
+	// its headers are in: networks send a delivery at once, and answer
+	// deadlines are about 10 s.
+	DefaultBodyTimeout = 10 * time.Second
+	// DefaultUnverifiedBytes caps the memory held by bodies being read,
+	// whose signatures are not checked yet.
+	DefaultUnverifiedBytes = 64 << 20
+	// DefaultPublishWindow is how many messages of all deliveries together
+	// wait for JetStream's acknowledgement at once.
+	DefaultPublishWindow = 1024
+	// DefaultPublishTimeout bounds the wait for JetStream's
+	// acknowledgements, inside the networks' answer deadlines (X's is
+	// 10 s).
+	DefaultPublishTimeout = 8 * time.Second
+)
 
-// maxInFlight bounds the webhook bodies being read and published at once,
-// so slow or hostile senders cannot hold unbounded memory before their
-// signatures are checked.
-const maxInFlight = 256
+// retryAfter is what a 503 asks the network to wait, in seconds.
+const retryAfter = "5"
 
-// publishTimeout bounds the wait for JetStream's acknowledgements, well
-// inside the networks' answer deadlines.
-const publishTimeout = 5 * time.Second
+// keepTimeout bounds the write of what cannot be published.
+const keepTimeout = 5 * time.Second
 
-// Endpoint is one channel account's webhook endpoint, provided by the
-// channel's adapter.
-type Endpoint interface {
-	Channel() string
-	Account() string
-	// Challenge answers a GET verification request (X's CRC, Meta's
-	// hub.challenge). ok is false when the request is not a valid challenge.
-	Challenge(q url.Values) (contentType string, body []byte, ok bool)
-	// Verify checks the delivery's signature over the raw body.
-	Verify(h http.Header, body []byte) bool
-	// Parse normalises a verified delivery into resident messages. It may
-	// return messages together with an error naming events it skipped.
-	Parse(body []byte, receivedAt time.Time) ([]channels.Inbound, error)
+// Options are the limits of webhook intake. Zero fields take the defaults.
+type Options struct {
+	MaxBody         int64
+	BodyTimeout     time.Duration
+	UnverifiedBytes int64
+	PublishWindow   int
+	PublishTimeout  time.Duration
 }
 
-// Handler serves /webhooks/:channel/:account.
+func (o Options) withDefaults() Options {
+	if o.MaxBody <= 0 {
+		o.MaxBody = DefaultMaxBody
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = DefaultBodyTimeout
+	}
+	if o.UnverifiedBytes <= 0 {
+		o.UnverifiedBytes = DefaultUnverifiedBytes
+	}
+	if o.PublishWindow <= 0 {
+		o.PublishWindow = DefaultPublishWindow
+	}
+	if o.PublishTimeout <= 0 {
+		o.PublishTimeout = DefaultPublishTimeout
+	}
+	return o
+}
+
+// Endpoint is one webhook endpoint: a driver's Webhook, served at
+// /webhooks/<Driver>/<Slug>. It may serve several channel accounts; the
+// messages it parses name their own channel and account.
+type Endpoint struct {
+	Driver  string
+	Slug    string
+	Webhook channels.Webhook
+}
+
+// Keeper keeps what a network sent that ingest cannot publish (a message
+// over the bus's payload limit, a genuine delivery that cannot be read) so
+// that nothing a resident sent is lost. subject says what data is: an
+// INBOUND subject for a message, the webhook's path for a whole delivery.
+type Keeper interface {
+	Keep(ctx context.Context, subject string, data []byte, reason string) error
+}
+
+// KeepFunc is a Keeper made of a function.
+type KeepFunc func(ctx context.Context, subject string, data []byte, reason string) error
+
+// Keep calls f.
+func (f KeepFunc) Keep(ctx context.Context, subject string, data []byte, reason string) error {
+	return f(ctx, subject, data, reason)
+}
+
+// Results counted in inbox_webhooks_total{channel,result}. The channel
+// label is the driver's name, or "unknown" for a path no endpoint serves:
+// never a value the caller chose.
+const (
+	resultAccepted      = "accepted"         // 200: every message published
+	resultPartly        = "partly_malformed" // 200: some events unreadable, delivery kept
+	resultOversized     = "oversized"        // 200: a message over the bus limit, raw copy dropped or kept aside
+	resultIgnored       = "ignored"          // 200: nothing to publish
+	resultChallenge     = "challenge"        // 200: verification answered
+	resultBadChallenge  = "bad_challenge"    // 400: verification request refused
+	resultUnknown       = "unknown_account"  // 404: no endpoint at that path
+	resultForged        = "forged"           // 401: signature missing, malformed or wrong
+	resultTooLarge      = "too_large"        // 413
+	resultSlow          = "slow"             // 408: the body did not arrive in time
+	resultBusy          = "busy"             // 503: unverified bodies over their memory cap
+	resultReadFailed    = "read_failed"      // 400: the body could not be read
+	resultMalformed     = "malformed"        // 400: no event could be read
+	resultDuplicateKeys = "duplicate_keys"   // 400
+	resultPublishFailed = "publish_failed"   // 503
+	resultKeepFailed    = "keep_failed"      // 503
+)
+
+// Handler serves /webhooks/:driver/:endpoint.
 type Handler struct {
-	endpoints map[string]Endpoint // "channel/account"
+	endpoints map[string]Endpoint // "driver/slug"
 	bus       *bus.Bus
+	pub       *bus.Publisher
+	keep      Keeper
 	metrics   *metrics.Metrics
 	log       *slog.Logger
 	now       func() time.Time
-	slots     chan struct{}
+	opts      Options
+	// unverified holds the bytes of bodies being read whose signatures
+	// are not yet checked; held mirrors it for the gauge.
+	unverified *semaphore.Weighted
+	held       atomic.Int64
 }
 
-// New builds the webhook handler for the given endpoints.
-func New(endpoints []Endpoint, b *bus.Bus, m *metrics.Metrics, log *slog.Logger) *Handler {
-	h := &Handler{endpoints: map[string]Endpoint{}, bus: b, metrics: m, log: log, now: time.Now,
-		slots: make(chan struct{}, maxInFlight)}
-	for _, e := range endpoints {
-		h.endpoints[e.Channel()+"/"+e.Account()] = e
+// New builds the webhook handler for the given endpoints. It publishes
+// through its own publisher on b's connection, and hands keep what cannot
+// be published.
+func New(endpoints []Endpoint, b *bus.Bus, keep Keeper, m *metrics.Metrics, log *slog.Logger, opts Options) (*Handler, error) {
+	opts = opts.withDefaults()
+	if opts.UnverifiedBytes <= opts.MaxBody {
+		return nil, fmt.Errorf("ingest: the cap on unverified bytes (%d) must be over the body cap (%d)", opts.UnverifiedBytes, opts.MaxBody)
 	}
-	return h
+	pub, err := b.NewPublisher(opts.PublishWindow)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{endpoints: map[string]Endpoint{}, bus: b, pub: pub, keep: keep, metrics: m, log: log,
+		now: time.Now, opts: opts, unverified: semaphore.NewWeighted(opts.UnverifiedBytes)}
+	for _, e := range endpoints {
+		key := e.Driver + "/" + e.Slug
+		if _, dup := h.endpoints[key]; dup {
+			return nil, fmt.Errorf("ingest: two webhook endpoints at /webhooks/%s", key)
+		}
+		h.endpoints[key] = e
+	}
+	gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "inbox_webhook_unverified_bytes",
+		Help: "Memory held by webhook bodies being read, whose signatures are not checked yet.",
+	}, func() float64 { return float64(h.held.Load()) })
+	if err := m.Registry.Register(gauge); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	return h, nil
 }
 
 // Register adds the webhook routes. They are authenticated by each
 // network's signature, not by a session or token.
 func (h *Handler) Register(e *echo.Echo) {
-	e.GET("/webhooks/:channel/:account", h.challenge)
-	e.POST("/webhooks/:channel/:account", h.receive)
+	e.GET("/webhooks/:driver/:endpoint", h.challenge)
+	e.POST("/webhooks/:driver/:endpoint", h.receive)
 }
 
 func (h *Handler) endpoint(c echo.Context) (Endpoint, bool) {
-	ep, ok := h.endpoints[c.Param("channel")+"/"+c.Param("account")]
+	ep, ok := h.endpoints[c.Param("driver")+"/"+c.Param("endpoint")]
 	return ep, ok
 }
 
-func (h *Handler) count(channel, result string) {
-	h.metrics.Webhooks.WithLabelValues(channel, result).Inc()
+func (h *Handler) count(driver, result string) {
+	h.metrics.Webhooks.WithLabelValues(driver, result).Inc()
 }
 
 func (h *Handler) challenge(c echo.Context) error {
+	ctx := c.Request().Context()
 	ep, ok := h.endpoint(c)
 	if !ok {
-		h.count("unknown", "unknown_account") // never a label from the URL: it is the caller's to choose
+		h.count("unknown", resultUnknown)
 		return problem(c, http.StatusNotFound, "no such webhook endpoint")
 	}
-	contentType, body, ok := ep.Challenge(c.QueryParams())
-	if !ok {
-		h.count(ep.Channel(), "forged")
-		return problem(c, http.StatusUnauthorized, "invalid verification request")
+	contentType, body, err := ep.Webhook.Challenge(c.Request())
+	if err != nil {
+		h.count(ep.Driver, resultBadChallenge)
+		detail := "invalid verification request"
+		if errors.Is(err, channels.ErrNotAChallenge) {
+			detail = "not a verification request"
+		}
+		h.log.WarnContext(ctx, "webhook verification refused", "driver", ep.Driver, "endpoint", ep.Slug,
+			"reason", err, "remote", c.RealIP())
+		return problem(c, http.StatusBadRequest, detail)
 	}
-	h.count(ep.Channel(), "challenge")
+	h.count(ep.Driver, resultChallenge)
 	return c.Blob(http.StatusOK, contentType, body)
 }
 
 func (h *Handler) receive(c echo.Context) error {
 	start := h.now()
 	receivedAt := start.UTC()
+	r := c.Request()
+	ctx := r.Context()
 	ep, ok := h.endpoint(c)
 	if !ok {
-		h.count("unknown", "unknown_account") // never a label from the URL: it is the caller's to choose
+		h.count("unknown", resultUnknown)
 		return problem(c, http.StatusNotFound, "no such webhook endpoint")
 	}
-	channel := ep.Channel()
+	driver := ep.Driver
 	defer func() {
-		h.metrics.WebhookSeconds.WithLabelValues(channel).Observe(time.Since(start).Seconds())
+		h.metrics.WebhookSeconds.WithLabelValues(driver).Observe(time.Since(start).Seconds())
 	}()
+	log := h.log.With("driver", driver, "endpoint", ep.Slug)
 
-	if c.Request().ContentLength > MaxBodyBytes {
-		h.count(channel, "too_large")
-		return problem(c, http.StatusRequestEntityTooLarge, "request body is too large")
+	// What the headers alone can refuse costs nothing to read.
+	if pc, ok := ep.Webhook.(channels.Prechecker); ok {
+		if err := pc.Precheck(r); err != nil {
+			h.count(driver, resultForged)
+			log.WarnContext(ctx, "webhook refused before its body was read", "reason", err, "remote", c.RealIP())
+			return unread(c, http.StatusUnauthorized, "invalid signature")
+		}
 	}
-	if !h.acquire() {
-		h.count(channel, "busy")
-		c.Response().Header().Set("Retry-After", "5")
-		return problem(c, http.StatusServiceUnavailable, "too many deliveries at once, try again")
+	if r.ContentLength > h.opts.MaxBody {
+		h.count(driver, resultTooLarge)
+		return unread(c, http.StatusRequestEntityTooLarge, "request body is too large")
 	}
-	defer func() { <-h.slots }()
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, MaxBodyBytes+1))
-	if err != nil {
-		h.count(channel, "malformed")
-		return problem(c, http.StatusBadRequest, "could not read the request body")
+
+	body, release, err := h.readBody(c.Response(), r)
+	defer release()
+	switch {
+	case errors.Is(err, errTooLarge):
+		h.count(driver, resultTooLarge)
+		return unread(c, http.StatusRequestEntityTooLarge, "request body is too large")
+	case errors.Is(err, errBusy):
+		h.count(driver, resultBusy)
+		log.WarnContext(ctx, "webhook refused: unverified bodies at their memory cap",
+			"content_length", r.ContentLength, "cap", h.opts.UnverifiedBytes)
+		c.Response().Header().Set("Retry-After", retryAfter)
+		return unread(c, http.StatusServiceUnavailable, "too many deliveries at once, try again")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		h.count(driver, resultSlow)
+		log.WarnContext(ctx, "webhook body did not arrive in time", "read_bytes", len(body),
+			"timeout", h.opts.BodyTimeout.String(), "remote", c.RealIP())
+		return unread(c, http.StatusRequestTimeout, "the request body did not arrive in time")
+	case err != nil:
+		h.count(driver, resultReadFailed)
+		return unread(c, http.StatusBadRequest, "could not read the request body")
 	}
-	if len(body) > MaxBodyBytes {
-		h.count(channel, "too_large")
-		return problem(c, http.StatusRequestEntityTooLarge, "request body is too large")
-	}
-	if !ep.Verify(c.Request().Header, body) {
-		h.count(channel, "forged")
-		h.log.Warn("webhook signature rejected", "channel", channel, "account", ep.Account(),
-			"remote", c.RealIP())
+
+	verifyErr := ep.Webhook.Verify(r, body)
+	release() // checked, genuine or not: the body leaves the unverified budget
+	if verifyErr != nil {
+		h.count(driver, resultForged)
+		log.WarnContext(ctx, "webhook signature rejected", "reason", verifyErr, "bytes", len(body), "remote", c.RealIP())
 		return problem(c, http.StatusUnauthorized, "invalid signature")
 	}
-	msgs, err := ep.Parse(body, receivedAt)
+
+	// A genuine delivery from here on: what cannot be read or published is
+	// kept, never only logged (logs carry sizes, ids and reasons, never
+	// what residents wrote).
+	path := "/webhooks/" + driver + "/" + ep.Slug
+	if err := duplicateKey(body); err != nil {
+		result, detail := resultDuplicateKeys, "the payload has duplicate keys"
+		if !errors.Is(err, errDuplicateKey) {
+			result, detail = resultMalformed, "the payload could not be read"
+		}
+		log.WarnContext(ctx, "webhook payload refused", "reason", err, "bytes", len(body))
+		if err := h.keepDelivery(ctx, path, body, err); err != nil {
+			h.count(driver, resultKeepFailed)
+			log.ErrorContext(ctx, "refused webhook could not be kept", "err", err, "bytes", len(body))
+			return unavailable(c, "the delivery could not be stored, try again")
+		}
+		h.count(driver, result)
+		return problem(c, http.StatusBadRequest, detail)
+	}
+
+	msgs, parseErr := ep.Webhook.Parse(body, receivedAt)
 	msgs, invalid := valid(msgs)
 	if invalid != nil {
-		err = errors.Join(err, invalid)
+		parseErr = errors.Join(parseErr, invalid)
 	}
-	result := "accepted"
-	switch {
-	case err != nil && len(msgs) == 0:
-		h.count(channel, "malformed")
-		h.log.Warn("webhook payload rejected", "channel", channel, "account", ep.Account(), "err", err,
-			"body", truncate(body, 64<<10))
+	if parseErr != nil && len(msgs) == 0 {
+		log.WarnContext(ctx, "webhook payload rejected", "reason", parseErr, "bytes", len(body))
+		if err := h.keepDelivery(ctx, path, body, parseErr); err != nil {
+			h.count(driver, resultKeepFailed)
+			log.ErrorContext(ctx, "unreadable webhook could not be kept", "err", err, "bytes", len(body))
+			return unavailable(c, "the delivery could not be stored, try again")
+		}
+		h.count(driver, resultMalformed)
 		return problem(c, http.StatusBadRequest, "the payload could not be read")
-	case err != nil:
-		// Keep what could be read; the rest is logged whole.
-		result = "partly_malformed"
-		h.log.Warn("webhook events skipped", "channel", channel, "account", ep.Account(), "err", err,
-			"body", truncate(body, 64<<10))
 	}
 	if len(msgs) == 0 {
-		h.count(channel, "ignored")
+		h.count(driver, resultIgnored)
 		return c.NoContent(http.StatusOK)
 	}
-	ctx, cancel := context.WithTimeout(c.Request().Context(), publishTimeout)
+
+	pubCtx, cancel := context.WithTimeout(ctx, h.opts.PublishTimeout)
 	defer cancel()
-	if err := h.publish(ctx, msgs); err != nil {
-		h.count(channel, "publish_failed")
-		h.log.Error("webhook not stored", "channel", channel, "account", ep.Account(), "err", err)
+	published, oversized, err := h.publish(pubCtx, log, msgs)
+	if err != nil {
+		h.count(driver, resultPublishFailed)
+		log.ErrorContext(ctx, "webhook not stored", "err", err, "messages", len(msgs))
 		// The network will deliver again; dedupe keys make that safe.
-		return problem(c, http.StatusServiceUnavailable, "message could not be stored, try again")
+		return unavailable(c, "message could not be stored, try again")
 	}
-	h.count(channel, result)
-	h.metrics.InboundMessages.WithLabelValues(channel).Add(float64(len(msgs)))
+	h.metrics.InboundMessages.WithLabelValues(driver).Add(float64(published))
+	result := resultAccepted
+	if oversized > 0 {
+		result = resultOversized
+	}
+	if parseErr != nil {
+		// The readable events are published; the delivery is kept whole
+		// for the events that could not be read.
+		result = resultPartly
+		log.WarnContext(ctx, "webhook events skipped", "reason", parseErr, "bytes", len(body), "published", published)
+		if err := h.keepDelivery(ctx, path, body, parseErr); err != nil {
+			h.count(driver, resultKeepFailed)
+			log.ErrorContext(ctx, "partly unreadable webhook could not be kept", "err", err, "bytes", len(body))
+			return unavailable(c, "the delivery could not be stored, try again")
+		}
+	}
+	h.count(driver, result)
 	return c.NoContent(http.StatusOK)
 }
 
-// acquire takes one of the in-flight slots, waiting up to two seconds.
-func (h *Handler) acquire() bool {
-	select {
-	case h.slots <- struct{}{}:
-		return true
-	default:
+// Publish stores messages a poller fetched on INBOUND exactly as a
+// webhook's are stored: each checked, in bounded windows, oversized ones
+// slimmed or kept. It returns nil only once every one is stored.
+func (h *Handler) Publish(ctx context.Context, msgs []channels.Inbound) error {
+	msgs, invalid := valid(msgs)
+	if invalid != nil {
+		return invalid
 	}
-	t := time.NewTimer(2 * time.Second)
-	defer t.Stop()
-	select {
-	case h.slots <- struct{}{}:
-		return true
-	case <-t.C:
-		return false
-	}
+	_, _, err := h.publish(ctx, h.log, msgs)
+	return err
 }
 
-// publish sends every message to INBOUND at once and waits for all the
-// acknowledgements.
-func (h *Handler) publish(ctx context.Context, msgs []channels.Inbound) error {
-	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+// keepDelivery keeps a genuine delivery ingest cannot fully read.
+func (h *Handler) keepDelivery(ctx context.Context, path string, body []byte, reason error) error {
+	ctx, cancel := context.WithTimeout(ctx, keepTimeout)
+	defer cancel()
+	return h.keep.Keep(ctx, path, body, reason.Error())
+}
+
+// publish sends msgs to INBOUND in the publisher's windows and waits for
+// JetStream to store them. A message over the bus's payload limit is sent
+// without its raw copy when its text alone fits, and is otherwise kept
+// whole through the Keeper; oversized counts both. Any failure to publish
+// or keep is an error: the network then delivers again, and dedupe keys
+// make that safe.
+func (h *Handler) publish(ctx context.Context, log *slog.Logger, msgs []channels.Inbound) (published, oversized int, err error) {
+	limit := h.pub.MaxData()
+	out := make([]bus.Message, 0, len(msgs))
+	type kept struct {
+		subject, reason string
+		data            []byte
+	}
+	var keep []kept
 	for _, m := range msgs {
+		subject := h.bus.InboundSubject(m.Channel, m.Account)
 		data, err := json.Marshal(m)
 		if err != nil {
-			return err
+			return 0, 0, fmt.Errorf("encode message %s: %w", m.DedupeKey, err)
 		}
-		msg := &nats.Msg{
-			Subject: h.bus.InboundSubject(m.Channel, m.Account),
-			Data:    data,
-			Header:  nats.Header{},
+		if len(data) > limit {
+			oversized++
+			whole := len(data)
+			slim := m
+			slim.Raw = nil
+			if data2, err := json.Marshal(slim); err == nil && len(data2) <= limit {
+				log.WarnContext(ctx, "message published without its raw copy: over the bus's payload limit",
+					"dedupe_key", m.DedupeKey, "bytes", whole, "raw_bytes", len(m.Raw), "limit", limit)
+				data = data2
+			} else {
+				reason := fmt.Sprintf("message of %d bytes (text %d bytes) is over the bus's payload limit of %d bytes", whole, len(m.Text), limit)
+				log.WarnContext(ctx, "message kept in inbound_rejected: over the bus's payload limit",
+					"dedupe_key", m.DedupeKey, "bytes", whole, "text_bytes", len(m.Text), "limit", limit)
+				keep = append(keep, kept{subject: subject, reason: reason, data: data})
+				continue
+			}
 		}
-		f, err := h.bus.JS.PublishMsgAsync(msg, jetstream.WithMsgID(m.DedupeKey))
+		out = append(out, bus.Message{Subject: subject, Data: data, ID: m.DedupeKey})
+	}
+	failed, first := 0, error(nil)
+	for _, err := range h.pub.PublishAll(ctx, out) {
 		if err != nil {
-			return err
-		}
-		futures = append(futures, f)
-	}
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return err
-		case <-ctx.Done():
-			return errors.Join(errors.New("JetStream did not acknowledge in time"), ctx.Err())
+			failed++
+			if first == nil {
+				first = err
+			}
 		}
 	}
-	return nil
+	if failed > 0 {
+		return 0, oversized, fmt.Errorf("%d of %d messages not stored: %w", failed, len(out), first)
+	}
+	for _, k := range keep {
+		kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keepTimeout)
+		err := h.keep.Keep(kctx, k.subject, k.data, k.reason)
+		cancel()
+		if err != nil {
+			return len(out), oversized, fmt.Errorf("keep an oversized message: %w", err)
+		}
+	}
+	return len(out), oversized, nil
 }
 
 func problem(c echo.Context, status int, detail string) error {
@@ -232,24 +431,30 @@ func problem(c echo.Context, status int, detail string) error {
 	})
 }
 
+// unread refuses a request whose body is not read, and closes the
+// connection after the answer: otherwise the HTTP server would read what is
+// left of the body before answering, which is what a slow sender wants.
+func unread(c echo.Context, status int, detail string) error {
+	c.Response().Header().Set("Connection", "close")
+	return problem(c, status, detail)
+}
+
+// unavailable answers 503 with Retry-After, so the network delivers again.
+func unavailable(c echo.Context, detail string) error {
+	c.Response().Header().Set("Retry-After", retryAfter)
+	return problem(c, http.StatusServiceUnavailable, detail)
+}
+
 // valid keeps the messages that pass Validate, and reports the others.
 func valid(msgs []channels.Inbound) ([]channels.Inbound, error) {
 	var errs []error
 	kept := msgs[:0:0]
-	for _, m := range msgs {
+	for i, m := range msgs {
 		if err := m.Validate(); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("message %d: %w", i, err))
 			continue
 		}
 		kept = append(kept, m)
 	}
 	return kept, errors.Join(errs...)
-}
-
-// truncate caps what a log line carries of a body.
-func truncate(b []byte, n int) string {
-	if len(b) <= n {
-		return string(b)
-	}
-	return string(b[:n]) + "…"
 }

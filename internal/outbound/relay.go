@@ -11,10 +11,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"gorm.io/gorm"
 
+	"github.com/citizeninbox/inbox/internal/bus"
 	"github.com/citizeninbox/inbox/internal/metrics"
 	"github.com/citizeninbox/inbox/internal/store"
 )
@@ -22,13 +21,20 @@ import (
 // relayBatch is how many outbox rows one pass publishes.
 const relayBatch = 500
 
+// RelayWindow is how many outbox rows the relay has waiting for
+// JetStream's acknowledgement at once.
+const RelayWindow = 256
+
+// publishTimeout bounds the wait for JetStream to store one pass's rows.
+const publishTimeout = 10 * time.Second
+
 // Relay publishes outbox rows to JetStream and deletes them once stored.
 // Rows are locked with SKIP LOCKED, so any number of relays can run. A row
 // published but not deleted (a crash in between) is published again; the
 // JetStream message id and idempotent consumers make that harmless.
 type Relay struct {
 	db       *gorm.DB
-	js       jetstream.JetStream
+	pub      *bus.Publisher
 	metrics  *metrics.Metrics
 	log      *slog.Logger
 	interval time.Duration
@@ -38,12 +44,12 @@ type Relay struct {
 }
 
 // NewRelay builds a relay that polls every interval and whenever Wake is
-// called.
-func NewRelay(db *gorm.DB, js jetstream.JetStream, m *metrics.Metrics, log *slog.Logger, interval time.Duration) *Relay {
+// called. pub is the relay's own publisher (see RelayWindow).
+func NewRelay(db *gorm.DB, pub *bus.Publisher, m *metrics.Metrics, log *slog.Logger, interval time.Duration) *Relay {
 	if interval <= 0 {
 		interval = 500 * time.Millisecond
 	}
-	return &Relay{db: db, js: js, metrics: m, log: log, interval: interval,
+	return &Relay{db: db, pub: pub, metrics: m, log: log, interval: interval,
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
@@ -111,39 +117,27 @@ func (r *Relay) publishOnce(ctx context.Context) (int, error) {
 		if len(rows) == 0 {
 			return nil
 		}
-		futures := make([]jetstream.PubAckFuture, len(rows))
-		var failed []error
+		// The relay's publisher has its own window, so a large outbox
+		// never holds up the webhooks' publishes on the shared connection.
+		msgs := make([]bus.Message, len(rows))
 		for i, row := range rows {
-			f, err := r.js.PublishMsgAsync(&nats.Msg{Subject: row.Subject, Data: row.Payload},
-				jetstream.WithMsgID(row.MsgID))
-			if err != nil {
-				failed = append(failed, fmt.Errorf("outbox row %d (%s): %w", row.ID, row.Subject, err))
-				continue
-			}
-			futures[i] = f
+			msgs[i] = bus.Message{Subject: row.Subject, Data: row.Payload, ID: row.MsgID}
 		}
+		pubCtx, cancel := context.WithTimeout(ctx, publishTimeout)
+		defer cancel()
 		// Rows JetStream stored are deleted; one it refused stays for the
 		// next pass without holding up the others.
 		ids := make([]int64, 0, len(rows))
-		timeout := time.NewTimer(10 * time.Second)
-		defer timeout.Stop()
-		for i, f := range futures {
-			if f == nil {
+		var failed []error
+		for i, err := range r.pub.PublishAll(pubCtx, msgs) {
+			if err != nil {
+				failed = append(failed, fmt.Errorf("outbox row %d (%s): %w", rows[i].ID, rows[i].Subject, err))
 				continue
 			}
-			select {
-			case <-f.Ok():
-				ids = append(ids, rows[i].ID)
-			case err := <-f.Err():
-				failed = append(failed, fmt.Errorf("outbox row %d (%s): %w", rows[i].ID, rows[i].Subject, err))
-			case <-timeout.C:
-				return errors.New("publish outbox rows: JetStream did not acknowledge in time")
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+			ids = append(ids, rows[i].ID)
 		}
 		if len(failed) > 0 {
-			r.log.Warn("outbox rows not published, will retry", "count", len(failed), "err", errors.Join(failed...))
+			r.log.Warn("outbox rows not published, will retry", "count", len(failed), "first_err", failed[0])
 		}
 		if len(ids) == 0 {
 			return errors.Join(failed...)

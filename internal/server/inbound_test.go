@@ -149,6 +149,10 @@ func TestMalformedWebhookIsRejected(t *testing.T) {
 	if got := metric(t, h, `inbox_webhooks_total{channel="x",result="partly_malformed"}`); got != "1" {
 		t.Errorf("partly malformed webhooks counted %q, want 1", got)
 	}
+	// Genuine deliveries are kept whole for what could not be read.
+	if got := h.count(`SELECT count(*) FROM inbound_rejected WHERE subject = ?`, "/webhooks/x/"+accountSlug); got != 4 {
+		t.Errorf("%d deliveries kept in inbound_rejected, want the 3 malformed and the partly malformed one", got)
+	}
 	resp, err := http.Post(h.srv.URL()+"/webhooks/x/no-such-account", "application/json", strings.NewReader("{}"))
 	if err != nil {
 		t.Fatal(err)
@@ -181,8 +185,8 @@ func TestCRCChallenge(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp2.Body.Close()
-	if resp2.StatusCode != http.StatusUnauthorized {
-		t.Errorf("GET without crc_token answered %d, want 401", resp2.StatusCode)
+	if resp2.StatusCode != http.StatusBadRequest {
+		t.Errorf("GET without crc_token answered %d, want 400", resp2.StatusCode)
 	}
 }
 

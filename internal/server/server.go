@@ -58,6 +58,8 @@ type Options struct {
 	// HTTPClient is used for network APIs; nil means a default client.
 	HTTPClient *http.Client
 	Poll       poll.Config
+	// Ingest are the webhook intake limits; zero fields take the defaults.
+	Ingest ingest.Options
 }
 
 // Server is a running server.
@@ -73,6 +75,7 @@ type Server struct {
 	embedded *bus.Embedded
 	pollers  *poll.Runner
 	consumer *cases.Consumer
+	ingest   *ingest.Handler
 	relay    *outbound.Relay
 	sender   *outbound.Sender
 	echo     *echo.Echo
@@ -163,7 +166,11 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 
 	// Roles: outbox relay, case service, sender.
-	s.relay = outbound.NewRelay(s.DB, s.Bus.JS, s.Metrics, opts.Log.With("role", "relay"), opts.RelayInterval)
+	relayPub, err := s.Bus.NewPublisher(outbound.RelayWindow)
+	if err != nil {
+		return nil, err
+	}
+	s.relay = outbound.NewRelay(s.DB, relayPub, s.Metrics, opts.Log.With("role", "relay"), opts.RelayInterval)
 	s.relay.Start(context.WithoutCancel(ctx))
 	s.Cases = cases.New(s.DB, names, s.Metrics, opts.Log.With("role", "cases"), s.relay.Wake)
 	s.Cases.UseConfiguration(s.Channels)
@@ -180,8 +187,13 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	s.Auth = auth.New(s.DB)
 
+	// Intake: webhooks and pollers publish through one ingest publisher.
+	if s.ingest, err = ingest.New(webhookEndpoints(s.Channels), s.Bus, ingest.KeepFunc(s.keepRejected), s.Metrics,
+		opts.Log.With("role", "ingest"), opts.Ingest); err != nil {
+		return nil, err
+	}
 	// Pollers: accounts of networks without webhooks, one replica each.
-	if s.pollers, err = poll.Start(ctx, s.Bus, s.Channels.Pollers(), inboundPublisher{s.Bus}, opts.Poll,
+	if s.pollers, err = poll.Start(ctx, s.Bus, s.Channels.Pollers(), s.ingest, opts.Poll,
 		opts.Log.With("role", "poll")); err != nil {
 		return nil, err
 	}
@@ -202,7 +214,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		ContentSecurityPolicy: "default-src 'self'; style-src 'self' 'unsafe-inline'",
 		ReferrerPolicy:        "same-origin",
 	}))
-	ingest.New(webhookEndpoints(s.Channels), s.Bus, s.Metrics, opts.Log.With("role", "ingest")).Register(e)
+	s.ingest.Register(e)
 	api.Register(e, s.Cases, s.Auth, s.Metrics, opts.Log.With("role", "api"))
 	pages.Register(e)
 	s.echo = e
@@ -248,6 +260,13 @@ func newEcho(log *slog.Logger) *echo.Echo {
 	// the caller's to forge.
 	e.IPExtractor = echo.ExtractIPDirect()
 	return e
+}
+
+// keepRejected keeps in inbound_rejected what ingest accepted from a
+// network but cannot publish.
+func (s *Server) keepRejected(ctx context.Context, subject string, data []byte, reason string) error {
+	return s.DB.WithContext(ctx).Exec(`INSERT INTO inbound_rejected (subject, data, reason) VALUES (?, ?, ?)`,
+		subject, data, reason).Error
 }
 
 // Routes lists the HTTP routes the server serves.

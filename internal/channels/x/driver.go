@@ -1,7 +1,6 @@
 package x
 
 import (
-	"errors"
 	"fmt"
 	"unicode/utf8"
 
@@ -99,8 +98,4 @@ func (Driver) Webhook(endpoint string, accounts []channels.AccountConfig) (chann
 	return &Webhook{Account: Account{Slug: accounts[0].Slug, UserID: s.UserID}, ConsumerSecret: s.ConsumerSecret}, nil
 }
 
-// ErrNoSignature is a delivery without X's signature header.
-var ErrNoSignature = errors.New("x: the delivery is not signed")
 
-// ErrBadSignature is a delivery whose signature does not match its body.
-var ErrBadSignature = errors.New("x: the delivery's signature is invalid")

@@ -66,7 +66,7 @@ func TestWebhookVerify(t *testing.T) {
 		return r
 	}
 	pre := hook.(channels.Prechecker)
-	if err := pre.Precheck(req("")); !errors.Is(err, x.ErrNoSignature) {
+	if err := pre.Precheck(req("")); !errors.Is(err, x.ErrMalformedSignature) {
 		t.Errorf("precheck without a signature: %v", err)
 	}
 	if err := pre.Precheck(req("sha256=anything")); err != nil {

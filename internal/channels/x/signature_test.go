@@ -4,6 +4,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/citizeninbox/inbox/internal/channels/x"
@@ -111,4 +113,76 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("Verify accepted a body with byte %d changed", i)
 		}
 	})
+}
+
+// The key that answers challenges also signs deliveries: a token of any
+// other shape than X's would make the CRC endpoint sign forged bodies.
+func TestAnswerCRCSignsOnlyTokensOfXsShape(t *testing.T) {
+	const secret = "consumer-secret"
+	delivery := `{"for_user_id":"1","tweet_create_events":[{"id_str":"9","text":"forged"}]}`
+	tests := []struct {
+		name, token string
+		ok          bool
+	}{
+		{"base64", "ZmY3ZTIwNzEtNjQ0Mi00ZTk1LWIxYjMtNDgzN2NhNmYzOGQw", true},
+		{"base64 with padding and symbols", "a+b/c=", true},
+		{"base64url", "a-b_c", true},
+		{"hex", "0123456789abcdef0123456789abcdef", true},
+		{"one character", "a", true},
+		{"128 characters", strings.Repeat("A", 128), true},
+		{"empty", "", false},
+		{"129 characters", strings.Repeat("A", 129), false},
+		{"a JSON delivery", delivery, false},
+		{"space", "a b", false},
+		{"dot", "a.b", false},
+		{"newline", "ab\n", false},
+		{"NUL", "ab\x00", false},
+		{"non-ASCII", "abcé", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := x.AnswerCRC(secret, tt.token)
+			if tt.ok {
+				if err != nil || got != independentSign(secret, tt.token) {
+					t.Errorf("AnswerCRC(%q) = %q, %v; want the token's HMAC", tt.token, got, err)
+				}
+				return
+			}
+			if !errors.Is(err, x.ErrBadCRCToken) || got != "" {
+				t.Errorf("AnswerCRC(%q) = %q, %v; want no answer and ErrBadCRCToken", tt.token, got, err)
+			}
+		})
+	}
+}
+
+func TestParseSignatureLooksAtTheHeaderAlone(t *testing.T) {
+	good := x.Sign("s", []byte("body"))
+	for _, tt := range []struct {
+		header string
+		ok     bool
+	}{
+		{good, true},
+		{" " + good + " ", true},
+		{"", false},
+		{"sha256=", false},
+		{"sha1=" + good[len("sha256="):], false},
+		{"sha256=!!!", false},
+		{"sha256=" + base64.StdEncoding.EncodeToString([]byte("short")), false},
+	} {
+		if _, err := x.ParseSignature(tt.header); (err == nil) != tt.ok {
+			t.Errorf("ParseSignature(%q) = %v, want ok %v", tt.header, err, tt.ok)
+		}
+		if tt.ok {
+			continue
+		}
+		if err := x.CheckSignature("s", []byte("body"), tt.header); !errors.Is(err, x.ErrMalformedSignature) {
+			t.Errorf("CheckSignature(%q) = %v, want ErrMalformedSignature", tt.header, err)
+		}
+	}
+	if err := x.CheckSignature("other", []byte("body"), good); !errors.Is(err, x.ErrBadSignature) {
+		t.Errorf("CheckSignature under another secret = %v, want ErrBadSignature", err)
+	}
+	if err := x.CheckSignature("s", []byte("body"), good); err != nil {
+		t.Errorf("CheckSignature of a good signature = %v", err)
+	}
 }

@@ -2,6 +2,7 @@ package x
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -20,35 +21,38 @@ var (
 	_ channels.Prechecker = (*Webhook)(nil)
 )
 
-// Challenge answers GET ?crc_token=T with the token signed by the
-// consumer secret, as X's challenge-response check expects.
+// Challenge answers X's CRC, GET ?crc_token=T, with the token signed by
+// the consumer secret: for tokens of the shape X sends only, since the same
+// key signs deliveries.
 func (w *Webhook) Challenge(r *http.Request) (string, []byte, error) {
-	token := r.URL.Query().Get("crc_token")
-	if token == "" {
+	tokens, ok := r.URL.Query()["crc_token"]
+	if !ok {
 		return "", nil, channels.ErrNotAChallenge
 	}
-	body, err := json.Marshal(map[string]string{"response_token": CRCResponse(w.ConsumerSecret, token)})
+	if len(tokens) != 1 {
+		return "", nil, errors.New("x: more than one crc_token")
+	}
+	answer, err := AnswerCRC(w.ConsumerSecret, tokens[0])
+	if err != nil {
+		return "", nil, err
+	}
+	body, err := json.Marshal(map[string]string{"response_token": answer})
 	if err != nil {
 		return "", nil, err
 	}
 	return "application/json", body, nil
 }
 
-// Precheck refuses a delivery without a signature header before its body
-// is read.
+// Precheck refuses a delivery without a well-formed signature header
+// before its body is read.
 func (w *Webhook) Precheck(r *http.Request) error {
-	if r.Header.Get(SignatureHeader) == "" {
-		return ErrNoSignature
-	}
-	return nil
+	_, err := ParseSignature(r.Header.Get(SignatureHeader))
+	return err
 }
 
 // Verify checks the delivery's signature over the raw body.
 func (w *Webhook) Verify(r *http.Request, body []byte) error {
-	if !Verify(w.ConsumerSecret, body, r.Header.Get(SignatureHeader)) {
-		return ErrBadSignature
-	}
-	return nil
+	return CheckSignature(w.ConsumerSecret, body, r.Header.Get(SignatureHeader))
 }
 
 // Parse reads a delivery of either API into resident messages.
