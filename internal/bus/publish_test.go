@@ -24,7 +24,7 @@ func embeddedBus(t *testing.T) *bus.Bus {
 	t.Cleanup(srv.Shutdown)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b, err := bus.Connect(ctx, srv.URL(), testenv.Namespace(t))
+	b, err := bus.Connect(ctx, srv.URL(), testenv.Namespace(t), srv.ConnectOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}

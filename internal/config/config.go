@@ -136,7 +136,7 @@ func FromEnv(getenv func(string) string) (Env, error) {
 		return Env{}, fmt.Errorf("%s: %q is not a duration of at least 1s", EnvSendLease, get(EnvSendLease, ""))
 	}
 	e.SendLease = lease
-	if e.OpsAddr == e.HTTPAddr {
+	if e.OpsAddr == e.HTTPAddr && !strings.HasSuffix(e.OpsAddr, ":0") {
 		return Env{}, fmt.Errorf("%s: %q is also %s; operations endpoints need their own address", EnvOpsAddr, e.OpsAddr, EnvHTTPAddr)
 	}
 	if e.PublicURL == "" {

@@ -69,15 +69,21 @@ func TestWebhookVerify(t *testing.T) {
 	if err := pre.Precheck(req("")); !errors.Is(err, x.ErrMalformedSignature) {
 		t.Errorf("precheck without a signature: %v", err)
 	}
-	if err := pre.Precheck(req("sha256=anything")); err != nil {
-		t.Errorf("precheck with a signature: %v", err)
+	if err := pre.Precheck(req(independentSign("another secret", string(body)))); err != nil {
+		t.Errorf("precheck with a well-formed signature: %v", err)
+	}
+	if err := pre.Precheck(req("sha256=anything")); !errors.Is(err, x.ErrMalformedSignature) {
+		t.Errorf("precheck with a malformed signature: %v", err)
 	}
 	if err := hook.Verify(req(independentSign(secret, string(body))), body); err != nil {
 		t.Errorf("genuine delivery: %v", err)
 	}
-	for _, sig := range []string{"", independentSign("another secret", string(body)), "sha256=", "garbage"} {
-		if err := hook.Verify(req(sig), body); !errors.Is(err, x.ErrBadSignature) {
-			t.Errorf("signature %q: %v, want ErrBadSignature", sig, err)
+	if err := hook.Verify(req(independentSign("another secret", string(body))), body); !errors.Is(err, x.ErrBadSignature) {
+		t.Errorf("signature under another secret: %v, want ErrBadSignature", err)
+	}
+	for _, sig := range []string{"", "sha256=", "garbage"} {
+		if err := hook.Verify(req(sig), body); !errors.Is(err, x.ErrMalformedSignature) {
+			t.Errorf("signature %q: %v, want ErrMalformedSignature", sig, err)
 		}
 	}
 	msgs, err := hook.Parse(body, receivedAt)
