@@ -124,6 +124,11 @@ func serve(ctx context.Context, env config.Env, getenv func(string) string, log 
 	if err != nil {
 		return err
 	}
+	// SIGHUP reads the configuration file again; one that comes while the
+	// server starts waits until it serves.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	file, err := config.Load(env.ConfigFile, getenv, registry)
 	if err != nil {
 		return err
@@ -133,12 +138,19 @@ func serve(ctx context.Context, env config.Env, getenv func(string) string, log 
 		return err
 	}
 	var served error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case served = <-srv.Served():
-		log.Error("HTTP server stopped", "err", served)
-		served = fmt.Errorf("HTTP server stopped: %w", served)
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down")
+			break wait
+		case served = <-srv.Served():
+			log.Error("HTTP server stopped", "err", served)
+			served = fmt.Errorf("HTTP server stopped: %w", served)
+			break wait
+		case <-hup:
+			reload(ctx, srv, env, getenv, registry, log)
+		}
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), env.ShutdownTimeout)
 	defer cancel()
@@ -147,6 +159,21 @@ func serve(ctx context.Context, env config.Env, getenv func(string) string, log 
 	}
 	log.Info("stopped")
 	return served
+}
+
+// reload reads the configuration file again and has the server follow it.
+// A file that is not valid, or that the server cannot take, is logged with
+// the reason (naming the field) and the running configuration is kept.
+func reload(ctx context.Context, srv *server.Server, env config.Env, getenv func(string) string, registry *channels.Registry, log *slog.Logger) {
+	file, err := config.Load(env.ConfigFile, getenv, registry)
+	if err == nil {
+		err = srv.Reload(ctx, file)
+	}
+	if err != nil {
+		log.Error("configuration not reloaded; the running configuration is kept", "err", err)
+		return
+	}
+	log.Info("configuration reloaded", "teams", len(file.Teams), "channel_accounts", len(file.ChannelAccounts))
 }
 
 func openDB(ctx context.Context, env config.Env, log *slog.Logger) (*auth.Service, func(), error) {

@@ -515,20 +515,29 @@ func TestReloadKeepsTheRunningConfigurationWhenTheFileIsBroken(t *testing.T) {
 		return d.count(`SELECT count(*) FROM cases`) == 1
 	})
 
-	// A good file with a second team and a renamed account is taken.
+	// A good file with a second team, to which the account now sends its
+	// cases, and a renamed account is taken.
 	good := strings.Replace(d.configYAML("replica"), "name: Council on X", "name: Example Council on X", 1)
 	good = strings.Replace(good, "teams:\n", "teams:\n  - slug: highways\n    name: Highways\n", 1)
+	good = strings.Replace(good, "team: contact-centre", "team: highways", 1)
 	d.writeConfig("replica", good)
 	r.hup()
 	r.logs.waitFor(t, r.exited, 30*time.Second, func(l map[string]any) bool { return l["msg"] == "configuration reloaded" })
-	eventually(t, 10*time.Second, "the new team and account name are in the database", func() bool {
-		return d.count(`SELECT count(*) FROM teams WHERE slug = 'highways'`) == 1 &&
-			d.count(`SELECT count(*) FROM channel_accounts WHERE name = 'Example Council on X (council-x)'`) == 1
-	})
-	r.signed(xfake.Mention(replicaCouncil, nextPostID(), residentN(301), "And now?", "", time.Now()))
+	if n := d.count(`SELECT count(*) FROM channel_accounts WHERE name = 'Example Council on X (council-x)'`); n != 1 {
+		t.Errorf("the account's new name is not in the database")
+	}
+	post := nextPostID()
+	r.signed(xfake.Mention(replicaCouncil, post, residentN(301), "And now?", "", time.Now()))
 	eventually(t, 30*time.Second, "the webhook is stored under the new configuration", func() bool {
 		return d.count(`SELECT count(*) FROM cases`) == 2
 	})
+	if team := d.count(`SELECT count(*) FROM cases c JOIN teams t ON t.id = c.team_id
+		JOIN messages m ON m.case_id = c.id WHERE m.external_id = ? AND t.slug = 'highways'`, post); team != 1 {
+		t.Errorf("a case opened after the reload did not go to the account's new team")
+	}
+	if errs := r.errors(); len(errs) != 1 {
+		t.Errorf("want the one error of the broken file, got %v", errs)
+	}
 }
 
 // front stands before one fake X API per account: it takes requests at

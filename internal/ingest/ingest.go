@@ -132,7 +132,9 @@ const (
 
 // Handler serves /webhooks/:driver/:endpoint.
 type Handler struct {
-	endpoints map[string]Endpoint // "driver/slug"
+	// endpoints maps "driver/slug" to its endpoint; a configuration reload
+	// swaps the whole map.
+	endpoints atomic.Pointer[map[string]Endpoint]
 	bus       *bus.Bus
 	pub       *bus.Publisher
 	keep      Keeper
@@ -158,14 +160,10 @@ func New(endpoints []Endpoint, b *bus.Bus, keep Keeper, m *metrics.Metrics, log 
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{endpoints: map[string]Endpoint{}, bus: b, pub: pub, keep: keep, metrics: m, log: log,
+	h := &Handler{bus: b, pub: pub, keep: keep, metrics: m, log: log,
 		now: time.Now, opts: opts, unverified: semaphore.NewWeighted(opts.UnverifiedBytes)}
-	for _, e := range endpoints {
-		key := e.Driver + "/" + e.Slug
-		if _, dup := h.endpoints[key]; dup {
-			return nil, fmt.Errorf("ingest: two webhook endpoints at /webhooks/%s", key)
-		}
-		h.endpoints[key] = e
+	if err := h.Use(endpoints); err != nil {
+		return nil, err
 	}
 	gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "inbox_webhook_unverified_bytes",
@@ -177,6 +175,21 @@ func New(endpoints []Endpoint, b *bus.Bus, keep Keeper, m *metrics.Metrics, log 
 	return h, nil
 }
 
+// Use makes the handler serve exactly these endpoints, from the next
+// request on (a configuration reload).
+func (h *Handler) Use(endpoints []Endpoint) error {
+	m := make(map[string]Endpoint, len(endpoints))
+	for _, e := range endpoints {
+		key := e.Driver + "/" + e.Slug
+		if _, dup := m[key]; dup {
+			return fmt.Errorf("ingest: two webhook endpoints at /webhooks/%s", key)
+		}
+		m[key] = e
+	}
+	h.endpoints.Store(&m)
+	return nil
+}
+
 // Register adds the webhook routes. They are authenticated by each
 // network's signature, not by a session or token.
 func (h *Handler) Register(e *echo.Echo) {
@@ -185,7 +198,7 @@ func (h *Handler) Register(e *echo.Echo) {
 }
 
 func (h *Handler) endpoint(c echo.Context) (Endpoint, bool) {
-	ep, ok := h.endpoints[c.Param("driver")+"/"+c.Param("endpoint")]
+	ep, ok := (*h.endpoints.Load())[c.Param("driver")+"/"+c.Param("endpoint")]
 	return ep, ok
 }
 

@@ -74,6 +74,9 @@ type Server struct {
 	Channels *channels.Accounts
 	embedded *bus.Embedded
 	pollers  *poll.Runner
+	deps     channels.Deps
+	// reloading serialises configuration reloads.
+	reloading sync.Mutex
 	consumer *cases.Consumer
 	ingest   *ingest.Handler
 	relay    *outbound.Relay
@@ -124,7 +127,8 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		}
 		httpClient = &http.Client{Timeout: sendTimeout}
 	}
-	if s.Channels, err = openChannels(opts.Drivers, opts.File, channels.Deps{HTTP: httpClient, Log: opts.Log.With("role", "channels")}); err != nil {
+	s.deps = channels.Deps{HTTP: httpClient, Log: opts.Log.With("role", "channels")}
+	if s.Channels, err = openChannels(opts.Drivers, opts.File, s.deps); err != nil {
 		return nil, err
 	}
 
@@ -267,6 +271,40 @@ func newEcho(log *slog.Logger) *echo.Echo {
 func (s *Server) keepRejected(ctx context.Context, subject string, data []byte, reason string) error {
 	return s.DB.WithContext(ctx).Exec(`INSERT INTO inbound_rejected (subject, data, reason) VALUES (?, ?, ?)`,
 		subject, data, reason).Error
+}
+
+// Reload makes the running server follow a new configuration without a
+// restart: the teams and accounts are written to the database, every
+// account is opened again by its driver, and webhooks, the case service,
+// the sender and the pollers switch to them. The file was parsed and
+// validated already; an account its driver cannot open, or a database that
+// will not take the configuration, leaves the running one in place.
+func (s *Server) Reload(ctx context.Context, f *config.File) error {
+	s.reloading.Lock()
+	defer s.reloading.Unlock()
+	accts, err := openChannels(s.opts.Drivers, f, s.deps)
+	if err != nil {
+		return err
+	}
+	if err := syncConfig(ctx, s.DB, f, accts); err != nil {
+		return fmt.Errorf("write configuration to the database: %w", err)
+	}
+	if err := s.ingest.Use(webhookEndpoints(accts)); err != nil {
+		return err
+	}
+	s.Cases.UseConfiguration(accts)
+	if err := s.sender.Use(ctx, accts.Senders()); err != nil {
+		return fmt.Errorf("sender: %w", err)
+	}
+	if err := s.pollers.Stop(ctx); err != nil {
+		return fmt.Errorf("pollers: %w", err)
+	}
+	if s.pollers, err = poll.Start(ctx, s.Bus, accts.Pollers(), s.ingest, s.opts.Poll, s.log.With("role", "poll")); err != nil {
+		return fmt.Errorf("pollers: %w", err)
+	}
+	s.Channels = accts
+	s.opts.File = f
+	return nil
 }
 
 // Routes lists the HTTP routes the server serves.
