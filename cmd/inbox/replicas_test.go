@@ -95,6 +95,7 @@ func newDeployment(t *testing.T, dbURL string, accounts ...string) *deployment {
 		accounts: accounts, front: newFront(accounts)}
 	srv := httptest.NewServer(d.front)
 	t.Cleanup(srv.Close)
+	t.Cleanup(d.front.releaseAll) // before the server closes
 	d.front.url = srv.URL
 	return d
 }
@@ -550,9 +551,14 @@ type front struct {
 	mu       sync.Mutex
 	requests []frontRequest
 	// hold, when set, is asked about every request; a request it holds
-	// waits until the sender gives up on it and never reaches the fake.
-	hold func(frontRequest) bool
+	// waits until the sender gives up on it (or the test ends) and never
+	// reaches the fake.
+	hold     func(frontRequest) bool
+	released chan struct{}
 }
+
+// releaseAll ends the requests held back, at the end of a test.
+func (f *front) releaseAll() { close(f.released) }
 
 type frontRequest struct {
 	Replica, Account, Path string
@@ -562,7 +568,7 @@ type frontRequest struct {
 }
 
 func newFront(accounts []string) *front {
-	f := &front{fakes: map[string]*xfake.Server{}}
+	f := &front{fakes: map[string]*xfake.Server{}, released: make(chan struct{})}
 	for _, a := range accounts {
 		f.fakes[a] = xfake.New()
 	}
@@ -580,7 +586,10 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hold := f.hold != nil && f.hold(req)
 	f.mu.Unlock()
 	if hold {
-		<-r.Context().Done()
+		select {
+		case <-r.Context().Done():
+		case <-f.released:
+		}
 		f.record(req)
 		return
 	}

@@ -171,7 +171,7 @@ func TestAccessLogAndRequestIDs(t *testing.T) {
 	}
 	webhooks := map[float64]int{}
 	for _, l := range access {
-		if l["route"] == "/webhooks/:channel/:account" && l["method"] == "POST" {
+		if l["route"] == "/webhooks/:driver/:endpoint" && l["method"] == "POST" {
 			webhooks[l["status"].(float64)]++
 		}
 	}
