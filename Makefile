@@ -30,11 +30,11 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(GOLANGCI) run ./...
 
-# A short coverage-guided run of each fuzz target of the channel drivers,
-# which parse what the networks send.
+# A short coverage-guided run of each fuzz target of the channel drivers and
+# of ingest, which read what the networks send.
 FUZZTIME ?= 30s
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./internal/channels/...); do \
+	@set -e; for pkg in $$($(GO) list ./internal/channels/... ./internal/ingest/...); do \
 		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "$$pkg $$target"; \
 			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg; \

@@ -10,23 +10,15 @@ import (
 	"github.com/citizeninbox/inbox/internal/auth"
 	"github.com/citizeninbox/inbox/internal/cases"
 	"github.com/citizeninbox/inbox/internal/channels"
+	"github.com/citizeninbox/inbox/internal/problem"
 	"github.com/citizeninbox/inbox/internal/store"
 )
 
-// Problem is the JSON body of every error answer (RFC 9457).
-type Problem struct {
-	Type   string       `json:"type"`
-	Title  string       `json:"title"`
-	Status int          `json:"status"`
-	Detail string       `json:"detail,omitempty"`
-	Errors []FieldError `json:"errors,omitempty"`
-}
-
-// FieldError names one invalid field of a request, by its JSON name.
-type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
+// Problem and FieldError are the problem document every surface shares.
+type (
+	Problem    = problem.Problem
+	FieldError = problem.FieldError
+)
 
 // validationError carries field errors to the error handler.
 type validationError struct{ fields []FieldError }
@@ -67,9 +59,7 @@ func problemFor(err error) Problem {
 		berr *badRequest
 		herr *echo.HTTPError
 	)
-	mk := func(status int, typ, detail string) Problem {
-		return Problem{Type: typ, Title: http.StatusText(status), Status: status, Detail: detail}
-	}
+	mk := problem.New
 	switch {
 	case errors.As(err, &verr):
 		p := mk(http.StatusUnprocessableEntity, "validation", "the request has invalid fields")

@@ -27,6 +27,7 @@ import (
 	"github.com/citizeninbox/inbox/internal/bus"
 	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/metrics"
+	"github.com/citizeninbox/inbox/internal/problem"
 )
 
 // Production defaults of Options.
@@ -211,7 +212,7 @@ func (h *Handler) challenge(c echo.Context) error {
 	ep, ok := h.endpoint(c)
 	if !ok {
 		h.count("unknown", resultUnknown)
-		return problem(c, http.StatusNotFound, "no such webhook endpoint")
+		return refuse(c, http.StatusNotFound, "no such webhook endpoint")
 	}
 	contentType, body, err := ep.Webhook.Challenge(c.Request())
 	if err != nil {
@@ -222,7 +223,7 @@ func (h *Handler) challenge(c echo.Context) error {
 		}
 		h.log.WarnContext(ctx, "webhook verification refused", "driver", ep.Driver, "endpoint", ep.Slug,
 			"reason", err, "remote", c.RealIP())
-		return problem(c, http.StatusBadRequest, detail)
+		return refuse(c, http.StatusBadRequest, detail)
 	}
 	h.count(ep.Driver, resultChallenge)
 	return c.Blob(http.StatusOK, contentType, body)
@@ -236,7 +237,7 @@ func (h *Handler) receive(c echo.Context) error {
 	ep, ok := h.endpoint(c)
 	if !ok {
 		h.count("unknown", resultUnknown)
-		return problem(c, http.StatusNotFound, "no such webhook endpoint")
+		return refuse(c, http.StatusNotFound, "no such webhook endpoint")
 	}
 	driver := ep.Driver
 	defer func() {
@@ -284,7 +285,7 @@ func (h *Handler) receive(c echo.Context) error {
 	if verifyErr != nil {
 		h.count(driver, resultForged)
 		log.WarnContext(ctx, "webhook signature rejected", "reason", verifyErr, "bytes", len(body), "remote", c.RealIP())
-		return problem(c, http.StatusUnauthorized, "invalid signature")
+		return refuse(c, http.StatusUnauthorized, "invalid signature")
 	}
 
 	// A genuine delivery from here on: what cannot be read or published is
@@ -303,7 +304,7 @@ func (h *Handler) receive(c echo.Context) error {
 			return unavailable(c, "the delivery could not be stored, try again")
 		}
 		h.count(driver, result)
-		return problem(c, http.StatusBadRequest, detail)
+		return refuse(c, http.StatusBadRequest, detail)
 	}
 
 	msgs, parseErr := ep.Webhook.Parse(body, receivedAt)
@@ -319,7 +320,7 @@ func (h *Handler) receive(c echo.Context) error {
 			return unavailable(c, "the delivery could not be stored, try again")
 		}
 		h.count(driver, resultMalformed)
-		return problem(c, http.StatusBadRequest, "the payload could not be read")
+		return refuse(c, http.StatusBadRequest, "the payload could not be read")
 	}
 	if len(msgs) == 0 {
 		h.count(driver, resultIgnored)
@@ -436,12 +437,9 @@ func (h *Handler) publish(ctx context.Context, log *slog.Logger, msgs []channels
 	return len(out), oversized, nil
 }
 
-func problem(c echo.Context, status int, detail string) error {
-	return c.JSON(status, map[string]any{
-		"title":  http.StatusText(status),
-		"status": status,
-		"detail": detail,
-	})
+// refuse answers with the problem document every surface uses.
+func refuse(c echo.Context, status int, detail string) error {
+	return c.JSON(status, problem.New(status, "webhook", detail))
 }
 
 // unread refuses a request whose body is not read, and closes the
@@ -449,13 +447,13 @@ func problem(c echo.Context, status int, detail string) error {
 // left of the body before answering, which is what a slow sender wants.
 func unread(c echo.Context, status int, detail string) error {
 	c.Response().Header().Set("Connection", "close")
-	return problem(c, status, detail)
+	return refuse(c, status, detail)
 }
 
 // unavailable answers 503 with Retry-After, so the network delivers again.
 func unavailable(c echo.Context, detail string) error {
 	c.Response().Header().Set("Retry-After", retryAfter)
-	return problem(c, http.StatusServiceUnavailable, detail)
+	return refuse(c, http.StatusServiceUnavailable, detail)
 }
 
 // valid keeps the messages that pass Validate, and reports the others.

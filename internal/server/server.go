@@ -77,13 +77,13 @@ type Server struct {
 	deps     channels.Deps
 	// reloading serialises configuration reloads.
 	reloading sync.Mutex
-	consumer *cases.Consumer
-	ingest   *ingest.Handler
-	relay    *outbound.Relay
-	sender   *outbound.Sender
-	echo     *echo.Echo
-	http     *http.Server
-	listener net.Listener
+	consumer  *cases.Consumer
+	ingest    *ingest.Handler
+	relay     *outbound.Relay
+	sender    *outbound.Sender
+	echo      *echo.Echo
+	http      *http.Server
+	listener  net.Listener
 	// ops serves /metrics, /healthz and /readyz on its own listener, so
 	// they are not exposed beside the public webhooks.
 	ops         *http.Server

@@ -97,5 +97,3 @@ func (Driver) Webhook(endpoint string, accounts []channels.AccountConfig) (chann
 	}
 	return &Webhook{Account: Account{Slug: accounts[0].Slug, UserID: s.UserID}, ConsumerSecret: s.ConsumerSecret}, nil
 }
-
-

@@ -197,7 +197,7 @@ func (p parser) accountActivity(body []byte) ([]channels.Inbound, error) {
 	for i, raw := range pl.TweetCreateEvents {
 		m, ok, err := p.aaaTweet(self, raw)
 		if err != nil {
-			skipped.add(fmt.Errorf("x: tweet_create_events[%d]: %w", i, err), raw)
+			skipped.add(fmt.Errorf("x: tweet_create_events[%d]: %w", i, err))
 			continue
 		}
 		if ok {
@@ -207,7 +207,7 @@ func (p parser) accountActivity(body []byte) ([]channels.Inbound, error) {
 	for i, raw := range pl.DirectMessageEvents {
 		m, ok, err := p.aaaDM(self, raw, pl.Users)
 		if err != nil {
-			skipped.add(fmt.Errorf("x: direct_message_events[%d]: %w", i, err), raw)
+			skipped.add(fmt.Errorf("x: direct_message_events[%d]: %w", i, err))
 			continue
 		}
 		if ok {
@@ -217,17 +217,13 @@ func (p parser) accountActivity(body []byte) ([]channels.Inbound, error) {
 	return out, skipped.err()
 }
 
-// SkippedEvents names the events of a delivery Parse could not read, with
-// each event's own JSON so it can be logged whole.
+// SkippedEvents names the events of a delivery Parse could not read. Its
+// messages say where each event is and what is wrong, never what it holds.
 type SkippedEvents struct {
 	Errs []error
-	Raw  []json.RawMessage
 }
 
-func (e *SkippedEvents) add(err error, raw json.RawMessage) {
-	e.Errs = append(e.Errs, err)
-	e.Raw = append(e.Raw, raw)
-}
+func (e *SkippedEvents) add(err error) { e.Errs = append(e.Errs, err) }
 
 // err returns e as an error, or nil when nothing was skipped.
 func (e *SkippedEvents) err() error {
@@ -381,7 +377,7 @@ func (p parser) activity(data json.RawMessage) ([]channels.Inbound, error) {
 	for i, raw := range events {
 		m, ok, err := p.activityEvent(raw)
 		if err != nil {
-			skipped.add(fmt.Errorf("x: data[%d]: %w", i, err), raw)
+			skipped.add(fmt.Errorf("x: data[%d]: %w", i, err))
 			continue
 		}
 		if ok {

@@ -399,9 +399,6 @@ func TestParseSkipsUnreadableEvents(t *testing.T) {
 	if !errors.As(err, &skipped) || len(skipped.Errs) != 1 || !strings.Contains(err.Error(), "tweet_create_events[1]: id_str is missing") {
 		t.Fatalf("error %v, want one skipped event", err)
 	}
-	if string(skipped.Raw[0]) != `{"user":{"id_str":"5"}}` {
-		t.Errorf("skipped event's JSON %s", skipped.Raw[0])
-	}
 	if len(got) != 1 || got[0].ExternalID != "7" {
 		t.Errorf("messages %+v, want post 7", got)
 	}
@@ -423,8 +420,8 @@ func FuzzParse(f *testing.F) {
 		if err != nil && !errors.As(err, &skipped) && msgs != nil {
 			t.Fatalf("messages returned with error %v", err)
 		}
-		if skipped != nil && len(skipped.Errs) != len(skipped.Raw) {
-			t.Fatalf("skipped %d errors but %d events", len(skipped.Errs), len(skipped.Raw))
+		if skipped != nil && len(skipped.Errs) == 0 {
+			t.Fatal("a SkippedEvents error names no event")
 		}
 		for _, m := range msgs {
 			if err := m.Validate(); err != nil {
