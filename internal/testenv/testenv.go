@@ -105,28 +105,24 @@ func Database(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("test database: %v", err)
 	}
-	name := randomName("inbox_test_")
-	if err := adminExec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, tmpl)); err != nil {
-		t.Fatalf("test database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := adminExec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Logf("drop test database %s: %v", name, err)
-		}
-	})
-	return withDatabase(AdminURL(), name)
+	return createDatabase(t, "inbox_test_", "TEMPLATE "+tmpl)
 }
 
 // EmptyDatabase creates a database with no schema at all for this test, as
 // a new installation has, and drops it when the test ends.
 func EmptyDatabase(t testing.TB) string {
 	t.Helper()
+	return createDatabase(t, "inbox_empty_", "")
+}
+
+// createDatabase creates a database named from prefix, with the CREATE
+// DATABASE options given, to be dropped when the test ends.
+func createDatabase(t testing.TB, prefix, options string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	name := randomName("inbox_empty_")
-	if err := adminExec(ctx, "CREATE DATABASE "+name); err != nil {
+	name := randomName(prefix)
+	if err := adminExec(ctx, strings.TrimSpace("CREATE DATABASE "+name+" "+options)); err != nil {
 		t.Fatalf("test database: %v", err)
 	}
 	t.Cleanup(func() {
