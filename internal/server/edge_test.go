@@ -618,3 +618,24 @@ func TestIngestLogsCarryNoResidentText(t *testing.T) {
 		}
 	}
 }
+
+// The tests run on the NATS server of the machine (Debian's 2.9); the
+// product embeds a newer one. The whole path, streams, consumers and the
+// rate-limit bucket included, also runs on the embedded server.
+func TestWholePathOnTheEmbeddedNATS(t *testing.T) {
+	h := newHarness(t, withEmbeddedNATS(t))
+	post, caseID := h.mentionCase(alice, "@ExampleCouncil the streetlight on Park Row is out")
+	_, dmCase := h.dmCase(bob, "My recycling was not collected")
+	for _, r := range []struct {
+		caseID     int64
+		visibility string
+	}{{caseID, "public"}, {dmCase, "private"}} {
+		m := h.reply(r.caseID, r.visibility, "Thank you, we have passed this to the team.")
+		if sent := h.waitDelivery(r.caseID, m.ID); sent.DeliveryStatus != "sent" {
+			t.Fatalf("%s reply %q: %s", r.visibility, sent.DeliveryStatus, sent.FailureReason)
+		}
+	}
+	if got := h.fake.Sent(); len(got) != 2 || got[0].InReplyTo != post {
+		t.Errorf("fake X recorded %+v", got)
+	}
+}
