@@ -511,3 +511,20 @@ func mention(id string, from resident, text, inReplyTo string) []byte {
 func directMessage(id string, from resident, text string) []byte {
 	return xfake.DirectMessage(council, id, from, text, time.Now())
 }
+
+// settled waits until a consumer of a stream has handed out and had
+// acknowledged everything: nothing waits to be delivered, nothing is held
+// unacknowledged. Past it, no redelivery can change what was stored or sent.
+func (h *harness) settled(stream, consumer string) {
+	h.t.Helper()
+	h.eventually(consumer+" on "+stream+" has nothing pending", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := h.srv.Bus.JS.Consumer(ctx, h.srv.Bus.Stream(stream), consumer)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	})
+}

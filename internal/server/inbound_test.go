@@ -287,7 +287,9 @@ func TestWebhookAcceptedWhilePostgreSQLIsStoppedBecomesACase(t *testing.T) {
 			t.Errorf("%s while PostgreSQL was stopped: %d %s, want 503", op, code, raw)
 		}
 	}
-	time.Sleep(300 * time.Millisecond) // the case service tries, and fails
+	h.eventually("the case service tries, and fails", func() bool {
+		return metricValue(t, h, `inbox_inbound_processed_total{result="failed"}`) > 0
+	})
 	pg.Start()
 
 	h.waitCaseOf(id)
@@ -305,7 +307,9 @@ func TestWebhookAcceptedWhileDatabaseIsUnreachableBecomesACase(t *testing.T) {
 	id := nextID()
 	h.signed(mention(id, alice, "@ExampleCouncil flooding on Bridge Street", ""))
 	// The case service cannot reach PostgreSQL: the message waits in JetStream.
-	time.Sleep(500 * time.Millisecond)
+	h.eventually("the case service tries, and fails", func() bool {
+		return metricValue(t, h, `inbox_inbound_processed_total{result="failed"}`) > 0
+	})
 	if got := h.caseOf(id); got != 0 {
 		t.Fatalf("case %d exists while the database was unreachable", got)
 	}
@@ -340,7 +344,7 @@ func TestNothingIsLostOrDuplicatedAcrossARestart(t *testing.T) {
 	h.eventually("every message is stored", func() bool {
 		return h.count(`SELECT count(*) FROM messages`) == n
 	})
-	time.Sleep(200 * time.Millisecond)
+	h.settled(bus.Inbound, cases.ConsumerName)
 	if got := h.count(`SELECT count(*) FROM messages`); got != n {
 		t.Errorf("%d messages, want %d", got, n)
 	}

@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/citizeninbox/inbox/internal/bus"
 	"github.com/citizeninbox/inbox/internal/channels/x"
 	"github.com/citizeninbox/inbox/internal/channels/x/xfake"
+	"github.com/citizeninbox/inbox/internal/outbound"
 )
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -142,7 +144,8 @@ func TestRateLimitedReplyIsSentExactlyOnce(t *testing.T) {
 	if sent.DeliveryStatus != "sent" {
 		t.Fatalf("reply %q: %s", sent.DeliveryStatus, sent.FailureReason)
 	}
-	time.Sleep(300 * time.Millisecond) // room for a wrong second send
+	// Once the reply's message is acknowledged nothing can send it again.
+	h.settled(bus.Outbound, outbound.ConsumerName(accountSlug))
 	if got := h.fake.Sent(); len(got) != 1 {
 		t.Fatalf("fake X accepted %d posts, want exactly 1: %+v", len(got), got)
 	}

@@ -154,6 +154,7 @@ func IsUnavailable(err error) bool {
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &connErr), errors.As(err, &netErr), errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
 		errors.Is(err, context.DeadlineExceeded), pgconn.Timeout(err):
 		return true
 	case errors.As(err, &pgErr):

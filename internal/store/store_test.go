@@ -3,10 +3,15 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/citizeninbox/inbox/internal/store"
 	"github.com/citizeninbox/inbox/internal/testenv"
@@ -92,5 +97,26 @@ func TestNoStatementLogAboveDebug(t *testing.T) {
 	}
 	if out := logs.String(); out != "" {
 		t.Errorf("info-level log has lines:\n%s", out)
+	}
+}
+
+func TestIsUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{fmt.Errorf("query: %w", io.ErrUnexpectedEOF), true}, // connection cut mid-answer
+		{fmt.Errorf("query: %w", io.EOF), true},
+		{context.DeadlineExceeded, true},
+		{&pgconn.PgError{Code: "57P01"}, true}, // admin shutdown
+		{&pgconn.PgError{Code: "08006"}, true}, // connection failure
+		{&pgconn.PgError{Code: "23505"}, false},
+		{&pgconn.PgError{Code: "22P02"}, false},
+		{errors.New("something else"), false},
+	} {
+		if got := store.IsUnavailable(tc.err); got != tc.want {
+			t.Errorf("IsUnavailable(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }
