@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,13 +56,14 @@ func inboxBinary(t *testing.T) string {
 		}
 		testenv.AfterAll(func() { _ = os.RemoveAll(built.dir) })
 		built.path = filepath.Join(built.dir, "inbox")
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if p, err := exec.LookPath("go"); err == nil {
-			goTool = p
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			built.err = fmt.Errorf("build the server: %w", err)
+			return
 		}
 		out, err := exec.Command(goTool, "build", "-o", built.path, ".").CombinedOutput()
 		if err != nil {
-			built.err = fmt.Errorf("build the server: %v\n%s", err, out)
+			built.err = fmt.Errorf("build the server: %w\n%s", err, out)
 		}
 	})
 	if built.err != nil {
@@ -271,11 +271,6 @@ func (r *replica) hup() {
 }
 
 // webhook posts a signed X delivery to the replica and returns the status.
-func (r *replica) webhook(body []byte) int {
-	r.t.Helper()
-	return r.webhookTo("council-x", body)
-}
-
 func (r *replica) webhookTo(account string, body []byte) int {
 	r.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, r.public+"/webhooks/x/"+account, bytes.NewReader(body))

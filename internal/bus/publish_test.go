@@ -91,7 +91,7 @@ func TestPublishAllRefusesOnlyTheMessageTooLarge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	defer func() { _ = b.Close() }()
 	pub, err := b.NewPublisher(8)
 	if err != nil {
 		t.Fatal(err)

@@ -248,7 +248,7 @@ func TestUnverifiedCapMustHoldTheLargestBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	defer func() { _ = b.Close() }()
 	_, err = ingest.New(nil, b, &memoryKeeper{}, metrics.New(), slog.New(slog.DiscardHandler),
 		ingest.Options{MaxBody: 1 << 20, UnverifiedBytes: 1 << 19})
 	if err == nil {

@@ -103,7 +103,7 @@ func (f *feed) Poll(_ context.Context, cursor string) ([]channels.Inbound, strin
 	}
 	n := 0
 	if cursor != "" {
-		fmt.Sscan(cursor, &n)
+		_, _ = fmt.Sscan(cursor, &n)
 	}
 	if n >= f.limit {
 		return nil, cursor, nil

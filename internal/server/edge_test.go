@@ -275,7 +275,7 @@ func TestUnverifiedBodiesPastTheMemoryCapGet503(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	fmt.Fprintf(conn, "POST /webhooks/x/%s HTTP/1.1\r\nHost: inbox\r\nContent-Length: %d\r\nExpect: 100-continue\r\n%s: %s\r\n\r\n",
 		accountSlug, 300<<10, webhookHeader, fakeSignature)
 	if resp := answer(t, conn); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {

@@ -277,7 +277,7 @@ func TestMessageHeldByAKilledReplicaIsStoredByAnother(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	defer func() { _ = b.Close() }()
 	id := nextID()
 	msgs, err := x.Parse(mention(id, alice, "@ExampleCouncil the lift at the car park is broken", ""),
 		x.Account{Slug: accountSlug, UserID: councilID}, time.Now())

@@ -266,7 +266,7 @@ func linkHost(host string) bool {
 }
 
 func notHostChar(r rune) bool {
-	return !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_')
+	return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' && r != '_'
 }
 
 // knownTLD reports whether domain (in lower case) ends in a top-level domain
