@@ -397,6 +397,14 @@ var replicaSeq atomic.Int64
 
 func init() { replicaSeq.Store(1710000000000000000) }
 
+// alternate is a for even i, b for odd: requests shared between replicas.
+func alternate(i int, a, b *replica) *replica {
+	if i%2 == 1 {
+		return b
+	}
+	return a
+}
+
 func nextPostID() string { return fmt.Sprint(replicaSeq.Add(1)) }
 
 func residentN(i int) xfake.User {
@@ -435,10 +443,7 @@ func TestResidentsReplyingUnderOneCouncilPostGetACaseEachAcrossReplicas(t *testi
 	const residents = 30
 	var wg sync.WaitGroup
 	for i := range residents {
-		r := a
-		if i%2 == 1 {
-			r = b
-		}
+		r := alternate(i, a, b)
 		body := xfake.Mention(replicaCouncil, nextPostID(), residentN(100+i), "Which roads are closed?", councilPost, time.Now())
 		wg.Go(func() { r.signed(body) })
 	}
@@ -784,10 +789,7 @@ func TestSlowNetworkOnOneAccountDoesNotDelayAnother(t *testing.T) {
 	// Both replicas get replies on the south account while north hangs.
 	var replies []int64
 	for i := range 4 {
-		r := a
-		if i%2 == 1 {
-			r = b
-		}
+		r := alternate(i, a, b)
 		replies = append(replies, r.reply(token, south, "public", fmt.Sprintf("Update %d: the crew is on its way.", i+1)))
 	}
 	eventually(t, 30*time.Second, "every south reply is sent while north hangs", func() bool {
@@ -826,10 +828,7 @@ func TestRateLimitIsRespectedByBothReplicas(t *testing.T) {
 	})
 	var more []int64
 	for i := range 6 {
-		r := a
-		if i%2 == 1 {
-			r = b
-		}
+		r := alternate(i, a, b)
 		more = append(more, r.reply(token, caseID, "public", fmt.Sprintf("Follow-up %d on the opening times.", i+1)))
 	}
 	eventually(t, 60*time.Second, "every reply is sent after the reset", func() bool {

@@ -51,18 +51,6 @@ func metricValue(t *testing.T, h *harness, series string) float64 {
 	return f
 }
 
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 const unverifiedGauge = "inbox_webhook_unverified_bytes"
 
 // openDelivery opens a connection and sends a webhook's headers and the
