@@ -1,0 +1,176 @@
+package routing
+
+import (
+	"strings"
+	"unicode"
+
+	"github.com/kljensen/snowball/english"
+	"github.com/rivo/uniseg"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
+)
+
+// fold lower-cases s (full case folding, so "ß" becomes "ss"), strips
+// accents and other combining marks (é → e, the Welsh ŵ ŷ â → w y a), turns
+// typographic apostrophes and quotes into plain ones and collapses runs of
+// white space into one space. Regular expressions are matched against it.
+func fold(s string) string {
+	t := transform.Chain(norm.NFKD, runes.Remove(runes.In(unicode.Mn)), cases.Fold(), norm.NFC)
+	out, _, err := transform.String(t, s)
+	if err != nil {
+		// Only invalid UTF-8 makes a transformer fail; fall back to the
+		// simple mapping, which replaces bad bytes.
+		out = strings.ToLower(strings.ToValidUTF8(s, "\uFFFD"))
+	}
+	out = quotes.Replace(out)
+	return strings.Join(strings.Fields(out), " ")
+}
+
+var quotes = strings.NewReplacer("\u2018", "'", "\u2019", "'", "\u02bc", "'", "\u201c", `"`, "\u201d", `"`)
+
+// token is one word of a message: its folded form (apostrophes dropped, so
+// "I'll" and "Ill" are both "ill") and its English stem ("potholes" and
+// "pothole" are both "pothol", "flooded" and "flooding" both "flood").
+type token struct {
+	word, stem string
+}
+
+// text is a message prepared for matching: the folded text, its words, and
+// where each word and stem occurs.
+type text struct {
+	folded string
+	tokens []token
+	byStem map[string][]int
+	byWord map[string][]int
+}
+
+// analyse prepares a message once for every rule.
+func analyse(s string) *text {
+	f := fold(s)
+	t := &text{folded: f, tokens: words(f)}
+	t.byStem = make(map[string][]int, len(t.tokens))
+	t.byWord = make(map[string][]int, len(t.tokens))
+	for i, tk := range t.tokens {
+		t.byStem[tk.stem] = append(t.byStem[tk.stem], i)
+		t.byWord[tk.word] = append(t.byWord[tk.word], i)
+	}
+	return t
+}
+
+// words splits folded text at Unicode word boundaries (UAX #29), so
+// punctuation and hyphens separate words ("fly-tipping" is "fly" "tipping")
+// and "cabinet" stays one word that "bin" cannot match. Segments without a
+// letter or digit (spaces, punctuation, emoji) are dropped.
+func words(folded string) []token {
+	var out []token
+	state := -1
+	for s := folded; s != ""; {
+		var w string
+		w, s, state = uniseg.FirstWordInString(s, state)
+		if !hasLetterOrDigit(w) {
+			continue
+		}
+		w = strings.ReplaceAll(w, "'", "")
+		out = append(out, token{word: w, stem: stem(w)})
+	}
+	return out
+}
+
+func hasLetterOrDigit(w string) bool {
+	for _, r := range w {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// stem reduces an English word to its Porter2 (Snowball) stem. Words of
+// other scripts pass through unchanged.
+func stem(w string) string {
+	for _, r := range w {
+		if r > unicode.MaxLatin1 {
+			return w
+		}
+	}
+	return english.Stem(w, true)
+}
+
+// term is one word of a configured word or phrase.
+type term struct {
+	key   string // stem, or the folded word when exact
+	exact bool   // written "=word": only this very word, no other forms
+}
+
+// phrase is one entry of a configured word list: a single word, or several
+// words that must appear in order with at most gap other words between
+// consecutive ones.
+type phrase struct {
+	src   string
+	terms []term
+}
+
+// parsePhrase turns a configured entry into terms. A word written with a
+// leading "=" matches only that exact (folded) word: "=park" matches "park"
+// but not "parking". It reports false when the entry holds no word.
+func parsePhrase(src string) (phrase, bool) {
+	p := phrase{src: src}
+	for _, field := range strings.Fields(src) {
+		exact := strings.HasPrefix(field, "=")
+		for _, tk := range words(fold(strings.TrimPrefix(field, "="))) {
+			if exact {
+				p.terms = append(p.terms, term{key: tk.word, exact: true})
+			} else {
+				p.terms = append(p.terms, term{key: tk.stem})
+			}
+		}
+	}
+	return p, len(p.terms) > 0
+}
+
+func (t *text) positions(tm term) []int {
+	if tm.exact {
+		return t.byWord[tm.key]
+	}
+	return t.byStem[tm.key]
+}
+
+func (t *text) at(i int, tm term) bool {
+	if tm.exact {
+		return t.tokens[i].word == tm.key
+	}
+	return t.tokens[i].stem == tm.key
+}
+
+// find reports the message's words that match p, from its first word to its
+// last (gap words included), or "" when p does not occur.
+func (t *text) find(p phrase, gap int) (string, bool) {
+	for _, start := range t.positions(p.terms[0]) {
+		if end, ok := t.follow(p.terms[1:], start, gap); ok {
+			ws := make([]string, 0, end-start+1)
+			for i := start; i <= end; i++ {
+				ws = append(ws, t.tokens[i].word)
+			}
+			return strings.Join(ws, " "), true
+		}
+	}
+	return "", false
+}
+
+// follow matches rest after the word at prev, trying every allowed gap so
+// that an early candidate cannot hide a later one that completes the phrase.
+func (t *text) follow(rest []term, prev, gap int) (int, bool) {
+	if len(rest) == 0 {
+		return prev, true
+	}
+	for q := prev + 1; q <= prev+1+gap && q < len(t.tokens); q++ {
+		if t.at(q, rest[0]) {
+			if end, ok := t.follow(rest[1:], q, gap); ok {
+				return end, true
+			}
+		}
+	}
+	return 0, false
+}
