@@ -255,7 +255,7 @@ func TestAddWorkingDays(t *testing.T) {
 		{"new year 2027 in northern ireland", "ni", lon("2026-12-31 10:00"), 1, lon("2027-01-04 17:00")},
 		{"admin closure", "closing-eve", lon("2026-12-23 10:00"), 1, lon("2026-12-29 17:00")},
 		{"split shifts close at the last shift", "split", lon("2026-03-02 12:45"), 1, lon("2026-03-03 17:00")},
-		{"20 days over easter and may day", "council-hours", lon("2026-04-20 09:00"), 20, lon("2026-05-19 17:00")},
+		{"20 days over the may bank holidays", "council-hours", lon("2026-04-20 09:00"), 20, lon("2026-05-19 17:00")},
 		{"24/7 days end at midnight", AlwaysOpen, lon("2026-03-02 10:00"), 2, lon("2026-03-05 00:00")},
 	}
 	for _, tc := range tests {
