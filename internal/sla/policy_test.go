@@ -59,6 +59,13 @@ func TestPolicySpecYAML(t *testing.T) {
 	if want := councilSpec(); !reflect.DeepEqual(got, want) {
 		t.Errorf("YAML gives\n%+v\nwant\n%+v", got, want)
 	}
+	var withTeams PolicySpec
+	if err := yaml.Unmarshal([]byte(councilYAML+overridesYAML), &withTeams); err != nil {
+		t.Fatal(err)
+	}
+	if want := overridesSpec(); !reflect.DeepEqual(withTeams, want) {
+		t.Errorf("YAML with overrides gives\n%+v\nwant\n%+v", withTeams, want)
+	}
 	var cal CalendarSpec
 	const calYAML = `
 name: council-hours
@@ -168,7 +175,9 @@ func TestPauseResume(t *testing.T) {
 	}
 }
 
-func TestOverrides(t *testing.T) {
+// overridesSpec is the council's policy with overrides for two teams and
+// two of highways' services.
+func overridesSpec() PolicySpec {
 	spec := councilSpec()
 	spec.Teams = map[string]TeamPolicy{
 		"highways": {
@@ -188,6 +197,30 @@ func TestOverrides(t *testing.T) {
 		},
 		"housing": {Level: Level{Calendar: "split", WarnBefore: "30 minutes"}},
 	}
+	return spec
+}
+
+// overridesYAML is overridesSpec's teams as written in the configuration.
+const overridesYAML = `
+teams:
+  highways:
+    escalation: highways-out-of-hours
+    priorities:
+      high: {resolution: 3 working days, next_response: 4 working hours}
+      normal: {warn_before: 2 working hours}
+    services:
+      pothole:
+        priorities:
+          high: {resolution: 2 working days}
+      street-light:
+        calendar: split
+        priorities:
+          high: {next_response: none}
+  housing: {calendar: split, warn_before: 30 minutes}
+`
+
+func TestOverrides(t *testing.T) {
+	spec := overridesSpec()
 	p := buildPolicies(t, spec)
 	tests := []struct {
 		name, team, service string

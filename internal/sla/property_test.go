@@ -11,7 +11,7 @@ import (
 var (
 	propertyFrom    = lon("2024-01-01 00:00")
 	propertyMinutes = int64(5 * 366 * 24 * 60)
-	propertyCals    = []string{"council-hours", "split", "scotland", "ni", "closing-eve", "all-days", "weekend-nights", AlwaysOpen}
+	propertyCals    = []string{"council-hours", "split", "scotland", "ni", "closing-eve", "all-days", "weekend-nights", "sunday-small-hours", AlwaysOpen}
 )
 
 func minuteAt(m int64) time.Time {

@@ -25,6 +25,7 @@ func TestParseTarget(t *testing.T) {
 		{"2 days", "2 days", false, 0},
 		{"  45   Working MINS ", "45 working minutes", true, 45 * time.Minute},
 		{"1 hrs", "1 hour", false, time.Hour},
+		{"3660 working days", "3660 working days", true, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -55,7 +56,9 @@ func TestParseTargetErrors(t *testing.T) {
 		{"8", "no unit"},
 		{"8 working hours 24/7", "working time cannot be 24/7"},
 		{"8 hours please", `unexpected "please"`},
-		{"99999999999 minutes", "too large"},
+		{"99999999999 minutes", "more than ten years"},
+		{"3661 working days", "more than ten years"},
+		{"87841 hours", "more than ten years"},
 		{"8 fortnights", `"fortnights" is not "working" or a unit`},
 	}
 	for _, tc := range tests {
@@ -106,7 +109,7 @@ func FuzzParseTarget(f *testing.F) {
 		if err != nil || again != target {
 			t.Fatalf("%q → %q → %v, %v", s, target, again, err)
 		}
-		if target.Amount() < 1 || target.Amount() > maxAmount {
+		if target.Amount() < 1 || target.Amount() > target.Unit().max() {
 			t.Fatalf("%q: amount %d", s, target.Amount())
 		}
 	})
