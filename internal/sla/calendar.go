@@ -8,6 +8,26 @@
 // compute the same deadlines. Working time is counted in the calendar's own
 // time zone, so open hours keep their wall-clock times across daylight-saving
 // changes while durations stay exact.
+//
+// The rules of the arithmetic:
+//
+//   - A shift includes its opening minute and excludes its closing minute:
+//     on 08:30–17:00, 17:00 is closed.
+//   - Working minutes and hours count open time. A clock started out of
+//     hours starts at the next opening, and time that runs out exactly at a
+//     closing time is due at that closing time.
+//   - N working days end at the closing time of the Nth working day after
+//     the day of receipt, as statutory working days are counted. The day of
+//     receipt is the day of the next opening: a message received before
+//     closing on a working day is received that day; one received at or
+//     after closing, at a weekend or on a holiday is received on the next
+//     working day, which is then day 0.
+//   - Calendar time ("24 hours", "1 hour 24/7") is elapsed time.
+//   - A warning falls the policy's warn_before ahead of a deadline, counted
+//     the way the target is: working time back from the deadline for a
+//     working-time target, elapsed time otherwise.
+//   - A paused clock keeps the working (or elapsed) time it had left and
+//     spends it from the resumption on, so the paused time never counts.
 package sla
 
 import (
