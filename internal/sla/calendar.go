@@ -8,6 +8,26 @@
 // compute the same deadlines. Working time is counted in the calendar's own
 // time zone, so open hours keep their wall-clock times across daylight-saving
 // changes while durations stay exact.
+//
+// The rules of the arithmetic:
+//
+//   - A shift includes its opening minute and excludes its closing minute:
+//     on 08:30–17:00, 17:00 is closed.
+//   - Working minutes and hours count open time. A clock started out of
+//     hours starts at the next opening, and time that runs out exactly at a
+//     closing time is due at that closing time.
+//   - N working days end at the closing time of the Nth working day after
+//     the day of receipt, as statutory working days are counted. The day of
+//     receipt is the day of the next opening: a message received before
+//     closing on a working day is received that day; one received at or
+//     after closing, at a weekend or on a holiday is received on the next
+//     working day, which is then day 0.
+//   - Calendar time ("24 hours", "1 hour 24/7") is elapsed time.
+//   - A warning falls the policy's warn_before ahead of a deadline, counted
+//     the way the target is: working time back from the deadline for a
+//     working-time target, elapsed time otherwise.
+//   - A paused clock keeps the working (or elapsed) time it had left and
+//     spends it from the resumption on, so the paused time never counts.
 package sla
 
 import (
@@ -226,8 +246,8 @@ func (c *Calendar) spans(d civilDate) []span {
 	shifts := c.week[d.weekday()]
 	out := make([]span, 0, len(shifts))
 	for _, sh := range shifts {
-		// A shift starting in a daylight-saving gap starts when the gap
-		// ends; a span cannot come out empty or reversed after that.
+		// Shifts touching a change of clocks may come out shorter, even
+		// empty, but never reversed.
 		s := span{d.at(sh.from, c.loc), d.at(sh.to, c.loc)}
 		if s.end.After(s.start) {
 			out = append(out, s)
@@ -271,10 +291,34 @@ func (d civilDate) prev() civilDate { return dateOfUTC(d.noon().AddDate(0, 0, -1
 
 func (d civilDate) weekday() time.Weekday { return d.noon().Weekday() }
 
-// at returns the instant of a wall-clock time, in minutes after midnight
-// (1440 is the next midnight), on the day in loc.
+// at returns the instant at which clocks in loc show a wall-clock time, in
+// minutes after midnight (1440 is the next midnight), on the day. A time the
+// clocks skip when they go forward maps to the instant they change; a time
+// they show twice when they go back maps to its first showing.
 func (d civilDate) at(minutes int, loc *time.Location) time.Time {
-	return time.Date(d.year, d.month, d.day, 0, minutes, 0, 0, loc)
+	wall := time.Date(d.year, d.month, d.day, 0, minutes, 0, 0, time.UTC)
+	// The offsets in force a day either side; they differ only across a
+	// change of clocks, and each gives one reading of the wall time.
+	var readings []time.Time
+	for _, probe := range []time.Time{wall.Add(-24 * time.Hour), wall.Add(24 * time.Hour)} {
+		_, offset := probe.In(loc).Zone()
+		t := wall.Add(-time.Duration(offset) * time.Second).In(loc)
+		if _, actual := t.Zone(); actual == offset {
+			readings = append(readings, t)
+		}
+	}
+	switch len(readings) {
+	case 0:
+		// In a gap: the reading by the earlier offset lies after the
+		// change, which is where its zone starts.
+		_, offset := wall.Add(-24 * time.Hour).In(loc).Zone()
+		start, _ := wall.Add(-time.Duration(offset) * time.Second).In(loc).ZoneBounds()
+		return start
+	case 1:
+		return readings[0]
+	default:
+		return minTime(readings[0], readings[1])
+	}
 }
 
 func (d civilDate) String() string { return d.noon().Format(time.DateOnly) }

@@ -33,6 +33,9 @@ var testSpecs = []CalendarSpec{
 	// Weekend nights straddle the clock changes, which happen at 01:00 UTC
 	// on a Sunday.
 	{Name: "weekend-nights", Hours: map[string][]string{"saturday": {"00:00-06:00"}, "sunday": {"00:00-06:00"}}},
+	// A shift opening at a wall time the clocks skip in March and show
+	// twice in October.
+	{Name: "sunday-small-hours", Hours: map[string][]string{"sunday": {"01:30-03:00"}}},
 }
 
 func testCalendars(t testing.TB) Calendars {
@@ -128,6 +131,9 @@ func TestNextOpen(t *testing.T) {
 		{"into summer time", "council-hours", lon("2026-03-27 17:00"), utc("2026-03-30 07:30")},
 		{"into winter time", "council-hours", lon("2026-10-23 17:00"), utc("2026-10-26 08:30")},
 		{"24/7", AlwaysOpen, lon("2026-12-25 03:00"), lon("2026-12-25 03:00")},
+		{"opening skipped by the march change opens at the change", "sunday-small-hours", lon("2026-03-28 12:00"), utc("2026-03-29 01:00")},
+		{"opening shown twice in october opens at the first showing", "sunday-small-hours", lon("2026-10-24 12:00"), utc("2026-10-25 00:30")},
+		{"an ordinary sunday", "sunday-small-hours", lon("2026-03-21 12:00"), utc("2026-03-22 01:30")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -218,6 +224,9 @@ func TestWorkingBetween(t *testing.T) {
 		{"23-hour day", "all-days", lon("2026-03-29 00:00"), lon("2026-03-30 00:00"), 23 * time.Hour},
 		{"25-hour day", "all-days", lon("2026-10-25 00:00"), lon("2026-10-26 00:00"), 25 * time.Hour},
 		{"24/7", AlwaysOpen, lon("2026-10-25 00:00"), lon("2026-10-26 00:00"), 25 * time.Hour},
+		{"shift opening in the march gap", "sunday-small-hours", lon("2026-03-29 00:00"), lon("2026-03-30 00:00"), time.Hour},
+		{"shift opening in the october overlap", "sunday-small-hours", lon("2026-10-25 00:00"), lon("2026-10-26 00:00"), 2*time.Hour + 30*time.Minute},
+		{"shift on an ordinary sunday", "sunday-small-hours", lon("2026-03-22 00:00"), lon("2026-03-23 00:00"), 90 * time.Minute},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -255,7 +264,7 @@ func TestAddWorkingDays(t *testing.T) {
 		{"new year 2027 in northern ireland", "ni", lon("2026-12-31 10:00"), 1, lon("2027-01-04 17:00")},
 		{"admin closure", "closing-eve", lon("2026-12-23 10:00"), 1, lon("2026-12-29 17:00")},
 		{"split shifts close at the last shift", "split", lon("2026-03-02 12:45"), 1, lon("2026-03-03 17:00")},
-		{"20 days over easter and may day", "council-hours", lon("2026-04-20 09:00"), 20, lon("2026-05-19 17:00")},
+		{"20 days over the may bank holidays", "council-hours", lon("2026-04-20 09:00"), 20, lon("2026-05-19 17:00")},
 		{"24/7 days end at midnight", AlwaysOpen, lon("2026-03-02 10:00"), 2, lon("2026-03-05 00:00")},
 	}
 	for _, tc := range tests {

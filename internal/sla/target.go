@@ -21,9 +21,20 @@ const (
 	Days
 )
 
-// maxAmount bounds a target's amount well below any overflow: ten years of
-// minutes.
-const maxAmount = 10 * 366 * 24 * 60
+// maxDays bounds a target at about ten years, whatever its unit, which keeps
+// the arithmetic far from overflow and its work small.
+const maxDays = 10 * 366
+
+// max returns the largest amount of the unit a target may have.
+func (u Unit) max() int {
+	switch u {
+	case Minutes:
+		return maxDays * 24 * 60
+	case Hours:
+		return maxDays * 24
+	}
+	return maxDays
+}
 
 // Target is an amount of time a case may wait: working time on a calendar
 // ("8 working hours", "10 working days") or calendar time ("1 hour 24/7",
@@ -54,8 +65,6 @@ func ParseTarget(s string) (Target, error) {
 		return fail("%q is not a whole number", words[0])
 	case n <= 0:
 		return fail("the amount must be at least 1")
-	case n > maxAmount:
-		return fail("%d is too large", n)
 	}
 	t := Target{amount: n}
 	rest := words[1:]
@@ -75,6 +84,9 @@ func ParseTarget(s string) (Target, error) {
 		t.unit = Days
 	default:
 		return fail("%q is not \"working\" or a unit (minutes, hours, days)", rest[0])
+	}
+	if n > t.unit.max() {
+		return fail("more than ten years")
 	}
 	rest = rest[1:]
 	if len(rest) > 0 && rest[0] == AlwaysOpen {
