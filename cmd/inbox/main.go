@@ -6,6 +6,7 @@
 //	inbox user disable -email E
 //	inbox token create -email E -name N [-ttl 720h]
 //	inbox token revoke -id N
+//	inbox rules test [-config F] [-at T]     route JSON lines from stdin with the rules
 //
 // Infrastructure settings come from INBOX_* environment variables; business
 // configuration from the YAML file named by INBOX_CONFIG.
@@ -40,6 +41,11 @@ const usage = `usage:
   inbox user disable -email EMAIL
   inbox token create -email EMAIL -name NAME [-ttl DURATION]
   inbox token revoke -id ID
+  inbox rules test [-config FILE] [-at TIME]
+                     route JSON lines from standard input ({"text", "channel", "account",
+                     "visibility", "received_at", "follow_up", "contact_tags"}) with the
+                     file's rules and SLA policy, one JSON line out per line in; needs no
+                     database, NATS or credentials
 
 environment:
   INBOX_DATABASE_URL  PostgreSQL URL (default postgres://postgres@127.0.0.1:5432/inbox?sslmode=disable)
@@ -60,13 +66,13 @@ environment:
 `
 
 func main() {
-	if err := run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := run(os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "inbox:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	env, err := config.FromEnv(getenv)
 	if err != nil {
 		return err
@@ -97,6 +103,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 		return createToken(ctx, env, log, args[2:], stdout, stderr)
 	case cmd == "token" && len(args) > 1 && args[1] == "revoke":
 		return revokeToken(ctx, env, log, args[2:], stdout)
+	case cmd == "rules" && len(args) > 1 && args[1] == "test":
+		return testRules(args[2:], getenv, env, stdin, stdout)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

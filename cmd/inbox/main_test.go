@@ -44,13 +44,13 @@ func TestUserAndTokenCommands(t *testing.T) {
 	vars := map[string]string{"INBOX_DATABASE_URL": testenv.Database(t), "INBOX_CONFIG": teamsConfig(t)}
 	var out, errOut bytes.Buffer
 	if err := run([]string{"user", "create", "-email", "sam@example.gov.uk", "-name", "Sam Supervisor", "-role", "supervisor", "-teams", "highways"},
-		getenv(vars), &out, &errOut); err != nil {
+		getenv(vars), nil, &out, &errOut); err != nil {
 		t.Fatalf("user create: %v\n%s", err, errOut.String())
 	}
 	if !strings.Contains(out.String(), "<sam@example.gov.uk> as supervisor in highways") {
 		t.Errorf("user create printed %q", out.String())
 	}
-	err := run([]string{"user", "create", "-email", "sam@example.gov.uk", "-name", "Sam again", "-role", "admin"}, getenv(vars), &out, &errOut)
+	err := run([]string{"user", "create", "-email", "sam@example.gov.uk", "-name", "Sam again", "-role", "admin"}, getenv(vars), nil, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("second user with the same email: %v", err)
 	}
@@ -61,20 +61,20 @@ func TestUserAndTokenCommands(t *testing.T) {
 		{"-email", "c@example.gov.uk", "-name", "C", "-role", "adviser"},
 		{"-email", "d@example.gov.uk", "-name", "D", "-teams", "highways", "-all-teams"},
 	} {
-		if err := run(append([]string{"user", "create"}, bad...), getenv(vars), &out, &errOut); err == nil {
+		if err := run(append([]string{"user", "create"}, bad...), getenv(vars), nil, &out, &errOut); err == nil {
 			t.Errorf("user create %v succeeded", bad)
 		}
 	}
 
 	out.Reset()
-	if err := run([]string{"token", "create", "-email", "SAM@example.gov.uk", "-name", "reporting"}, getenv(vars), &out, &errOut); err != nil {
+	if err := run([]string{"token", "create", "-email", "SAM@example.gov.uk", "-name", "reporting"}, getenv(vars), nil, &out, &errOut); err != nil {
 		t.Fatalf("token create: %v", err)
 	}
 	token := strings.TrimSpace(out.String())
 	if !strings.HasPrefix(token, "cit_") || len(token) < 40 {
 		t.Errorf("token %q", token)
 	}
-	if err := run([]string{"token", "create", "-email", "nobody@example.gov.uk", "-name", "x"}, getenv(vars), &out, &errOut); err == nil ||
+	if err := run([]string{"token", "create", "-email", "nobody@example.gov.uk", "-name", "x"}, getenv(vars), nil, &out, &errOut); err == nil ||
 		!strings.Contains(err.Error(), "no user") {
 		t.Errorf("token for an unknown user: %v", err)
 	}
@@ -98,7 +98,7 @@ func TestUserCreateWithTeams(t *testing.T) {
 	vars := map[string]string{"INBOX_DATABASE_URL": testenv.Database(t), "INBOX_CONFIG": teamsConfig(t)}
 	var out, errOut bytes.Buffer
 	if err := run([]string{"user", "create", "-email", "ada@example.gov.uk", "-name", "Ada", "-teams", "contact-centre, highways"},
-		getenv(vars), &out, &errOut); err != nil {
+		getenv(vars), nil, &out, &errOut); err != nil {
 		t.Fatalf("user create: %v", err)
 	}
 	if !strings.Contains(out.String(), "as adviser in contact-centre, highways") {
@@ -106,13 +106,13 @@ func TestUserCreateWithTeams(t *testing.T) {
 	}
 	out.Reset()
 	if err := run([]string{"user", "create", "-email", "all@example.gov.uk", "-name", "All", "-role", "supervisor", "-all-teams"},
-		getenv(vars), &out, &errOut); err != nil {
+		getenv(vars), nil, &out, &errOut); err != nil {
 		t.Fatalf("user create -all-teams: %v", err)
 	}
 	if !strings.Contains(out.String(), "as supervisor in contact-centre, highways") {
 		t.Errorf("user create -all-teams printed %q", out.String())
 	}
-	err := run([]string{"user", "create", "-email", "bo@example.gov.uk", "-name", "Bo", "-teams", "highways,parks"}, getenv(vars), &out, &errOut)
+	err := run([]string{"user", "create", "-email", "bo@example.gov.uk", "-name", "Bo", "-teams", "highways,parks"}, getenv(vars), nil, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), `no team "parks"`) || !strings.Contains(err.Error(), "its teams: contact-centre, highways") {
 		t.Errorf("unknown team: %v", err)
 	}
@@ -135,11 +135,11 @@ func TestUserCreateWithTeams(t *testing.T) {
 func TestUserDisable(t *testing.T) {
 	vars := map[string]string{"INBOX_DATABASE_URL": testenv.Database(t), "INBOX_CONFIG": teamsConfig(t)}
 	var out, errOut bytes.Buffer
-	if err := run([]string{"user", "create", "-email", "ada@example.gov.uk", "-name", "Ada", "-teams", "highways"}, getenv(vars), &out, &errOut); err != nil {
+	if err := run([]string{"user", "create", "-email", "ada@example.gov.uk", "-name", "Ada", "-teams", "highways"}, getenv(vars), nil, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if err := run([]string{"token", "create", "-email", "ada@example.gov.uk", "-name", "laptop"}, getenv(vars), &out, &errOut); err != nil {
+	if err := run([]string{"token", "create", "-email", "ada@example.gov.uk", "-name", "laptop"}, getenv(vars), nil, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
 	token := strings.TrimSpace(out.String())
@@ -149,7 +149,7 @@ func TestUserDisable(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := run([]string{"user", "disable", "-email", "Ada@example.gov.uk"}, getenv(vars), &out, &errOut); err != nil {
+	if err := run([]string{"user", "disable", "-email", "Ada@example.gov.uk"}, getenv(vars), nil, &out, &errOut); err != nil {
 		t.Fatalf("user disable: %v", err)
 	}
 	if !strings.Contains(out.String(), "<ada@example.gov.uk>; their 1 valid tokens no longer work") {
@@ -158,11 +158,11 @@ func TestUserDisable(t *testing.T) {
 	if _, err := svc.Authenticate(context.Background(), token); !errors.Is(err, auth.ErrInvalidToken) {
 		t.Errorf("token after disable: %v, want ErrInvalidToken", err)
 	}
-	if err := run([]string{"user", "disable", "-email", "ada@example.gov.uk"}, getenv(vars), &out, &errOut); err == nil ||
+	if err := run([]string{"user", "disable", "-email", "ada@example.gov.uk"}, getenv(vars), nil, &out, &errOut); err == nil ||
 		!strings.Contains(err.Error(), "already disabled") {
 		t.Errorf("disabling twice: %v", err)
 	}
-	if err := run([]string{"user", "disable", "-email", "nobody@example.gov.uk"}, getenv(vars), &out, &errOut); err == nil ||
+	if err := run([]string{"user", "disable", "-email", "nobody@example.gov.uk"}, getenv(vars), nil, &out, &errOut); err == nil ||
 		!strings.Contains(err.Error(), "no user") {
 		t.Errorf("disabling an unknown user: %v", err)
 	}
@@ -171,7 +171,7 @@ func TestUserDisable(t *testing.T) {
 func TestTokenRevoke(t *testing.T) {
 	vars := map[string]string{"INBOX_DATABASE_URL": testenv.Database(t)}
 	var out, errOut bytes.Buffer
-	if err := run([]string{"user", "create", "-email", "root@example.gov.uk", "-name", "Root", "-role", "admin"}, getenv(vars), &out, &errOut); err != nil {
+	if err := run([]string{"user", "create", "-email", "root@example.gov.uk", "-name", "Root", "-role", "admin"}, getenv(vars), nil, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
 	tokens := map[string]string{}
@@ -179,7 +179,7 @@ func TestTokenRevoke(t *testing.T) {
 	for _, name := range []string{"old", "new"} {
 		out.Reset()
 		errOut.Reset()
-		if err := run([]string{"token", "create", "-email", "root@example.gov.uk", "-name", name}, getenv(vars), &out, &errOut); err != nil {
+		if err := run([]string{"token", "create", "-email", "root@example.gov.uk", "-name", name}, getenv(vars), nil, &out, &errOut); err != nil {
 			t.Fatal(err)
 		}
 		tokens[name] = strings.TrimSpace(out.String())
@@ -189,7 +189,7 @@ func TestTokenRevoke(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if err := run([]string{"token", "revoke", "-id", revokeID}, getenv(vars), &out, &errOut); err != nil {
+	if err := run([]string{"token", "revoke", "-id", revokeID}, getenv(vars), nil, &out, &errOut); err != nil {
 		t.Fatalf("token revoke: %v", err)
 	}
 	if !strings.Contains(out.String(), `revoked token `+revokeID+` "old" of <root@example.gov.uk>`) {
@@ -211,7 +211,7 @@ func TestTokenRevoke(t *testing.T) {
 		{nil, "-id is required"},
 		{[]string{"-id", "x"}, "invalid value"},
 	} {
-		if err := run(append([]string{"token", "revoke"}, tc.args...), getenv(vars), &out, &errOut); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if err := run(append([]string{"token", "revoke"}, tc.args...), getenv(vars), nil, &out, &errOut); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("token revoke %v: %v, want %q", tc.args, err, tc.want)
 		}
 	}
@@ -236,7 +236,7 @@ channel_accounts:
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err := run([]string{"serve"}, getenv(map[string]string{"INBOX_CONFIG": path}), &bytes.Buffer{}, &bytes.Buffer{})
+	err := run([]string{"serve"}, getenv(map[string]string{"INBOX_CONFIG": path}), nil, &bytes.Buffer{}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "channel_accounts[0].x.consumer_secret: environment variable MISSING_SECRET is not set") {
 		t.Errorf("serve with a bad configuration: %v", err)
 	}
@@ -244,7 +244,7 @@ channel_accounts:
 
 func TestUnknownCommand(t *testing.T) {
 	var errOut bytes.Buffer
-	if err := run([]string{"launch"}, getenv(nil), &bytes.Buffer{}, &errOut); err == nil || !strings.Contains(errOut.String(), "usage:") {
+	if err := run([]string{"launch"}, getenv(nil), nil, &bytes.Buffer{}, &errOut); err == nil || !strings.Contains(errOut.String(), "usage:") {
 		t.Errorf("unknown command: %v, %q", err, errOut.String())
 	}
 }

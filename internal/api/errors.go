@@ -75,7 +75,7 @@ func problemFor(err error) Problem {
 		return mk(http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, cases.ErrBadCursor):
 		return mk(http.StatusBadRequest, "bad_cursor", err.Error())
-	case errors.Is(err, cases.ErrClosed), errors.Is(err, cases.ErrStatusUnchanged), errors.Is(err, cases.ErrIdempotencyKeyReused),
+	case errors.Is(err, cases.ErrClosed), errors.Is(err, cases.ErrStatusUnchanged), errors.Is(err, cases.ErrPriorityUnchanged), errors.Is(err, cases.ErrIdempotencyKeyReused),
 		errors.Is(err, cases.ErrInvalidTransition):
 		return mk(http.StatusConflict, "conflict", err.Error())
 	case errors.Is(err, channels.ErrTooLong):
@@ -89,7 +89,7 @@ func problemFor(err error) Problem {
 	case errors.Is(err, cases.ErrNoPublicThread), errors.Is(err, cases.ErrNoResident),
 		errors.Is(err, cases.ErrUnknownAssignee), errors.Is(err, cases.ErrUnknownTeam),
 		errors.Is(err, cases.ErrAssigneeNotInTeam), errors.Is(err, cases.ErrEmptyNote),
-		errors.Is(err, cases.ErrInvalidStatus):
+		errors.Is(err, cases.ErrInvalidStatus), errors.Is(err, cases.ErrInvalidPriority):
 		return mk(http.StatusUnprocessableEntity, "unprocessable", err.Error())
 	case store.IsUnavailable(err):
 		return mk(http.StatusServiceUnavailable, "unavailable", "the database is unavailable; try again shortly")

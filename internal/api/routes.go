@@ -19,7 +19,8 @@ const Prefix = "/api/v1"
 // case it touches:
 //
 //	adviser     read, reply, note, status, assign_self          their teams' cases
-//	supervisor  … and assign_team (anyone in the team), move    their teams' cases
+//	supervisor  … and assign_team (anyone in the team), move,   their teams' cases
+//	            prioritise, read_rules
 //	admin       everything                                      every team's cases
 //
 // Another team's case answers 404, as a case that does not exist, and the
@@ -35,6 +36,10 @@ var routes = []Route{
 	// Taking or giving back a case is assign_self; assigning or unassigning
 	// someone else is assign_team; a new team is move.
 	{http.MethodPut, "/cases/:case/assignment", may(cases.ActAssignSelf, cases.ActAssignTeam, cases.ActMove), (*handlers).assign},
+	// A new priority moves the SLA deadlines: supervisors and admins.
+	{http.MethodPut, "/cases/:case/priority", may(cases.ActPrioritise), (*handlers).setPriority},
+	{http.MethodGet, "/routing", may(cases.ActReadRules), (*handlers).getRouting},
+	{http.MethodGet, "/sla", may(cases.ActReadRules), (*handlers).getSLA},
 }
 
 // Route is one call of the API.

@@ -28,14 +28,20 @@ const (
 	// case's team, including taking a case from a colleague.
 	ActAssignTeam Action = "assign_team"
 	ActMove       Action = "move" // move a case to another team
+	// ActPrioritise is changing a case's priority, which moves its SLA
+	// deadlines: a supervisor's call, not an adviser's.
+	ActPrioritise Action = "prioritise"
+	// ActReadRules is reading the routing rules, SLA policies and
+	// calendars in force.
+	ActReadRules Action = "read_rules"
 )
 
 // grants is what each role may do. Advisers and supervisors may do it only
 // to the cases of the teams they belong to; admins to every case.
 var grants = map[string][]Action{
 	RoleAdviser:    {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf},
-	RoleSupervisor: {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActAssignTeam, ActMove},
-	RoleAdmin:      {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActAssignTeam, ActMove},
+	RoleSupervisor: {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActAssignTeam, ActMove, ActPrioritise, ActReadRules},
+	RoleAdmin:      {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActAssignTeam, ActMove, ActPrioritise, ActReadRules},
 }
 
 // Allowed says whether role may do act (to cases in its scope).

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -298,6 +299,9 @@ func (s *Service) SetStatus(ctx context.Context, actor Actor, ref, status string
 		if err := tx.Model(&store.Case{}).Where("id = ?", c.ID).Updates(updates).Error; err != nil {
 			return err
 		}
+		if err := s.statusClocks(tx, c.ID, c.Status, status, time.Now()); err != nil {
+			return err
+		}
 		if err := audit(tx, actor, "case.status_changed", c.ID, map[string]any{"from": c.Status, "to": status}); err != nil {
 			return err
 		}
@@ -395,6 +399,12 @@ func (s *Service) Assign(ctx context.Context, actor Actor, ref string, a Assignm
 			"updated_at": gorm.Expr("now()"), "team_id": teamID, "assignee_id": assignee,
 		}).Error; err != nil {
 			return err
+		}
+		if teamID != c.TeamID {
+			// Another team may have another SLA policy.
+			if err := s.recomputeClocks(tx, c.ID); err != nil {
+				return err
+			}
 		}
 		if err := audit(tx, actor, "case.assigned", c.ID, map[string]any{
 			"assignee_id": a.AssigneeID, "unassign": a.Unassign, "team": a.Team,

@@ -46,6 +46,8 @@ var (
 	ErrUnknownAccount    = errors.New("channel account is not configured")
 	ErrStatusUnchanged   = errors.New("case already has that status")
 	ErrInvalidTransition = errors.New("status change is not allowed")
+	ErrInvalidPriority   = errors.New("priority is not low, normal, high or urgent")
+	ErrPriorityUnchanged = errors.New("case already has that priority")
 )
 
 // Actor is who did something through the API or UI: what they may do and
@@ -68,9 +70,9 @@ type Service struct {
 
 	mu       sync.RWMutex
 	accounts map[string]account // by slug
-	teams    map[int64]string   // slug by id
-	// rules are what replies are checked against before they are queued.
-	rules ReplyRules
+	teams    map[int64]team     // by id
+	// cfg is the business configuration the service follows.
+	cfg Configuration
 }
 
 // ReplyRules say whether a reply can go out on a channel account: nil
@@ -81,15 +83,16 @@ type ReplyRules interface {
 	CheckReply(account string, vis channels.Visibility, text string) error
 }
 
-// UseConfiguration makes the service follow a configuration: replies are
-// checked against rules, and the accounts and teams it had cached are
-// read again from the database, where the configuration was just written.
-func (s *Service) UseConfiguration(rules ReplyRules) {
+// UseConfiguration makes the service follow a configuration: its reply
+// rules, routing, SLA policies, automatic replies and escalations; the
+// accounts and teams it had cached are read again from the database, where
+// the configuration was just written.
+func (s *Service) UseConfiguration(cfg Configuration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rules = rules
+	s.cfg = cfg
 	s.accounts = map[string]account{}
-	s.teams = map[int64]string{}
+	s.teams = map[int64]team{}
 }
 
 // checkReply applies the reply rules. An account this replica has no
@@ -97,7 +100,7 @@ func (s *Service) UseConfiguration(rules ReplyRules) {
 // that has it sends the reply and applies the network's own limits.
 func (s *Service) checkReply(account string, vis channels.Visibility, text string) error {
 	s.mu.RLock()
-	rules := s.rules
+	rules := s.cfg.Replies
 	s.mu.RUnlock()
 	if rules == nil {
 		return nil
@@ -121,7 +124,7 @@ func New(db *gorm.DB, names bus.Names, m *metrics.Metrics, log *slog.Logger, wak
 	if wake == nil {
 		wake = func() {}
 	}
-	return &Service{db: db, names: names, metrics: m, log: log, wake: wake, accounts: map[string]account{}, teams: map[int64]string{}}
+	return &Service{db: db, names: names, metrics: m, log: log, wake: wake, accounts: map[string]account{}, teams: map[int64]team{}}
 }
 
 // account returns the channel account with the given slug, from a cache
@@ -169,14 +172,21 @@ func caseContext(postID string, caseID *int64, reference *string) *CaseContext {
 
 // Event is the body of a message on CASE_EVENTS.
 type Event struct {
-	Kind      string    `json:"kind"`
-	CaseID    int64     `json:"case_id"`
-	Reference string    `json:"reference"`
-	Team      string    `json:"team"`
-	Channel   string    `json:"channel"`
-	Status    string    `json:"status"`
-	MessageID int64     `json:"message_id,omitempty"`
-	At        time.Time `json:"at"`
+	Kind      string `json:"kind"`
+	CaseID    int64  `json:"case_id"`
+	Reference string `json:"reference"`
+	Team      string `json:"team"`
+	Channel   string `json:"channel"`
+	Status    string `json:"status"`
+	MessageID int64  `json:"message_id,omitempty"`
+	// Priority is the case's priority where the event changed or decided it.
+	Priority string `json:"priority,omitempty"`
+	// Target, DueAt and Reason say which SLA deadline an SLA event or an
+	// escalation is about, and why supervisors are alerted.
+	Target string     `json:"target,omitempty"`
+	DueAt  *time.Time `json:"due_at,omitempty"`
+	Reason string     `json:"reason,omitempty"`
+	At     time.Time  `json:"at"`
 }
 
 // Event kinds.
@@ -205,6 +215,9 @@ func (s *Service) emitAll(tx *gorm.DB, evs []Event) error {
 		}
 		subjects[i] = s.names.CaseEventSubject(ev.Kind, ev.Team)
 		ids[i] = fmt.Sprintf("case-%d-%s-%d-%d", ev.CaseID, ev.Kind, ev.MessageID, ev.At.UnixNano())
+		if ev.Target != "" {
+			ids[i] += "-" + ev.Target
+		}
 		payloads[i] = string(payload)
 	}
 	return tx.Exec(`INSERT INTO outbox (subject, msg_id, payload)
@@ -212,21 +225,56 @@ func (s *Service) emitAll(tx *gorm.DB, evs []Event) error {
 		subjects, ids, payloads).Error
 }
 
-// teamSlug returns a team's slug, from a cache filled on first use.
-func (s *Service) teamSlug(tx *gorm.DB, teamID int64) string {
+// team is a team as the case service caches it.
+type team struct {
+	ID         int64
+	Slug, Name string
+}
+
+// team returns a team by id, from a cache filled on first use.
+func (s *Service) team(tx *gorm.DB, id int64) team {
 	s.mu.RLock()
-	slug, ok := s.teams[teamID]
+	t, ok := s.teams[id]
 	s.mu.RUnlock()
 	if ok {
-		return slug
+		return t
 	}
-	tx.Raw(`SELECT slug FROM teams WHERE id = ?`, teamID).Scan(&slug)
-	if slug != "" {
+	tx.Raw(`SELECT id, slug, name FROM teams WHERE id = ?`, id).Scan(&t)
+	if t.ID != 0 {
 		s.mu.Lock()
-		s.teams[teamID] = slug
+		s.teams[id] = t
 		s.mu.Unlock()
 	}
-	return slug
+	return t
+}
+
+// teamSlug returns a team's slug.
+func (s *Service) teamSlug(tx *gorm.DB, id int64) string { return s.team(tx, id).Slug }
+
+// teamName returns a team's name.
+func (s *Service) teamName(tx *gorm.DB, id int64) string { return s.team(tx, id).Name }
+
+// teamID returns the id of the team with the slug.
+func (s *Service) teamID(tx *gorm.DB, slug string) (int64, error) {
+	s.mu.RLock()
+	for id, t := range s.teams {
+		if t.Slug == slug {
+			s.mu.RUnlock()
+			return id, nil
+		}
+	}
+	s.mu.RUnlock()
+	var t team
+	if err := tx.Raw(`SELECT id, slug, name FROM teams WHERE slug = ?`, slug).Scan(&t).Error; err != nil {
+		return 0, err
+	}
+	if t.ID == 0 {
+		return 0, fmt.Errorf("%w: %q", ErrUnknownTeam, slug)
+	}
+	s.mu.Lock()
+	s.teams[t.ID] = t
+	s.mu.Unlock()
+	return t.ID, nil
 }
 
 // audit records an action in the caller's transaction.

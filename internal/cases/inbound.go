@@ -74,7 +74,11 @@ func (s *Service) StoreBatch(tx *gorm.DB, ins []channels.Inbound) ([]Stored, err
 		b.res[i].Channel = in.Channel
 		sanitize(in)
 	}
-	steps := []func() error{b.lock, b.dedupe, b.identities, b.lookups, b.thread, b.insertCases, b.updateCases, b.insertMessages, b.events}
+	s.mu.RLock()
+	b.cfg = s.cfg
+	s.mu.RUnlock()
+	steps := []func() error{b.lock, b.dedupe, b.identities, b.lookups, b.thread, b.route, b.insertCases, b.updateCases,
+		b.insertMessages, b.clock, b.autoReplies, b.writeCases, b.events}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, err
@@ -114,6 +118,7 @@ func sanitize(in *channels.Inbound) {
 // batch is the working state of one StoreBatch call.
 type batch struct {
 	svc   *Service
+	cfg   Configuration
 	tx    *gorm.DB
 	ins   []channels.Inbound
 	res   []Stored
@@ -132,6 +137,10 @@ type batch struct {
 	cases      map[int64]*caseState // stored cases the batch may touch
 	newCases   []*caseState
 	messageIDs []int64
+	// acked is set when the batch queued an acknowledgement; autoEvents
+	// announce the automatic replies it queued.
+	acked      bool
+	autoEvents []Event
 }
 
 type acctKey struct {
@@ -150,13 +159,35 @@ type caseState struct {
 	LastMessageAt     time.Time
 	ResolvedAt        *time.Time
 	ClosedAt          *time.Time
-	existing          bool
-	touched           bool
-	reopens           int
-	account           account
-	contact           int64
-	subject           string
-	firstMessageAt    time.Time
+	FirstMessageAt    time.Time
+	FirstResponseAt   *time.Time
+	LastResponseAt    *time.Time
+	AcknowledgedAt    *time.Time
+	// What routing decided, and the SLA clocks.
+	Priority     string
+	ServiceCode  *string
+	Tags         store.Strings `gorm:"type:text[]"`
+	Escalation   string
+	Emergency    bool
+	Safeguarding bool
+	Routing      []byte
+	Clocks
+	// storedStatus is the status the case had before this batch.
+	storedStatus string
+	// emergencyMsg is 1 + the index of the message routing found to be an
+	// emergency, 0 for none; notify alerts supervisors; ackTemplate is the
+	// acknowledgement the rule chose; rerouted marks a stored case routed
+	// again, whose deadlines are recomputed.
+	emergencyMsg int
+	notify       bool
+	ackTemplate  string
+	rerouted     bool
+	existing     bool
+	touched      bool
+	reopens      int
+	account      account
+	contact      int64
+	subject      string
 	// What a new case answered: the post, and that post's case, stored
 	// (contextCaseID) or opened earlier in this batch (contextCase).
 	contextPost   string
@@ -485,13 +516,15 @@ func (b *batch) lookups() error {
 		return nil
 	}
 	var rows []caseState
-	if err := b.tx.Raw(`SELECT id, reference, status, channel, team_id, contact_identity_id, last_message_at, resolved_at, closed_at
+	if err := b.tx.Raw(`SELECT id, reference, status, channel, team_id, contact_identity_id, last_message_at, resolved_at, closed_at,
+			first_message_at, first_response_at, last_response_at, acknowledged_at, priority, service_code, tags, escalation,
+			emergency, safeguarding, routing, `+clockColumns+`
 		FROM cases WHERE id = ANY(?::bigint[]) ORDER BY id FOR UPDATE`, ids).Scan(&rows).Error; err != nil {
 		return err
 	}
 	for i := range rows {
 		c := rows[i]
-		c.existing = true
+		c.existing, c.storedStatus = true, c.Status
 		b.cases[c.ID] = &c
 		b.lk.Cases[c.ID] = threading.Case{ID: c.ID, Identity: c.ContactIdentityID, Status: c.Status}
 	}
@@ -518,7 +551,7 @@ func (b *batch) thread() error {
 			c = &caseState{
 				Status: StatusNew, Channel: in.Channel, TeamID: acct.TeamID, LastMessageAt: in.SentAt,
 				ContactIdentityID: ident.ID, account: acct, contact: ident.ContactID,
-				subject: truncate(in.Text, 120), firstMessageAt: in.SentAt, contextPost: d.Context.Post,
+				subject: truncate(in.Text, 120), FirstMessageAt: in.SentAt, contextPost: d.Context.Post, Priority: "normal",
 			}
 			if r := d.Context.Case; r.New {
 				c.contextCase = opened[r.Opener]
@@ -567,7 +600,7 @@ func (b *batch) insertCases() error {
 	)
 	for i, c := range b.newCases {
 		channel[i], subject[i] = c.Channel, c.subject
-		first[i], last[i] = c.firstMessageAt.Format(time.RFC3339Nano), c.LastMessageAt.Format(time.RFC3339Nano)
+		first[i], last[i] = c.FirstMessageAt.Format(time.RFC3339Nano), c.LastMessageAt.Format(time.RFC3339Nano)
 		acct[i], contact[i], identity[i], team[i] = c.account.ID, c.contact, c.ContactIdentityID, c.TeamID
 		contextPost[i], contextCase[i] = c.contextPost, c.contextCaseID
 		if c.contextCase != nil {
@@ -699,7 +732,18 @@ func (b *batch) events() error {
 			reopened[c.ID] = true
 		}
 		evs = append(evs, Event{Kind: kind, CaseID: c.ID, Reference: c.Reference, Team: b.svc.teamSlug(b.tx, c.TeamID),
-			Channel: c.Channel, Status: c.Status, MessageID: b.messageIDs[i], At: now})
+			Channel: c.Channel, Status: c.Status, MessageID: b.messageIDs[i], Priority: c.Priority, At: now})
+		if c.notify {
+			c.notify = false
+			reason := "safeguarding concern"
+			if c.Emergency {
+				reason = "emergency"
+			}
+			evs = append(evs, Event{Kind: EventSupervisorsAlerted, CaseID: c.ID, Reference: c.Reference,
+				Team: b.svc.teamSlug(b.tx, c.TeamID), Channel: c.Channel, Status: c.Status, MessageID: b.messageIDs[i],
+				Priority: c.Priority, Reason: reason, At: now})
+		}
 	}
+	evs = append(evs, b.autoEvents...)
 	return b.svc.emitAll(b.tx, evs)
 }

@@ -3,6 +3,7 @@ package cases
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/citizeninbox/inbox/internal/routing"
 	"github.com/citizeninbox/inbox/internal/store"
 )
 
@@ -31,6 +33,17 @@ type Summary struct {
 	CreatedAt       time.Time  `json:"created_at"`
 	UpdatedAt       time.Time  `json:"updated_at"`
 
+	// What routing decided: priority, the service (an Open311-style
+	// service code, or null), tags, and the emergency and safeguarding
+	// flags.
+	Priority     string   `json:"priority"`
+	Service      *string  `json:"service" gorm:"column:service_code"`
+	Tags         []string `json:"tags" gorm:"-"`
+	Emergency    bool     `json:"emergency"`
+	Safeguarding bool     `json:"safeguarding"`
+	// SLA is each target's state and deadline.
+	SLA SLA `json:"sla" gorm:"-"`
+
 	// Context is what the case began by answering, or null.
 	Context *CaseContext `json:"context" gorm:"-"`
 }
@@ -46,25 +59,30 @@ type Contact struct {
 // Detail is a case with its whole conversation.
 type Detail struct {
 	Summary
+	// Routing says why the case is where it is.
+	Routing  Routing   `json:"routing"`
 	Messages []Message `json:"messages"`
 }
 
 // Message is one message of a case.
 type Message struct {
-	ID             int64      `json:"id"`
-	Direction      string     `json:"direction"`
-	Visibility     string     `json:"visibility"`
-	Body           string     `json:"body"`
-	ExternalID     string     `json:"external_id"`
-	ExternalIDs    []string   `json:"external_ids" gorm:"-"`
-	InReplyTo      string     `json:"in_reply_to"`
-	AuthorUserID   *int64     `json:"author_user_id"`
-	DeliveryStatus string     `json:"delivery_status"`
-	FailureReason  string     `json:"failure_reason"`
-	SendAttempts   int        `json:"send_attempts"`
-	SentAt         *time.Time `json:"sent_at"`
-	NetworkSentAt  *time.Time `json:"network_sent_at"`
-	CreatedAt      time.Time  `json:"created_at"`
+	ID             int64    `json:"id"`
+	Direction      string   `json:"direction"`
+	Visibility     string   `json:"visibility"`
+	Body           string   `json:"body"`
+	ExternalID     string   `json:"external_id"`
+	ExternalIDs    []string `json:"external_ids" gorm:"-"`
+	InReplyTo      string   `json:"in_reply_to"`
+	AuthorUserID   *int64   `json:"author_user_id"`
+	DeliveryStatus string   `json:"delivery_status"`
+	// Automatic names a reply the service sent by itself
+	// (acknowledgement, emergency); empty for everything else.
+	Automatic     string     `json:"automatic"`
+	FailureReason string     `json:"failure_reason"`
+	SendAttempts  int        `json:"send_attempts"`
+	SentAt        *time.Time `json:"sent_at"`
+	NetworkSentAt *time.Time `json:"network_sent_at"`
+	CreatedAt     time.Time  `json:"created_at"`
 }
 
 // Filter narrows a case list. Empty fields match everything.
@@ -88,7 +106,8 @@ var ErrBadCursor = errors.New("cursor is not valid")
 
 const summarySelect = `SELECT c.id, c.reference, c.status, c.channel, a.slug AS channel_account, t.slug AS team,
 	c.assignee_id, c.subject, c.first_message_at, c.last_message_at, c.first_response_at, c.resolved_at,
-	c.created_at, c.updated_at,
+	c.created_at, c.updated_at, c.priority, c.service_code, c.tags AS raw_tags, c.emergency, c.safeguarding,
+	c.routing AS raw_routing, c.last_response_at, ` + clockColumnsC + `,
 	ci.contact_id, ci.external_id AS contact_external_id, ci.handle AS contact_handle,
 	ci.display_name AS contact_display_name,
 	c.context_post_id, c.context_case_id, cc.reference AS context_case_reference
@@ -100,6 +119,10 @@ const summarySelect = `SELECT c.id, c.reference, c.status, c.channel, a.slug AS 
 
 type summaryRow struct {
 	Summary
+	RawTags        store.Strings `gorm:"type:text[]"`
+	RawRouting     []byte
+	LastResponseAt *time.Time
+	Clocks
 	ContactID          int64
 	ContactExternalID  string
 	ContactHandle      string
@@ -114,7 +137,24 @@ func (r summaryRow) summary() Summary {
 	s := r.Summary
 	s.Contact = Contact{ID: r.ContactID, ExternalID: r.ContactExternalID, Handle: r.ContactHandle, DisplayName: r.ContactDisplayName}
 	s.Context = caseContext(r.ContextPostID, r.ContextCaseID, r.ContextCaseReference)
+	s.Tags = []string(r.RawTags)
+	if s.Tags == nil {
+		s.Tags = []string{}
+	}
+	s.SLA = slaState(r.Clocks, s.Status, s.FirstResponseAt, r.LastResponseAt, s.ResolvedAt, time.Now())
 	return s
+}
+
+// routing is the stored routing decision, as the API shows it.
+func (r summaryRow) routing() Routing {
+	var out Routing
+	if len(r.RawRouting) > 0 {
+		_ = json.Unmarshal(r.RawRouting, &out) // written by this service
+	}
+	if out.Rules == nil {
+		out.Rules = []routing.Fired{}
+	}
+	return out
 }
 
 // List returns one page of cases, newest first: only the cases of the
@@ -249,7 +289,7 @@ func readDetail(db *gorm.DB, id int64) (Detail, error) {
 	if row.ID == 0 {
 		return Detail{}, ErrNotFound
 	}
-	d := Detail{Summary: row.summary(), Messages: []Message{}}
+	d := Detail{Summary: row.summary(), Routing: row.routing(), Messages: []Message{}}
 	var msgs []messageRow
 	if err := db.Raw(messageSelect+` WHERE case_id = ? ORDER BY id`, id).Scan(&msgs).Error; err != nil {
 		return Detail{}, err
@@ -262,7 +302,7 @@ func readDetail(db *gorm.DB, id int64) (Detail, error) {
 
 // messageSelect reads messages as the API shows them, into messageRow.
 const messageSelect = `SELECT id, direction, visibility, body, external_id, external_ids, in_reply_to,
-	author_user_id, delivery_status, failure_reason, send_attempts, sent_at, network_sent_at, created_at
+	author_user_id, delivery_status, automatic, failure_reason, send_attempts, sent_at, network_sent_at, created_at
 	FROM messages`
 
 type messageRow struct {

@@ -16,12 +16,15 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/go-playground/validator/v10"
 	"gopkg.in/yaml.v3"
 
 	"github.com/citizeninbox/inbox/internal/channels"
+	"github.com/citizeninbox/inbox/internal/routing"
+	"github.com/citizeninbox/inbox/internal/sla"
 	"github.com/citizeninbox/inbox/internal/validation"
 )
 
@@ -176,6 +179,84 @@ func (e Env) checkNATSSecurity() error {
 type File struct {
 	Teams           []Team           `yaml:"teams" validate:"required,min=1,dive"`
 	ChannelAccounts []ChannelAccount `yaml:"channel_accounts" validate:"dive"`
+
+	// Calendars are the business calendars SLA targets and routing rules
+	// count working time on.
+	Calendars []sla.CalendarSpec `yaml:"calendars" validate:"-"`
+	// SLA is the SLA policy; without one, cases have no deadlines.
+	SLA *sla.PolicySpec `yaml:"sla" validate:"-"`
+	// Services is the catalogue of services (Open311-style codes).
+	Services []routing.ServiceSpec `yaml:"services" validate:"-"`
+	// Routing is the routing rules; without them, every case goes to its
+	// channel account's team at normal priority.
+	Routing *routing.Spec `yaml:"routing" validate:"-"`
+	// Acknowledgements are the automatic replies' texts.
+	Acknowledgements []Acknowledgement `yaml:"acknowledgements" validate:"dive"`
+	// EmergencyReply is sent at once to a message found to be an emergency.
+	EmergencyReply string `yaml:"emergency_reply"`
+	// Escalations are the escalation policies.
+	Escalations []Escalation `yaml:"escalations" validate:"dive"`
+
+	// Compiled is the above, checked and ready to use.
+	Compiled Compiled `yaml:"-" validate:"-"`
+
+	// unset holds the paths of fields an unset variable left empty, where
+	// that is allowed (LoadAllowingUnset).
+	unset map[string]bool
+}
+
+// Acknowledgement is one automatic reply's text, as text/template with
+// {{.Reference}}, {{.ReplyBy}}, {{.Opens}} and {{.Team}}; OutOfHours, when
+// set, is used when the message arrives while the team is closed.
+type Acknowledgement struct {
+	Name       string `yaml:"name" validate:"required,slug"`
+	InHours    string `yaml:"in_hours" validate:"required"`
+	OutOfHours string `yaml:"out_of_hours"`
+}
+
+// AccountAcknowledgement is a channel account's automatic reply to new
+// cases.
+type AccountAcknowledgement struct {
+	// Template names the acknowledgement sent when the rule that routed
+	// the case names none.
+	Template string `yaml:"template" validate:"required,slug"`
+	// PrivateOnly acknowledges private messages only, never public posts.
+	PrivateOnly bool `yaml:"private_only"`
+	// Period is the least time between two acknowledgements on one case
+	// (a Go duration: "24h"); default 24h.
+	Period string `yaml:"period"`
+}
+
+// Escalation is one escalation policy: steps carried out when a case's
+// deadline nears (warning) or passes (breach).
+type Escalation struct {
+	Name  string           `yaml:"name" validate:"required,slug"`
+	Steps []EscalationStep `yaml:"steps" validate:"required,min=1,dive"`
+}
+
+// EscalationStep is one step of an escalation policy.
+type EscalationStep struct {
+	On                string `yaml:"on" validate:"required,oneof=warning breach"`
+	Target            string `yaml:"target" validate:"omitempty,oneof=first_response next_response resolution"`
+	RaisePriority     bool   `yaml:"raise_priority"`
+	MoveToTeam        string `yaml:"move_to_team" validate:"omitempty,slug"`
+	NotifySupervisors bool   `yaml:"notify_supervisors"`
+}
+
+// Compiled is the business configuration's rules, checked and compiled.
+type Compiled struct {
+	Calendars sla.Calendars
+	// Policies is nil without an sla block; Router nil without routing.
+	Policies *sla.Policies
+	Router   *routing.Router
+	// Acknowledgements are the parsed templates by name.
+	Acknowledgements map[string]AckTemplates
+	EmergencyReply   *template.Template
+}
+
+// AckTemplates are one acknowledgement's parsed texts.
+type AckTemplates struct {
+	InHours, OutOfHours *template.Template
 }
 
 // Team is one team cases are routed to.
@@ -197,6 +278,8 @@ type ChannelAccount struct {
 	// APIBaseURL is where the network's API is reached (a fake in tests and
 	// demos).
 	APIBaseURL string `yaml:"api_base_url" validate:"required,url"`
+	// Acknowledgement, when set, sends an automatic reply to each new case.
+	Acknowledgement *AccountAcknowledgement `yaml:"acknowledgement"`
 	// MaxParts caps how many parts one reply may be split into, where the
 	// network splits long replies; 0 keeps the channel's default.
 	MaxParts int `yaml:"max_parts" validate:"min=0,max=100"`
@@ -256,11 +339,33 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 // variable is an error naming the field. Each channel account's settings
 // block is decoded and validated by the driver of its channel.
 func Parse(raw []byte, getenv func(string) string, drivers Drivers) (*File, error) {
+	return parse(raw, getenv, drivers, nil)
+}
+
+// LoadAllowingUnset reads the file at path as Load does, except that a
+// ${NAME} whose variable is unset becomes empty and the fields it left
+// empty are not checked: for commands that need the rules but not the
+// credentials, such as testing routing rules on an admin's machine.
+func LoadAllowingUnset(path string, getenv func(string) string, drivers Drivers) (*File, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	f, err := parse(raw, getenv, drivers, map[string]bool{})
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// parse is Parse; unset, when not nil, allows unset variables and collects
+// the paths of the fields they left empty.
+func parse(raw []byte, getenv func(string) string, drivers Drivers, unset map[string]bool) (*File, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(raw, &root); err != nil {
 		return nil, err
 	}
-	if err := expandEnv(&root, "", getenv); err != nil {
+	if err := expandEnv(&root, "", getenv, unset); err != nil {
 		return nil, err
 	}
 	expanded, err := yaml.Marshal(&root)
@@ -273,6 +378,7 @@ func Parse(raw []byte, getenv func(string) string, drivers Drivers) (*File, erro
 	if err := dec.Decode(&f); err != nil {
 		return nil, err
 	}
+	f.unset = unset
 	if err := f.validate(drivers); err != nil {
 		return nil, err
 	}
@@ -281,11 +387,11 @@ func Parse(raw []byte, getenv func(string) string, drivers Drivers) (*File, erro
 
 // expandEnv replaces ${NAME} in every scalar, tracking the field path so an
 // unset variable is reported where it is used.
-func expandEnv(n *yaml.Node, path string, getenv func(string) string) error {
+func expandEnv(n *yaml.Node, path string, getenv func(string) string, unset map[string]bool) error {
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			if err := expandEnv(c, path, getenv); err != nil {
+			if err := expandEnv(c, path, getenv, unset); err != nil {
 				return err
 			}
 		}
@@ -296,13 +402,13 @@ func expandEnv(n *yaml.Node, path string, getenv func(string) string) error {
 			if path != "" {
 				p = path + "." + key
 			}
-			if err := expandEnv(n.Content[i+1], p, getenv); err != nil {
+			if err := expandEnv(n.Content[i+1], p, getenv, unset); err != nil {
 				return err
 			}
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			if err := expandEnv(c, fmt.Sprintf("%s[%d]", path, i), getenv); err != nil {
+			if err := expandEnv(c, fmt.Sprintf("%s[%d]", path, i), getenv, unset); err != nil {
 				return err
 			}
 		}
@@ -317,7 +423,10 @@ func expandEnv(n *yaml.Node, path string, getenv func(string) string) error {
 			return v
 		})
 		if missing != "" {
-			return fmt.Errorf("%s: environment variable %s is not set", path, missing)
+			if unset == nil {
+				return fmt.Errorf("%s: environment variable %s is not set", path, missing)
+			}
+			unset[path] = true
 		}
 	}
 	return nil
@@ -360,6 +469,10 @@ func (f *File) validate(drivers Drivers) error {
 	for i := range f.ChannelAccounts {
 		msgs = append(msgs, f.decodeSettings(i, drivers, v)...)
 	}
+	msgs = slices.DeleteFunc(msgs, func(m string) bool {
+		path, _, _ := strings.Cut(m, ": ")
+		return f.unset[path]
+	})
 	if len(msgs) > 0 {
 		return msgs
 	}
@@ -380,7 +493,7 @@ func (f *File) validate(drivers Drivers) error {
 			return fmt.Errorf("channel_accounts[%d].team: no team has slug %q", i, a.Team)
 		}
 	}
-	return nil
+	return f.compile(drivers)
 }
 
 // decodeSettings checks account i's channel against the drivers and has

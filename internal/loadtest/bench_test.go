@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -41,23 +43,32 @@ const (
 )
 
 func startServer(b *testing.B) (*server.Server, *gorm.DB) {
+	srv, direct, _ := startServerWith(b, xfake.New())
+	return srv, direct
+}
+
+// startServerWith starts a server with the example council's
+// configuration (deploy/config.example.yaml: its teams, routing rules, SLA
+// policy and acknowledgements), its X account's API being fake.
+func startServerWith(b *testing.B, fakeX *xfake.Server) (*server.Server, *gorm.DB, *config.File) {
 	b.Helper()
-	fake := httptest.NewServer(xfake.New())
+	fake := httptest.NewServer(fakeX)
 	b.Cleanup(fake.Close)
 	dbURL := testenv.Database(b)
 	drivers, err := channels.NewRegistry(x.Driver{})
 	if err != nil {
 		b.Fatal(err)
 	}
+	vars := map[string]string{"X_API_BASE_URL": fake.URL, "X_CONSUMER_SECRET": secret, "X_ACCESS_TOKEN": "t"}
+	file, err := config.Load(exampleConfig(b), func(k string) string { return vars[k] }, drivers)
+	if err != nil {
+		b.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv, err := server.Start(ctx, server.Options{
-		Env: config.Env{DatabaseURL: dbURL, NATSURL: testenv.NATSURL(), HTTPAddr: "127.0.0.1:0", PublicURL: "http://127.0.0.1"},
-		File: &config.File{
-			Teams: []config.Team{{Slug: "contact-centre", Name: "Contact centre"}},
-			ChannelAccounts: []config.ChannelAccount{{Slug: account, Channel: "x", Name: "Council", Team: "contact-centre",
-				APIBaseURL: fake.URL, Settings: x.Settings{UserID: council.ID, ConsumerSecret: secret, AccessToken: "t"}}},
-		},
+		Env:     config.Env{DatabaseURL: dbURL, NATSURL: testenv.NATSURL(), HTTPAddr: "127.0.0.1:0", PublicURL: "http://127.0.0.1"},
+		File:    file,
 		Drivers: drivers,
 		Log:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 		Names:   testenv.Namespace(b),
@@ -75,7 +86,13 @@ func startServer(b *testing.B) (*server.Server, *gorm.DB) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = store.Close(direct) })
-	return srv, direct
+	return srv, direct, file
+}
+
+// exampleConfig is the path of the example council configuration.
+func exampleConfig(b *testing.B) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "deploy", "config.example.yaml")
 }
 
 // workload builds n signed deliveries: new mentions, replies to earlier
@@ -183,7 +200,7 @@ func driveWebhooks(b *testing.B, rate int) {
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		var n int64
-		direct.Raw(`SELECT count(*) FROM messages`).Scan(&n)
+		direct.Raw(`SELECT count(*) FROM messages WHERE direction = 'inbound'`).Scan(&n)
 		if n == int64(len(bodies)) {
 			break
 		}
@@ -201,7 +218,8 @@ func driveWebhooks(b *testing.B, rate int) {
 	var commit struct{ P50, P99 float64 }
 	direct.Raw(`SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
 		percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99
-		FROM (SELECT extract(epoch FROM committed_at - received_at) * 1000 AS ms FROM messages) t`).Scan(&commit)
+		FROM (SELECT extract(epoch FROM committed_at - received_at) * 1000 AS ms FROM messages
+			WHERE direction = 'inbound') t`).Scan(&commit)
 
 	slices.Sort(answers)
 	b.ReportMetric(float64(len(bodies))/sendTime.Seconds(), "webhooks/s")

@@ -31,6 +31,11 @@ type Metrics struct {
 	OutboxPublished prometheus.Counter
 	// APIRequests counts REST calls by route and status.
 	APIRequests *prometheus.CounterVec
+	// SLAAlerts counts SLA warnings and breaches announced, by target
+	// (first_response, next_response, resolution) and kind (warning, breach).
+	SLAAlerts *prometheus.CounterVec
+	// AutomaticReplies counts acknowledgements and emergency replies queued.
+	AutomaticReplies *prometheus.CounterVec
 }
 
 // New builds and registers the series, plus Go and process collectors.
@@ -70,12 +75,20 @@ func New() *Metrics {
 			Name: "inbox_api_requests_total",
 			Help: "REST API requests by route and status code.",
 		}, []string{"route", "code"}),
+		SLAAlerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "inbox_sla_alerts_total",
+			Help: "SLA warnings and breaches announced, by target and kind.",
+		}, []string{"target", "kind"}),
+		AutomaticReplies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "inbox_automatic_replies_total",
+			Help: "Automatic replies queued, by kind (acknowledgement, emergency).",
+		}, []string{"kind"}),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Webhooks, m.WebhookSeconds, m.InboundMessages, m.CasesCreated,
-		m.InboundProcessed, m.Outbound, m.OutboxPublished, m.APIRequests,
+		m.InboundProcessed, m.Outbound, m.OutboxPublished, m.APIRequests, m.SLAAlerts, m.AutomaticReplies,
 	)
 	return m
 }

@@ -248,14 +248,17 @@ func insertPosts(tx *gorm.DB, id int64, parts []string) error {
 
 // markSent records the reply as accepted by the network, with every part's
 // id, on the database's clock; the case's first response is the first
-// reply the network accepted, set in the same transaction.
+// reply of an adviser's the network accepted, set in the same transaction.
 func (l *lease) markSent(ctx context.Context, ids []string) (bool, error) {
 	owned := false
 	err := store.Write(ctx, l.s.db, func(tx *gorm.DB) error {
-		var row struct{ CaseID int64 }
+		var row struct {
+			CaseID    int64
+			Automatic string
+		}
 		if err := tx.Raw(`UPDATE messages SET delivery_status = 'sent', external_id = ?, external_ids = ?,
 				sent_at = now(), failure_reason = '', sending_until = NULL, send_owner = NULL
-			WHERE id = ? AND send_owner = ? RETURNING case_id`,
+			WHERE id = ? AND send_owner = ? RETURNING case_id, automatic`,
 			ids[0], store.Strings(ids), l.id, l.owner).Scan(&row).Error; err != nil || row.CaseID == 0 {
 			return err
 		}
@@ -263,8 +266,12 @@ func (l *lease) markSent(ctx context.Context, ids []string) (bool, error) {
 		if err := insertPosts(tx, l.id, ids); err != nil {
 			return err
 		}
-		return tx.Exec(`UPDATE cases SET first_response_at = now() WHERE id = ? AND first_response_at IS NULL`,
-			row.CaseID).Error
+		if row.Automatic != "" {
+			return nil // acknowledgements and the emergency reply are not a response
+		}
+		// Our reply stops the first-response and next-response clocks.
+		return tx.Exec(`UPDATE cases SET first_response_at = coalesce(first_response_at, now()), last_response_at = now()
+			WHERE id = ?`, row.CaseID).Error
 	})
 	return owned, err
 }

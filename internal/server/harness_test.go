@@ -98,6 +98,16 @@ type harness struct {
 
 	// adviserID is the user token acts for: an adviser in both teams.
 	adviserID int64
+	// admin is an admin's token, made on first use (adminToken).
+	admin string
+}
+
+// adminToken is the token of an admin, who sees every team's cases.
+func (h *harness) adminToken() string {
+	if h.admin == "" {
+		_, h.admin = h.user("admin@example.gov.uk", "admin")
+	}
+	return h.admin
 }
 
 type harnessOption func(*server.Options, *harness)

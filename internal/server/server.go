@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -60,6 +61,9 @@ type Options struct {
 	Poll       poll.Config
 	// Ingest are the webhook intake limits; zero fields take the defaults.
 	Ingest ingest.Options
+	// SLAInterval is how often the breach monitor looks for warnings and
+	// breaches that have come; default 5s.
+	SLAInterval time.Duration
 }
 
 // Server is a running server.
@@ -75,9 +79,12 @@ type Server struct {
 	embedded *bus.Embedded
 	pollers  *poll.Runner
 	deps     channels.Deps
-	// reloading serialises configuration reloads.
+	// reloading serialises configuration reloads; file is the
+	// configuration in force.
 	reloading sync.Mutex
+	file      atomic.Pointer[config.File]
 	consumer  *cases.Consumer
+	monitor   *cases.Monitor
 	ingest    *ingest.Handler
 	relay     *outbound.Relay
 	sender    *outbound.Sender
@@ -97,6 +104,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	// Every line logged with a request's context carries its request id.
 	opts.Log = slog.New(reqlog.NewHandler(opts.Log.Handler()))
 	s := &Server{log: opts.Log, opts: opts, Metrics: metrics.New(), served: make(chan error, 2)}
+	s.file.Store(opts.File)
 	defer func() {
 		if err != nil {
 			_ = s.closeBackends(context.WithoutCancel(ctx))
@@ -177,7 +185,19 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	s.relay = outbound.NewRelay(s.DB, relayPub, s.Metrics, opts.Log.With("role", "relay"), opts.RelayInterval)
 	s.relay.Start(context.WithoutCancel(ctx))
 	s.Cases = cases.New(s.DB, names, s.Metrics, opts.Log.With("role", "cases"), s.relay.Wake)
-	s.Cases.UseConfiguration(s.Channels)
+	caseCfg, err := caseConfiguration(opts.File, s.Channels)
+	if err != nil {
+		return nil, err
+	}
+	s.Cases.UseConfiguration(caseCfg)
+	if err := s.Cases.RecomputeIfPolicyChanged(ctx, slaFingerprint(opts.File)); err != nil {
+		return nil, fmt.Errorf("recompute deadlines for the SLA policy: %w", err)
+	}
+	interval := opts.SLAInterval
+	if interval <= 0 {
+		interval = 5 * time.Second
+	}
+	s.monitor = s.Cases.StartMonitor(context.WithoutCancel(ctx), interval)
 	if s.consumer, err = s.Cases.StartConsumer(ctx, s.Bus, opts.InboundRetry); err != nil {
 		return nil, err
 	}
@@ -219,7 +239,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		ReferrerPolicy:        "same-origin",
 	}))
 	s.ingest.Register(e)
-	api.Register(e, s.Cases, s.Auth, s.Metrics, opts.Log.With("role", "api"))
+	api.Register(e, s.Cases, (*rulesInForce)(s), s.Auth, s.Metrics, opts.Log.With("role", "api"))
 	pages.Register(e)
 	s.echo = e
 
@@ -286,13 +306,21 @@ func (s *Server) Reload(ctx context.Context, f *config.File) error {
 	if err != nil {
 		return err
 	}
+	caseCfg, err := caseConfiguration(f, accts)
+	if err != nil {
+		return err
+	}
 	if err := syncConfig(ctx, s.DB, f, accts); err != nil {
 		return fmt.Errorf("write configuration to the database: %w", err)
 	}
 	if err := s.ingest.Use(webhookEndpoints(accts)); err != nil {
 		return err
 	}
-	s.Cases.UseConfiguration(accts)
+	s.Cases.UseConfiguration(caseCfg)
+	s.file.Store(f)
+	if err := s.Cases.RecomputeIfPolicyChanged(ctx, slaFingerprint(f)); err != nil {
+		return fmt.Errorf("recompute deadlines for the new SLA policy: %w", err)
+	}
 	if err := s.sender.Use(ctx, accts.Senders()); err != nil {
 		return fmt.Errorf("sender: %w", err)
 	}
@@ -377,6 +405,9 @@ func (s *Server) closeBackends(ctx context.Context) error {
 		if err := s.pollers.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("pollers: %w", err))
 		}
+	}
+	if s.monitor != nil {
+		s.monitor.Stop()
 	}
 	// The consumers drain side by side; each returns only once the work it
 	// had in hand is committed or handed back, so NATS and the database are

@@ -82,6 +82,8 @@ type Case struct {
 	ContactIdentityID int64
 	TeamID            int64
 	AssigneeID        *int64
+	Priority          string
+	ServiceCode       *string
 	Subject           string
 	FirstMessageAt    time.Time
 	LastMessageAt     time.Time
