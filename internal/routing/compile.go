@@ -272,7 +272,7 @@ func (c *compiler) rule(set *ruleSet, s RuleSpec) *rule {
 	regexes := func(field string, src []string) []*regexp.Regexp {
 		var out []*regexp.Regexp
 		for _, x := range src {
-			re, err := regexp.Compile("(?i)" + x)
+			re, err := regexp.Compile(x)
 			if err != nil {
 				bad("%s: bad regular expression %q: %v", field, x, err)
 				continue

@@ -92,9 +92,10 @@ type RuleSpec struct {
 
 	// Words: any of these words or phrases.
 	Words []string `yaml:"words,omitempty" json:"words,omitempty"`
-	// Regex: any of these RE2 expressions, matched case-insensitively
-	// against the folded text (lower case, accents removed, punctuation
-	// kept). Words and Regex together form one "any of" condition.
+	// Regex: any of these RE2 expressions, matched against the folded
+	// text (lower case, accents removed, punctuation and spacing kept as
+	// one space), so write them in lower case. Words and Regex together
+	// form one "any of" condition.
 	Regex []string `yaml:"regex,omitempty" json:"regex,omitempty"`
 	// And: further word lists, each of which must also match (any of its
 	// entries), e.g. words [bin] and [[missed, not collected]].
