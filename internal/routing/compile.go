@@ -54,6 +54,7 @@ const (
 type Router struct {
 	sets            []*ruleSet
 	services        map[string]ServiceSpec
+	typos           *typoIndex // nil when no rule allows typos
 	loc             *time.Location
 	defaultTeam     string
 	defaultPriority string
@@ -109,7 +110,7 @@ func (d dayRange) contains(m int) bool {
 // problem found, each naming its rule, joined in one error wrapping
 // ErrInvalid.
 func Compile(spec Spec, services []ServiceSpec, names Names) (*Router, error) {
-	c := compiler{names: names, services: map[string]ServiceSpec{}, seen: map[string]string{}}
+	c := compiler{names: names, services: map[string]ServiceSpec{}, seen: map[string]string{}, typos: newTypoIndex()}
 	r := &Router{services: c.services, defaultTeam: spec.DefaultTeam, defaultPriority: spec.DefaultPriority}
 
 	for _, s := range services {
@@ -179,6 +180,9 @@ func Compile(spec Spec, services []ServiceSpec, names Names) (*Router, error) {
 	if len(c.errs) > 0 {
 		return nil, errors.Join(c.errs...)
 	}
+	if c.anyTypos {
+		r.typos = c.typos
+	}
 	return r, nil
 }
 
@@ -186,6 +190,8 @@ type compiler struct {
 	names    Names
 	services map[string]ServiceSpec
 	seen     map[string]string // rule name → set
+	typos    *typoIndex
+	anyTypos bool
 	errs     []error
 }
 
@@ -281,16 +287,16 @@ func (c *compiler) rule(set *ruleSet, s RuleSpec) *rule {
 		}
 		return out
 	}
-	ru.any = phrases("words", s.Words)
+	ru.any = c.allowTypos(phrases("words", s.Words), s.Typos)
 	ru.regex = regexes("regex", s.Regex)
 	for _, group := range s.And {
 		if len(group) == 0 {
 			bad("and: empty word list")
 			continue
 		}
-		ru.and = append(ru.and, phrases("and", group))
+		ru.and = append(ru.and, c.allowTypos(phrases("and", group), s.Typos))
 	}
-	ru.not = phrases("not", s.Not)
+	ru.not = c.allowTypos(phrases("not", s.Not), false)
 	ru.notRegex = regexes("not_regex", s.NotRegex)
 	if s.Gap < 0 || s.Gap > 10 {
 		bad("gap %d is not between 0 and 10", s.Gap)
@@ -369,6 +375,21 @@ func (c *compiler) rule(set *ruleSet, s RuleSpec) *rule {
 		return nil
 	}
 	return ru
+}
+
+// allowTypos records the words of ps as configured vocabulary and, when
+// typos is set, lets those long enough match one typo away.
+func (c *compiler) allowTypos(ps []phrase, typos bool) []phrase {
+	for i := range ps {
+		for j, tm := range ps[i].terms {
+			c.typos.known(tm)
+			if typos && !tm.exact && c.typos.add(tm) {
+				ps[i].terms[j].typos = true
+				c.anyTypos = true
+			}
+		}
+	}
+	return ps
 }
 
 func parseDayRange(s string) (dayRange, error) {

@@ -59,7 +59,7 @@ type Fired struct {
 // Route decides where in goes. It never fails: a message no rule matches
 // goes to the default team with the default priority.
 func (r *Router) Route(in Input) Decision {
-	t := analyse(in.Text)
+	t := analyse(in.Text, r.typos)
 	var d Decision
 	rank := -1
 	local := in.ReceivedAt.In(r.loc)

@@ -103,6 +103,10 @@ type RuleSpec struct {
 	// Gap is the number of other words allowed between consecutive words of
 	// a phrase, for every phrase of the rule (Words, And and Not).
 	Gap int `yaml:"gap,omitempty" json:"gap,omitempty"`
+	// Typos: words of seven letters or more (or whose stem has six) also
+	// match a message word one typo away ("recyling", "grafitti"), unless
+	// that word is itself one a rule names.
+	Typos bool `yaml:"typos,omitempty" json:"typos,omitempty"`
 	// Not: the rule does not fire when any of these words or phrases, or
 	// any of NotRegex, matches.
 	Not      []string `yaml:"not,omitempty" json:"not,omitempty"`

@@ -1,0 +1,220 @@
+package routing_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/citizeninbox/inbox/internal/routing"
+)
+
+// fragment is the part of the business configuration deploy/routing.*.yaml
+// holds.
+type fragment struct {
+	Services []routing.ServiceSpec `yaml:"services"`
+	Routing  routing.Spec          `yaml:"routing"`
+}
+
+// weekdayHours stands for a council's calendar: Monday to Friday
+// 08:30–17:00 in London. Bank holidays do not matter to the corpus.
+type weekdayHours struct{ loc *time.Location }
+
+func (h weekdayHours) IsOpen(t time.Time) bool {
+	t = t.In(h.loc)
+	if t.Weekday() == time.Saturday || t.Weekday() == time.Sunday {
+		return false
+	}
+	m := t.Hour()*60 + t.Minute()
+	return m >= 8*60+30 && m < 17*60
+}
+
+func london(t testing.TB) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
+var councilTeams = []string{"waste", "highways", "housing", "council-tax", "parking",
+	"environmental-health", "community-safety", "duty", "general"}
+
+func loadFragment(t testing.TB, path string, teams []string, calendars map[string]routing.Hours) *routing.Router {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f fragment
+	dec := yaml.NewDecoder(strings.NewReader(string(raw)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	r, err := routing.Compile(f.Routing, f.Services, routing.Names{
+		Teams:     teams,
+		Channels:  []string{"x", "facebook"},
+		Accounts:  []string{"council-x"},
+		Calendars: calendars,
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return r
+}
+
+func councilRouter(t testing.TB) *routing.Router {
+	return loadFragment(t, filepath.Join("..", "..", "deploy", "routing.council.yaml"), councilTeams,
+		map[string]routing.Hours{"council-hours": weekdayHours{london(t)}})
+}
+
+// example is one labelled corpus line.
+type example struct {
+	Text       string  `json:"text"`
+	Team       string  `json:"team"`
+	Service    *string `json:"service"`
+	Channel    string  `json:"channel"`
+	Visibility string  `json:"visibility"`
+}
+
+func loadCorpus(t testing.TB, name string) []example {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", "corpus", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := f.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	var out []example
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		var e example
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("%s:%d: %v", name, n, err)
+		}
+		out = append(out, e)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// score is how a router does on a corpus.
+type score struct {
+	n, team, service int
+	misses           []string
+}
+
+func (s score) teamAccuracy() float64    { return float64(s.team) / float64(s.n) }
+func (s score) serviceAccuracy() float64 { return float64(s.service) / float64(s.n) }
+
+func (s score) String() string {
+	return fmt.Sprintf("%d messages: team accuracy %.1f%%, service accuracy %.1f%%",
+		s.n, 100*s.teamAccuracy(), 100*s.serviceAccuracy())
+}
+
+// A Tuesday mid-morning: in office hours, so no time rule changes routing.
+var corpusTime = time.Date(2026, 3, 3, 10, 30, 0, 0, time.UTC)
+
+func evaluate(r *routing.Router, corpus []example) score {
+	s := score{n: len(corpus)}
+	for _, e := range corpus {
+		vis := e.Visibility
+		if vis == "" {
+			vis = "public"
+		}
+		ch := e.Channel
+		if ch == "" {
+			ch = "x"
+		}
+		d := r.Route(routing.Input{Text: e.Text, Channel: ch, Account: "council-x", Visibility: vis, ReceivedAt: corpusTime})
+		want := ""
+		if e.Service != nil {
+			want = *e.Service
+		}
+		if d.Team == e.Team {
+			s.team++
+		}
+		if d.Service == want {
+			s.service++
+		}
+		if d.Team != e.Team || d.Service != want {
+			text := e.Text
+			if r := []rune(text); len(r) > 90 {
+				text = string(r[:90]) + "…"
+			}
+			s.misses = append(s.misses, fmt.Sprintf("%s/%s → %s/%s: %q", e.Team, orNone(want), d.Team, orNone(d.Service), text))
+		}
+	}
+	return s
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// TestCouncilCorpusAccuracy is the acceptance target of the example
+// council's rules: at least 90% of messages reach the right team, on the
+// set the rules were written from and on the held-out check set.
+func TestCouncilCorpusAccuracy(t *testing.T) {
+	r := councilRouter(t)
+	for _, set := range []string{"council-train.jsonl", "council-check.jsonl"} {
+		t.Run(strings.TrimSuffix(set, ".jsonl"), func(t *testing.T) {
+			corpus := loadCorpus(t, set)
+			if len(corpus) < 100 {
+				t.Fatalf("%s holds %d messages, want at least 100", set, len(corpus))
+			}
+			s := evaluate(r, corpus)
+			t.Log(s)
+			if s.teamAccuracy() < 0.90 {
+				t.Errorf("%s: team accuracy %.1f%% is below 90%%", set, 100*s.teamAccuracy())
+				for _, m := range s.misses {
+					t.Log(m)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRoutingCorpus prints team and service accuracy on both corpus
+// sets with the confusion list of misses (expected → got), and measures
+// routing one corpus message.
+func BenchmarkRoutingCorpus(b *testing.B) {
+	r := councilRouter(b)
+	var all []example
+	for _, set := range []string{"council-train.jsonl", "council-check.jsonl"} {
+		corpus := loadCorpus(b, set)
+		s := evaluate(r, corpus)
+		b.Logf("%s: %s", set, s)
+		for _, m := range s.misses {
+			b.Logf("  %s", m)
+		}
+		all = append(all, corpus...)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		e := all[i%len(all)]
+		r.Route(routing.Input{Text: e.Text, Channel: "x", Account: "council-x", Visibility: "public", ReceivedAt: corpusTime})
+		i++
+	}
+}
