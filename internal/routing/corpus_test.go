@@ -218,3 +218,43 @@ func BenchmarkRoutingCorpus(b *testing.B) {
 		i++
 	}
 }
+
+var policeTeams = []string{"control-room", "neighbourhood-policing", "roads-policing", "public-protection",
+	"public-contact", "professional-standards"}
+
+// TestPoliceRules checks the example police force's rules compile and route
+// typical messages from the public (written for this test, not from any
+// corpus).
+func TestPoliceRules(t *testing.T) {
+	r := loadFragment(t, filepath.Join("..", "..", "deploy", "routing.police.yaml"), policeTeams,
+		map[string]routing.Hours{"force-hours": weekdayHours{london(t)}})
+	tests := []struct {
+		text, team, service string
+		emergency           bool
+	}{
+		{"Someone has just been stabbed outside the Wetherspoons", "control-room", "emergency", true},
+		{"a man is following me now and I'm scared", "control-room", "emergency", true},
+		{"He said he'll burn your house down and I know he means it", "control-room", "threat", false},
+		{"My partner hits me when he drinks, I'm scared to go home", "public-protection", "domestic-abuse", false},
+		{"My 15 year old daughter hasn't come home since last night", "public-protection", "missing-person", false},
+		{"I want to end it all tonight", "public-protection", "safeguarding", false},
+		{"My bike was stolen from outside the station, how do I get a crime number?", "public-contact", "crime-report", false},
+		{"I've been scammed out of £2,000 by a fake website", "public-contact", "fraud", false},
+		{"Cars racing up and down the bypass every night, dangerous driving", "roads-policing", "road-traffic", false},
+		{"I have dashcam footage of a driver on his phone", "roads-policing", "road-traffic", false},
+		{"Youths on scramblers tearing up the playing fields", "neighbourhood-policing", "asb", false},
+		{"Obvious drug dealing from the flat above the chippy", "neighbourhood-policing", "drugs", false},
+		{"The officer who came to my house was rude and unprofessional, I want to complain", "professional-standards", "complaint", false},
+		{"How long does a shotgun certificate renewal take?", "public-contact", "firearms-licensing", false},
+		{"Lost my wallet in town on Saturday, has anyone handed one in?", "public-contact", "lost-property", false},
+		{"Someone lit a bonfire in the field behind us", "public-contact", "", false},
+		{"What time does the front counter at the station open?", "public-contact", "", false},
+	}
+	for _, tt := range tests {
+		d := r.Route(routing.Input{Text: tt.text, Channel: "x", Account: "council-x", Visibility: "public", ReceivedAt: corpusTime})
+		if d.Team != tt.team || d.Service != tt.service || d.Emergency != tt.emergency {
+			t.Errorf("%q = %s/%s emergency %v, want %s/%s %v\n%s", tt.text, d.Team, d.Service, d.Emergency,
+				tt.team, tt.service, tt.emergency, d.Explain())
+		}
+	}
+}
