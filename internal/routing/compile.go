@@ -52,9 +52,14 @@ const (
 
 // Router routes messages with compiled rules. It is safe for concurrent use.
 type Router struct {
-	sets            []*ruleSet
-	services        map[string]ServiceSpec
-	typos           *typoIndex // nil when no rule allows typos
+	sets     []*ruleSet
+	services map[string]ServiceSpec
+	typos    *typoIndex // nil when no rule allows typos
+	// Rules whose text condition needs one of their words, by the first
+	// term of each word or phrase: a message's words pick the only rules
+	// worth evaluating. Rules with a regex or no words are always tried.
+	byStem, byWord  map[string][]int
+	nrules          int
 	loc             *time.Location
 	defaultTeam     string
 	defaultPriority string
@@ -70,6 +75,10 @@ type ruleSet struct {
 type rule struct {
 	name string
 	set  *ruleSet
+	id   int
+	// gated: the rule can only fire when one of its words occurs, so it
+	// is skipped unless the message holds a first term of one of them.
+	gated bool
 
 	any      []phrase
 	regex    []*regexp.Regexp
@@ -183,7 +192,32 @@ func Compile(spec Spec, services []ServiceSpec, names Names) (*Router, error) {
 	if c.anyTypos {
 		r.typos = c.typos
 	}
+	r.index()
 	return r, nil
+}
+
+// index numbers the rules and files the gated ones under the first term of
+// each of their words.
+func (r *Router) index() {
+	r.byStem, r.byWord = map[string][]int{}, map[string][]int{}
+	for _, set := range r.sets {
+		for _, ru := range set.rules {
+			ru.id = r.nrules
+			r.nrules++
+			ru.gated = len(ru.any) > 0 && len(ru.regex) == 0
+			if !ru.gated {
+				continue
+			}
+			for _, p := range ru.any {
+				tm := p.terms[0]
+				if tm.exact {
+					r.byWord[tm.key] = append(r.byWord[tm.key], ru.id)
+				} else {
+					r.byStem[tm.key] = append(r.byStem[tm.key], ru.id)
+				}
+			}
+		}
+	}
 }
 
 type compiler struct {

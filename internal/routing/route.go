@@ -65,10 +65,24 @@ func (r *Router) Route(in Input) Decision {
 	local := in.ReceivedAt.In(r.loc)
 	minute := local.Hour()*60 + local.Minute()
 
+	candidate := make([]bool, r.nrules)
+	mark := func(ids []int) {
+		for _, id := range ids {
+			candidate[id] = true
+		}
+	}
+	for _, tk := range t.tokens {
+		mark(r.byStem[tk.stem])
+		mark(r.byWord[tk.word])
+		for _, k := range tk.alts {
+			mark(r.byStem[k])
+		}
+	}
+
 sets:
 	for _, set := range r.sets {
 		for _, ru := range set.rules {
-			if in.FollowUp && !ru.reroute {
+			if in.FollowUp && !ru.reroute || ru.gated && !candidate[ru.id] {
 				continue
 			}
 			matched, ok := ru.match(t, in, minute)

@@ -8,29 +8,29 @@ import (
 
 	"github.com/kljensen/snowball/english"
 	"github.com/rivo/uniseg"
-	"golang.org/x/text/cases"
-	"golang.org/x/text/runes"
-	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
 )
 
-// fold lower-cases s (full case folding, so "ß" becomes "ss"), strips
-// accents and other combining marks (é → e, the Welsh ŵ ŷ â → w y a), turns
+// fold lower-cases s ("ß" becomes "ss"), strips accents and other
+// combining marks after compatibility decomposition (so ligatures and
+// full-width letters become plain ones) (é → e, the Welsh ŵ ŷ â → w y a), turns
 // typographic apostrophes and quotes into plain ones and collapses runs of
 // white space into one space. Regular expressions are matched against it.
 func fold(s string) string {
-	t := transform.Chain(norm.NFKD, runes.Remove(runes.In(unicode.Mn)), cases.Fold(), norm.NFC)
-	out, _, err := transform.String(t, s)
-	if err != nil {
-		// Only invalid UTF-8 makes a transformer fail; fall back to the
-		// simple mapping, which replaces bad bytes.
-		out = strings.ToLower(strings.ToValidUTF8(s, "\uFFFD"))
-	}
-	out = quotes.Replace(out)
-	return strings.Join(strings.Fields(out), " ")
+	s = norm.NFKD.String(strings.ToValidUTF8(s, "\uFFFD"))
+	s = strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Mn, r) {
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, s)
+	s = specials.Replace(s)
+	return strings.Join(strings.Fields(s), " ")
 }
 
-var quotes = strings.NewReplacer("\u2018", "'", "\u2019", "'", "\u02bc", "'", "\u201c", `"`, "\u201d", `"`)
+// specials are the foldings lower-casing leaves out: typographic quotes
+// and the German sharp s.
+var specials = strings.NewReplacer("\u2018", "'", "\u2019", "'", "\u02bc", "'", "\u201c", `"`, "\u201d", `"`, "ß", "ss")
 
 // token is one word of a message: its folded form (apostrophes dropped, so
 // "I'll" and "Ill" are both "ill") and its English stem ("potholes" and
