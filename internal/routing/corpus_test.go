@@ -258,3 +258,38 @@ func TestPoliceRules(t *testing.T) {
 		}
 	}
 }
+
+// TestCouncilRules pins down how the example council's rules read residents'
+// idioms, typos and place names (messages written for this test).
+func TestCouncilRules(t *testing.T) {
+	r := councilRouter(t)
+	tests := []struct {
+		text, team, service  string
+		emergency, safeguard bool
+	}{
+		{"Neighbours having a bonfire every Sunday, smoke everywhere in the house", "environmental-health", "", false, false},
+		{"You should fire the manager of the leisure centre", "general", "", false, false},
+		{"Parking permits cost a bomb here", "parking", "parking-permit", false, false},
+		{"Thanks to the council my road is flooded again", "highways", "drainage", false, false},
+		{"I can't go on like this with the damp in my flat", "housing", "damp-mould", false, false},
+		{"Bins not collected in Mold since Friday", "waste", "missed-bin", false, false},
+		{"Recyling not colected on our street", "waste", "recycling", false, false},
+		{"massive pothloes on the bypass", "highways", "pothole", false, false},
+		{"The flat next door is on fire and people are still inside", "duty", "emergency", true, false},
+		{"I'm being followed home right now by two men", "duty", "emergency", true, false},
+		{"I'm going to kill myself tonight", "duty", "safeguarding", false, true},
+		{"If my bin isn't emptied I'll come down and smash the place up", "duty", "threat", false, true},
+		{"The bin man was really rude to my mum, I want to complain", "general", "", false, false},
+		{"Thank you to the crew who fixed our street light so quickly", "general", "", false, false},
+		{"Could you collect my bin? I'd be grateful, it was missed on Monday", "waste", "missed-bin", false, false},
+		{"Golau stryd wedi torri ar Heol y Bont", "highways", "street-light", false, false},
+		{"Cheap crypto signals, DM me for the link", "general", "", false, false},
+	}
+	for _, tt := range tests {
+		d := r.Route(routing.Input{Text: tt.text, Channel: "x", Account: "council-x", Visibility: "public", ReceivedAt: corpusTime})
+		if d.Team != tt.team || d.Service != tt.service || d.Emergency != tt.emergency || d.Safeguarding != tt.safeguard {
+			t.Errorf("%q = %s/%s emergency %v safeguarding %v, want %s/%s %v %v\n%s", tt.text, d.Team, d.Service,
+				d.Emergency, d.Safeguarding, tt.team, tt.service, tt.emergency, tt.safeguard, d.Explain())
+		}
+	}
+}
