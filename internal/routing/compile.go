@@ -52,8 +52,14 @@ const (
 
 // Router routes messages with compiled rules. It is safe for concurrent use.
 type Router struct {
-	sets            []*ruleSet
-	services        map[string]ServiceSpec
+	sets     []*ruleSet
+	services map[string]ServiceSpec
+	typos    *typoIndex // nil when no rule allows typos
+	// Rules whose text condition needs one of their words, by the first
+	// term of each word or phrase: a message's words pick the only rules
+	// worth evaluating. Rules with a regex or no words are always tried.
+	byStem, byWord  map[string][]int
+	nrules          int
 	loc             *time.Location
 	defaultTeam     string
 	defaultPriority string
@@ -69,6 +75,10 @@ type ruleSet struct {
 type rule struct {
 	name string
 	set  *ruleSet
+	id   int
+	// gated: the rule can only fire when one of its words occurs, so it
+	// is skipped unless the message holds a first term of one of them.
+	gated bool
 
 	any      []phrase
 	regex    []*regexp.Regexp
@@ -109,7 +119,7 @@ func (d dayRange) contains(m int) bool {
 // problem found, each naming its rule, joined in one error wrapping
 // ErrInvalid.
 func Compile(spec Spec, services []ServiceSpec, names Names) (*Router, error) {
-	c := compiler{names: names, services: map[string]ServiceSpec{}, seen: map[string]string{}}
+	c := compiler{names: names, services: map[string]ServiceSpec{}, seen: map[string]string{}, typos: newTypoIndex()}
 	r := &Router{services: c.services, defaultTeam: spec.DefaultTeam, defaultPriority: spec.DefaultPriority}
 
 	for _, s := range services {
@@ -179,13 +189,43 @@ func Compile(spec Spec, services []ServiceSpec, names Names) (*Router, error) {
 	if len(c.errs) > 0 {
 		return nil, errors.Join(c.errs...)
 	}
+	if c.anyTypos {
+		r.typos = c.typos
+	}
+	r.index()
 	return r, nil
+}
+
+// index numbers the rules and files the gated ones under the first term of
+// each of their words.
+func (r *Router) index() {
+	r.byStem, r.byWord = map[string][]int{}, map[string][]int{}
+	for _, set := range r.sets {
+		for _, ru := range set.rules {
+			ru.id = r.nrules
+			r.nrules++
+			ru.gated = len(ru.any) > 0 && len(ru.regex) == 0
+			if !ru.gated {
+				continue
+			}
+			for _, p := range ru.any {
+				tm := p.terms[0]
+				if tm.exact {
+					r.byWord[tm.key] = append(r.byWord[tm.key], ru.id)
+				} else {
+					r.byStem[tm.key] = append(r.byStem[tm.key], ru.id)
+				}
+			}
+		}
+	}
 }
 
 type compiler struct {
 	names    Names
 	services map[string]ServiceSpec
 	seen     map[string]string // rule name → set
+	typos    *typoIndex
+	anyTypos bool
 	errs     []error
 }
 
@@ -272,7 +312,7 @@ func (c *compiler) rule(set *ruleSet, s RuleSpec) *rule {
 	regexes := func(field string, src []string) []*regexp.Regexp {
 		var out []*regexp.Regexp
 		for _, x := range src {
-			re, err := regexp.Compile("(?i)" + x)
+			re, err := regexp.Compile(x)
 			if err != nil {
 				bad("%s: bad regular expression %q: %v", field, x, err)
 				continue
@@ -281,16 +321,16 @@ func (c *compiler) rule(set *ruleSet, s RuleSpec) *rule {
 		}
 		return out
 	}
-	ru.any = phrases("words", s.Words)
+	ru.any = c.allowTypos(phrases("words", s.Words), s.Typos)
 	ru.regex = regexes("regex", s.Regex)
 	for _, group := range s.And {
 		if len(group) == 0 {
 			bad("and: empty word list")
 			continue
 		}
-		ru.and = append(ru.and, phrases("and", group))
+		ru.and = append(ru.and, c.allowTypos(phrases("and", group), s.Typos))
 	}
-	ru.not = phrases("not", s.Not)
+	ru.not = c.allowTypos(phrases("not", s.Not), false)
 	ru.notRegex = regexes("not_regex", s.NotRegex)
 	if s.Gap < 0 || s.Gap > 10 {
 		bad("gap %d is not between 0 and 10", s.Gap)
@@ -369,6 +409,21 @@ func (c *compiler) rule(set *ruleSet, s RuleSpec) *rule {
 		return nil
 	}
 	return ru
+}
+
+// allowTypos records the words of ps as configured vocabulary and, when
+// typos is set, lets those long enough match one typo away.
+func (c *compiler) allowTypos(ps []phrase, typos bool) []phrase {
+	for i := range ps {
+		for j, tm := range ps[i].terms {
+			c.typos.known(tm)
+			if typos && !tm.exact && c.typos.add(tm) {
+				ps[i].terms[j].typos = true
+				c.anyTypos = true
+			}
+		}
+	}
+	return ps
 }
 
 func parseDayRange(s string) (dayRange, error) {

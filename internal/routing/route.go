@@ -59,22 +59,37 @@ type Fired struct {
 // Route decides where in goes. It never fails: a message no rule matches
 // goes to the default team with the default priority.
 func (r *Router) Route(in Input) Decision {
-	t := analyse(in.Text)
+	t := analyse(in.Text, r.typos)
 	var d Decision
 	rank := -1
 	local := in.ReceivedAt.In(r.loc)
 	minute := local.Hour()*60 + local.Minute()
 
+	candidate := make([]bool, r.nrules)
+	mark := func(ids []int) {
+		for _, id := range ids {
+			candidate[id] = true
+		}
+	}
+	for _, tk := range t.tokens {
+		mark(r.byStem[tk.stem])
+		mark(r.byWord[tk.word])
+		for _, k := range tk.alts {
+			mark(r.byStem[k])
+		}
+	}
+
 sets:
 	for _, set := range r.sets {
 		for _, ru := range set.rules {
-			if in.FollowUp && !ru.reroute {
+			if in.FollowUp && !ru.reroute || ru.gated && !candidate[ru.id] {
 				continue
 			}
-			f, ok := ru.match(t, in, minute)
+			matched, ok := ru.match(t, in, minute)
 			if !ok {
 				continue
 			}
+			f := ru.fired(in, minute, matched)
 			if d.Team == "" && ru.team != "" {
 				d.Team = ru.team
 				f.Team = ru.team
@@ -122,31 +137,70 @@ sets:
 	return d
 }
 
-// match tells whether the rule fires for the message, and explains it.
-func (ru *rule) match(t *text, in Input, minute int) (Fired, bool) {
-	var reasons []string
-	if len(ru.channels) > 0 {
-		if !slices.Contains(ru.channels, in.Channel) {
-			return Fired{}, false
+// match tells whether the rule fires for the message: cheap conditions
+// first, then the text. It returns the text that matched.
+func (ru *rule) match(t *text, in Input, minute int) ([]string, bool) {
+	switch {
+	case len(ru.channels) > 0 && !slices.Contains(ru.channels, in.Channel),
+		len(ru.accounts) > 0 && !slices.Contains(ru.accounts, in.Account),
+		ru.visibility != "" && in.Visibility != ru.visibility,
+		ru.followUp != nil && in.FollowUp != *ru.followUp,
+		len(ru.times) > 0 && ru.timeRange(minute) < 0:
+		return nil, false
+	}
+	if len(ru.contactTags) > 0 {
+		if _, ok := anyTag(ru.contactTags, in.ContactTags); !ok {
+			return nil, false
 		}
+	}
+	if ru.inHours != nil && !ru.inHours.IsOpen(in.ReceivedAt) || ru.outHours != nil && ru.outHours.IsOpen(in.ReceivedAt) {
+		return nil, false
+	}
+	var matched []string
+	if len(ru.any) > 0 || len(ru.regex) > 0 {
+		m, ok := t.first(ru.any, ru.regex, ru.gap)
+		if !ok {
+			return nil, false
+		}
+		matched = append(matched, m)
+	}
+	for _, group := range ru.and {
+		m, ok := t.first(group, nil, ru.gap)
+		if !ok {
+			return nil, false
+		}
+		matched = append(matched, m)
+	}
+	if _, hit := t.first(ru.not, ru.notRegex, ru.gap); hit {
+		return nil, false
+	}
+	return matched, true
+}
+
+func (ru *rule) timeRange(minute int) int {
+	return slices.IndexFunc(ru.times, func(d dayRange) bool { return d.contains(minute) })
+}
+
+// fired explains a rule that matched: the words, then the conditions.
+func (ru *rule) fired(in Input, minute int, matched []string) Fired {
+	var reasons []string
+	if len(matched) > 0 {
+		quoted := make([]string, len(matched))
+		for i, m := range matched {
+			quoted[i] = "'" + m + "'"
+		}
+		reasons = append(reasons, "matched "+strings.Join(quoted, ", "))
+	}
+	if len(ru.channels) > 0 {
 		reasons = append(reasons, "channel "+in.Channel)
 	}
 	if len(ru.accounts) > 0 {
-		if !slices.Contains(ru.accounts, in.Account) {
-			return Fired{}, false
-		}
 		reasons = append(reasons, "account "+in.Account)
 	}
 	if ru.visibility != "" {
-		if in.Visibility != ru.visibility {
-			return Fired{}, false
-		}
 		reasons = append(reasons, ru.visibility)
 	}
 	if ru.followUp != nil {
-		if in.FollowUp != *ru.followUp {
-			return Fired{}, false
-		}
 		if in.FollowUp {
 			reasons = append(reasons, "follow-up")
 		} else {
@@ -154,61 +208,22 @@ func (ru *rule) match(t *text, in Input, minute int) (Fired, bool) {
 		}
 	}
 	if len(ru.contactTags) > 0 {
-		tag, ok := anyTag(ru.contactTags, in.ContactTags)
-		if !ok {
-			return Fired{}, false
-		}
+		tag, _ := anyTag(ru.contactTags, in.ContactTags)
 		reasons = append(reasons, "contact tag "+tag)
 	}
 	if len(ru.times) > 0 {
-		i := slices.IndexFunc(ru.times, func(d dayRange) bool { return d.contains(minute) })
-		if i < 0 {
-			return Fired{}, false
-		}
-		reasons = append(reasons, "received "+ru.times[i].src)
+		reasons = append(reasons, "received "+ru.times[ru.timeRange(minute)].src)
 	}
 	if ru.inHours != nil {
-		if !ru.inHours.IsOpen(in.ReceivedAt) {
-			return Fired{}, false
-		}
 		reasons = append(reasons, "in hours ("+ru.inHoursName+")")
 	}
 	if ru.outHours != nil {
-		if ru.outHours.IsOpen(in.ReceivedAt) {
-			return Fired{}, false
-		}
 		reasons = append(reasons, "out of hours ("+ru.outHoursName+")")
 	}
-
-	var matched []string
-	if len(ru.any) > 0 || len(ru.regex) > 0 {
-		m, ok := t.first(ru.any, ru.regex, ru.gap)
-		if !ok {
-			return Fired{}, false
-		}
-		matched = append(matched, m)
-	}
-	for _, group := range ru.and {
-		m, ok := t.first(group, nil, ru.gap)
-		if !ok {
-			return Fired{}, false
-		}
-		matched = append(matched, m)
-	}
-	if _, hit := t.first(ru.not, ru.notRegex, ru.gap); hit {
-		return Fired{}, false
-	}
-	if len(matched) > 0 {
-		quoted := make([]string, len(matched))
-		for i, m := range matched {
-			quoted[i] = "'" + m + "'"
-		}
-		reasons = append([]string{"matched " + strings.Join(quoted, ", ")}, reasons...)
-	}
 	if len(reasons) == 0 {
-		reasons = append(reasons, "no word of its not list")
+		reasons = append(reasons, "none of its not list")
 	}
-	return Fired{Name: ru.name, Set: ru.set.name, Matched: matched, Reason: strings.Join(reasons, "; ")}, true
+	return Fired{Name: ru.name, Set: ru.set.name, Matched: matched, Reason: strings.Join(reasons, "; ")}
 }
 
 // first returns the first matching phrase (in configured order) or regular

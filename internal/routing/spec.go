@@ -92,9 +92,10 @@ type RuleSpec struct {
 
 	// Words: any of these words or phrases.
 	Words []string `yaml:"words,omitempty" json:"words,omitempty"`
-	// Regex: any of these RE2 expressions, matched case-insensitively
-	// against the folded text (lower case, accents removed, punctuation
-	// kept). Words and Regex together form one "any of" condition.
+	// Regex: any of these RE2 expressions, matched against the folded
+	// text (lower case, accents removed, punctuation and spacing kept as
+	// one space), so write them in lower case. Words and Regex together
+	// form one "any of" condition.
 	Regex []string `yaml:"regex,omitempty" json:"regex,omitempty"`
 	// And: further word lists, each of which must also match (any of its
 	// entries), e.g. words [bin] and [[missed, not collected]].
@@ -102,6 +103,10 @@ type RuleSpec struct {
 	// Gap is the number of other words allowed between consecutive words of
 	// a phrase, for every phrase of the rule (Words, And and Not).
 	Gap int `yaml:"gap,omitempty" json:"gap,omitempty"`
+	// Typos: words of seven letters or more (or whose stem has six) also
+	// match a message word one typo away ("recyling", "grafitti"), unless
+	// that word is itself one a rule names.
+	Typos bool `yaml:"typos,omitempty" json:"typos,omitempty"`
 	// Not: the rule does not fire when any of these words or phrases, or
 	// any of NotRegex, matches.
 	Not      []string `yaml:"not,omitempty" json:"not,omitempty"`

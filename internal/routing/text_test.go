@@ -80,7 +80,7 @@ func TestFind(t *testing.T) {
 			if !ok {
 				t.Fatalf("parsePhrase(%q) holds no word", tt.pattern)
 			}
-			got, hit := analyse(tt.text).find(p, tt.gap)
+			got, hit := analyse(tt.text, nil).find(p, tt.gap)
 			if hit != (tt.want != "") || got != tt.want {
 				t.Errorf("find(%q, gap %d) in %q = %q, %v; want %q", tt.pattern, tt.gap, tt.text, got, hit, tt.want)
 			}
@@ -93,5 +93,79 @@ func TestParsePhraseEmpty(t *testing.T) {
 		if _, ok := parsePhrase(s); ok {
 			t.Errorf("parsePhrase(%q) reported a word", s)
 		}
+	}
+}
+
+func TestOneEdit(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"recycling", "recycling", true},
+		{"recyling", "recycling", true},   // letter missing
+		{"recycliing", "recycling", true}, // letter added
+		{"recucling", "recycling", true},  // letter changed
+		{"reyccling", "recycling", true},  // neighbours swapped
+		{"recyclign", "recycling", true},  // last two swapped
+		{"recycling", "recyclings", true}, // added at the end
+		{"rcyclign", "recycling", false},  // two edits
+		{"abc", "cab", false},
+		{"", "a", true},
+		{"ŵyn", "wyn", true},
+	}
+	for _, tt := range tests {
+		if got := oneEdit(tt.a, tt.b); got != tt.want {
+			t.Errorf("oneEdit(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+		if got := oneEdit(tt.b, tt.a); got != tt.want {
+			t.Errorf("oneEdit(%q, %q) = %v, want %v", tt.b, tt.a, got, tt.want)
+		}
+	}
+}
+
+func TestTypos(t *testing.T) {
+	x := newTypoIndex()
+	var typo, plain phrase
+	for _, src := range []string{"pothole", "recycling", "barking"} {
+		p, _ := parsePhrase(src)
+		x.known(p.terms[0])
+		if src != "barking" {
+			p.terms[0].typos = x.add(p.terms[0])
+		}
+		if src == "pothole" {
+			typo = p
+		}
+	}
+	plain, _ = parsePhrase("parking")
+	x.known(plain.terms[0])
+	short, _ := parsePhrase("bin")
+	short.terms[0].typos = x.add(short.terms[0])
+	if short.terms[0].typos {
+		t.Error("a three-letter word accepted typos")
+	}
+	tests := []struct {
+		p    phrase
+		text string
+		want string
+	}{
+		{typo, "massive pothloes on the A48", "pothloes"},
+		{typo, "poth0le outside", "poth0le"},
+		{typo, "pothole", "pothole"},
+		{typo, "pothouse", ""},
+		{short, "the bun fight", ""},
+	}
+	for _, tt := range tests {
+		got, _ := analyse(tt.text, x).find(tt.p, 0)
+		if got != tt.want {
+			t.Errorf("find(%q) in %q = %q, want %q", tt.p.src, tt.text, got, tt.want)
+		}
+	}
+	// "barking" is configured, so it is never a typo of "parking", and a
+	// rule without typos never matches one.
+	if got := x.lookup("barking", "bark"); got != nil {
+		t.Errorf("configured word read as a typo of %q", got)
+	}
+	if _, ok := analyse("recyling", x).find(plain, 0); ok {
+		t.Error("a rule without typos matched a typo")
 	}
 }
