@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -172,12 +173,22 @@ func orNone(s string) string {
 	return s
 }
 
+// Corpus sets: the training sets rules are written and tuned from, and the
+// held-out check set that measures the rules on wording nobody tuned them
+// for.
+var (
+	trainSets = []string{"council-train.jsonl"}
+	checkSet  = "council-check.jsonl"
+)
+
 // TestCouncilCorpusAccuracy is the acceptance target of the example
 // council's rules: at least 90% of messages reach the right team, on the
-// set the rules were written from and on the held-out check set.
+// sets the rules were written from and on the held-out check set. Misses
+// are listed for the training sets only: listing the check set's would
+// invite tuning rules to it (make bench lists them for the record).
 func TestCouncilCorpusAccuracy(t *testing.T) {
 	r := councilRouter(t)
-	for _, set := range []string{"council-train.jsonl", "council-check.jsonl"} {
+	for _, set := range append(slices.Clone(trainSets), checkSet) {
 		t.Run(strings.TrimSuffix(set, ".jsonl"), func(t *testing.T) {
 			corpus := loadCorpus(t, set)
 			if len(corpus) < 100 {
@@ -187,8 +198,10 @@ func TestCouncilCorpusAccuracy(t *testing.T) {
 			t.Log(s)
 			if s.teamAccuracy() < 0.90 {
 				t.Errorf("%s: team accuracy %.1f%% is below 90%%", set, 100*s.teamAccuracy())
-				for _, m := range s.misses {
-					t.Log(m)
+				if set != checkSet {
+					for _, m := range s.misses {
+						t.Log(m)
+					}
 				}
 			}
 		})
@@ -201,7 +214,7 @@ func TestCouncilCorpusAccuracy(t *testing.T) {
 func BenchmarkRoutingCorpus(b *testing.B) {
 	r := councilRouter(b)
 	var all []example
-	for _, set := range []string{"council-train.jsonl", "council-check.jsonl"} {
+	for _, set := range append(slices.Clone(trainSets), checkSet) {
 		corpus := loadCorpus(b, set)
 		s := evaluate(r, corpus)
 		b.Logf("%s: %s", set, s)
