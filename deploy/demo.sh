@@ -61,7 +61,7 @@ if ! psql "$admin_url" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | 
 fi
 mkdir -p data
 
-# Its password for the web pages, read from standard input.
+# The demo adviser's password for the web pages.
 demo_password="${DEMO_PASSWORD:-demo adviser password}"
 # An adviser and an API token for the demo, valid for a day.
 printf "%s\n" "$demo_password" | bin/inbox user create -email demo.adviser@example.gov.uk -name "Demo Adviser" -role adviser -all-teams >/dev/null 2>data/setup.log ||

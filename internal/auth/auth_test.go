@@ -201,3 +201,59 @@ func TestDisableUserAndRevokeToken(t *testing.T) {
 		t.Errorf("unknown user: %v", err)
 	}
 }
+
+// Sign-in: one answer for every refusal, so nobody can learn who has an
+// account; past the limit, even the right password is refused.
+func TestSignIn(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, testenv.Database(t), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = store.Close(db) }()
+	svc := auth.New(db).WithSignInLimits(auth.SignInLimits{Window: time.Hour, PerAccount: 3, PerAddress: 100})
+	const pw = "correct horse battery staple"
+	if _, err := svc.CreateUser(ctx, auth.NewUser{Email: "ada@example.gov.uk", Name: "Ada", Role: "admin", Password: "too short"}); !errors.Is(err, auth.ErrPasswordTooShort) {
+		t.Errorf("short password: %v", err)
+	}
+	u, err := svc.CreateUser(ctx, auth.NewUser{Email: "Ada@example.gov.uk", Name: "Ada", Role: "admin", Password: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateUser(ctx, auth.NewUser{Email: "tok@example.gov.uk", Name: "Tokens only", Role: "admin"}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := svc.SignIn(ctx, " ada@EXAMPLE.gov.uk ", pw, "192.0.2.1")
+	if err != nil || p.UserID != u.ID || p.Role != "admin" {
+		t.Fatalf("sign in: %+v %v", p, err)
+	}
+	for _, tc := range []struct{ email, password string }{
+		{"ada@example.gov.uk", "wrong password entirely"},
+		{"nobody@example.gov.uk", pw},
+		{"tok@example.gov.uk", ""},
+	} {
+		if _, err := svc.SignIn(ctx, tc.email, tc.password, "192.0.2.2"); !errors.Is(err, auth.ErrSignInFailed) {
+			t.Errorf("sign in as %s: %v, want ErrSignInFailed", tc.email, err)
+		}
+	}
+	// Three attempts per account: one failure so far, two more, then the
+	// right password is refused too.
+	for range 2 {
+		if _, err := svc.SignIn(ctx, "ada@example.gov.uk", "wrong password entirely", "192.0.2.3"); !errors.Is(err, auth.ErrSignInFailed) {
+			t.Fatalf("wrong password: %v", err)
+		}
+	}
+	if _, err := svc.SignIn(ctx, "ada@example.gov.uk", pw, "192.0.2.4"); !errors.Is(err, auth.ErrTooManyAttempts) {
+		t.Errorf("past the limit: %v, want ErrTooManyAttempts", err)
+	}
+	if _, _, err := svc.DisableUser(ctx, "ada@example.gov.uk"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.User(ctx, u.ID); !errors.Is(err, auth.ErrNoSuchUser) {
+		t.Errorf("a disabled user: %v", err)
+	}
+	db.Exec(`DELETE FROM sign_in_attempts`)
+	if _, err := svc.SignIn(ctx, "ada@example.gov.uk", pw, "192.0.2.5"); !errors.Is(err, auth.ErrSignInFailed) {
+		t.Errorf("a disabled user signs in: %v", err)
+	}
+}
