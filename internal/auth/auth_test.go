@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -255,5 +256,46 @@ func TestSignIn(t *testing.T) {
 	db.Exec(`DELETE FROM sign_in_attempts`)
 	if _, err := svc.SignIn(ctx, "ada@example.gov.uk", pw, "192.0.2.5"); !errors.Is(err, auth.ErrSignInFailed) {
 		t.Errorf("a disabled user signs in: %v", err)
+	}
+}
+
+// Attempts made at the same moment, as from several server processes, are
+// all counted: no more than the limit get to try a password.
+func TestSignInLimitUnderConcurrentAttempts(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.Database(t)
+	const limit, attempts = 3, 12
+	var svcs []*auth.Service
+	for range 2 { // two connection pools, as two servers have
+		db, err := store.Open(ctx, url, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = store.Close(db) })
+		svcs = append(svcs, auth.New(db).WithSignInLimits(auth.SignInLimits{Window: time.Hour, PerAccount: limit, PerAddress: 1000}))
+	}
+	if _, err := svcs[0].CreateUser(ctx, auth.NewUser{Email: "ada@example.gov.uk", Name: "Ada", Role: "admin", Password: "correct horse battery staple"}); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, attempts)
+	for i := range attempts {
+		go func() {
+			_, err := svcs[i%2].SignIn(ctx, "ada@example.gov.uk", "wrong password entirely", fmt.Sprintf("192.0.2.%d", i))
+			errs <- err
+		}()
+	}
+	var tried, refused int
+	for range attempts {
+		switch err := <-errs; {
+		case errors.Is(err, auth.ErrSignInFailed):
+			tried++
+		case errors.Is(err, auth.ErrTooManyAttempts):
+			refused++
+		default:
+			t.Errorf("attempt: %v", err)
+		}
+	}
+	if tried != limit || refused != attempts-limit {
+		t.Errorf("%d attempts tried a password and %d were refused, want %d and %d", tried, refused, limit, attempts-limit)
 	}
 }

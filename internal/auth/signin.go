@@ -101,7 +101,10 @@ func (s *Service) SignIn(ctx context.Context, email, password, address string) (
 func (s *Service) countAttempt(ctx context.Context, keys ...string) (map[string]int, error) {
 	db := s.db.WithContext(ctx)
 	window := s.limits.Window.Seconds()
-	if err := db.Exec(`DELETE FROM sign_in_attempts WHERE window_start <= now() - make_interval(secs => ?)`, window).Error; err != nil {
+	// Clean-up never waits for a row another attempt holds, so it cannot
+	// deadlock with one.
+	if err := db.Exec(`DELETE FROM sign_in_attempts WHERE key IN (SELECT key FROM sign_in_attempts
+		WHERE window_start <= now() - make_interval(secs => ?) LIMIT 100 FOR UPDATE SKIP LOCKED)`, window).Error; err != nil {
 		return nil, err
 	}
 	// Rows are locked in key order, so concurrent attempts cannot deadlock.

@@ -274,8 +274,8 @@ func TestUICSRF(t *testing.T) {
 	b.mustSignIn("ada@example.gov.uk")
 	token := b.csrf("/queue")
 	for name, a := range map[string]page{
-		"sign out without a token":    b.post("/sign-out", nil),
-		"sign out with a wrong token": b.post("/sign-out", url.Values{"csrf_token": {token + "x"}}),
+		"sign out without a token":                  b.post("/sign-out", nil),
+		"sign out with a wrong token":               b.post("/sign-out", url.Values{"csrf_token": {token + "x"}}),
 		"sign out with the token in a wrong header": b.post("/sign-out", nil, "X-XSRF-Token", token),
 		"sign out from another site": b.post("/sign-out", url.Values{"csrf_token": {token}},
 			"Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"),
