@@ -213,7 +213,19 @@ func TestUISessionRenewedAtSignInAndEndedAtSignOut(t *testing.T) {
 	}
 	adviser := newBrowser(t, h.srv.URL())
 	adviser.setSession(planted)
-	adviser.mustSignIn("ada@example.gov.uk")
+	signIn := adviser.signIn("ada@example.gov.uk", webPassword)
+	if signIn.status != http.StatusSeeOther {
+		t.Fatalf("sign in: %d\n%s", signIn.status, signIn.body)
+	}
+	var cookie string
+	for _, c := range signIn.header.Values("Set-Cookie") {
+		if strings.HasPrefix(c, sessionCookie+"=") {
+			cookie = c
+		}
+	}
+	if !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Lax") || strings.Contains(cookie, "Secure") {
+		t.Errorf("session cookie at sign-in %q: want HttpOnly, SameSite=Lax, not Secure over http", cookie)
+	}
 	if got := adviser.session(); got == "" || got == planted {
 		t.Fatalf("session id at sign-in: %q, planted %q", got, planted)
 	}
@@ -224,12 +236,6 @@ func TestUISessionRenewedAtSignInAndEndedAtSignOut(t *testing.T) {
 	a := adviser.get("/queue")
 	if a.status != http.StatusOK || !strings.Contains(a.body, "<h1 class=\"govuk-heading-l\">Queue</h1>") {
 		t.Fatalf("GET /queue signed in: %d\n%s", a.status, a.body)
-	}
-	cookie := a.header.Values("Set-Cookie")
-	for _, c := range cookie {
-		if strings.HasPrefix(c, sessionCookie+"=") && (!strings.Contains(c, "HttpOnly") || !strings.Contains(c, "SameSite=Lax")) {
-			t.Errorf("session cookie %q is not HttpOnly and SameSite=Lax", c)
-		}
 	}
 
 	signedIn := adviser.session()

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -123,6 +124,29 @@ func TestWaitingAndClock(t *testing.T) {
 		}
 		if got := clock(tc.since, now, london); got != tc.clock {
 			t.Errorf("clock(%v) = %q, want %q", tc.since, got, tc.clock)
+		}
+	}
+}
+
+// Over https the session cookie is Secure, and __Host- prefixed so that
+// no subdomain can set it; over http (development) it cannot be.
+func TestSessionCookieSecureOverHTTPS(t *testing.T) {
+	for _, tc := range []struct {
+		url    string
+		secure bool
+		name   string
+	}{
+		{"https://inbox.example.gov.uk", true, "__Host-inbox_session"},
+		{"http://127.0.0.1:8080", false, "inbox_session"},
+	} {
+		u, err := New(Options{PublicURL: tc.url})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Close()
+		c := u.sessions.Cookie
+		if c.Secure != tc.secure || c.Name != tc.name || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" {
+			t.Errorf("%s: cookie %+v", tc.url, c)
 		}
 	}
 }
