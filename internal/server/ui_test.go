@@ -401,7 +401,13 @@ func TestUIQueueListsTeamCases(t *testing.T) {
 	h := newHarness(t)
 	h.webUser("ada@example.gov.uk", "adviser", "contact-centre")
 	h.webUser("hal@example.gov.uk", "adviser", "highways")
-	_, caseID := h.mentionCase(alice, `The bin <b>was</b> not "collected" & the lid is broken`)
+	post, caseID := h.mentionCase(alice, "My bin was not collected on Tuesday")
+	// Her follow-up joins the case; the queue shows it, the latest.
+	followUp := nextID()
+	h.signed(mention(followUp, alice, `The bin <b>was</b> not "collected" & the lid is broken`, post))
+	if got := h.waitCaseOf(followUp); got != caseID {
+		t.Fatalf("the follow-up opened case %d, not %d", got, caseID)
+	}
 	ref := h.caseDetail(caseID).Reference
 
 	ada := newBrowser(t, h.srv.URL())
@@ -418,6 +424,9 @@ func TestUIQueueListsTeamCases(t *testing.T) {
 	}
 	if strings.Contains(a.body, "<b>was</b>") {
 		t.Error("the resident's HTML is not escaped")
+	}
+	if strings.Contains(a.body, "on Tuesday") {
+		t.Error("the queue shows the first message, not the latest")
 	}
 	hal := newBrowser(t, h.srv.URL())
 	hal.mustSignIn("hal@example.gov.uk")
