@@ -52,18 +52,20 @@ func TestMain(m *testing.M) {
 	)
 	var cancelBrowser context.CancelFunc
 	browser, cancelBrowser = chromedp.NewContext(alloc)
-	stop := func() error {
+	stop := func() {
 		cancelBrowser()
 		cancelAlloc()
-		return os.RemoveAll(dir)
+		_ = os.RemoveAll(dir)
 	}
 	// Start it now, so a missing Chromium fails here, once, by name.
 	if err := chromedp.Do(browser); err != nil {
-		_ = stop()
+		stop()
 		fmt.Fprintf(os.Stderr, "FAIL: start %s (install Debian's chromium package): %v\n", chromium, err)
 		os.Exit(1)
 	}
-	testenv.Main(m, stop)
+	// Chromium stops when the tests are over, whether they passed or not.
+	testenv.AfterAll(stop)
+	testenv.Main(m)
 }
 
 const (
