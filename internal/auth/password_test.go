@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -66,7 +67,7 @@ func TestPasswordLength(t *testing.T) {
 		{strings.Repeat("a", MaxPasswordLength), nil},
 		{strings.Repeat("a", MaxPasswordLength+1), ErrPasswordTooLong},
 	} {
-		if err := checkPassword(tc.pw); err != tc.want {
+		if err := checkPassword(tc.pw); !errors.Is(err, tc.want) {
 			t.Errorf("checkPassword(%d chars) = %v, want %v", len(tc.pw), err, tc.want)
 		}
 	}
