@@ -4,7 +4,7 @@ BIN       := bin
 BENCHTIME ?= 10000x
 GOLANGCI  := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
-.PHONY: all build run test bench lint fuzz clean
+.PHONY: all build run test bench lint fuzz assets clean
 
 all: build
 
@@ -40,6 +40,12 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg; \
 		done; \
 	done
+
+# Vendors the pinned front-end assets (web/package.json and its lock file)
+# into web/static and axe-core into the browser tests' testdata. Needs npm;
+# the results are committed, so building and testing do not.
+assets:
+	web/refresh-assets.sh
 
 clean:
 	rm -rf $(BIN) data

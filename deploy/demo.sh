@@ -61,8 +61,10 @@ if ! psql "$admin_url" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | 
 fi
 mkdir -p data
 
+# The demo adviser's password for the web pages.
+demo_password="${DEMO_PASSWORD:-demo adviser password}"
 # An adviser and an API token for the demo, valid for a day.
-bin/inbox user create -email demo.adviser@example.gov.uk -name "Demo Adviser" -role adviser -all-teams >/dev/null 2>data/setup.log ||
+printf "%s\n" "$demo_password" | bin/inbox user create -email demo.adviser@example.gov.uk -name "Demo Adviser" -role adviser -all-teams >/dev/null 2>data/setup.log ||
 	grep -q "already exists" data/setup.log || fail "could not create the demo user: $(cat data/setup.log)"
 token="$(bin/inbox token create -email demo.adviser@example.gov.uk -name "demo $(date +%FT%T)" -ttl 24h 2>data/setup.log)" ||
 	fail "could not create an API token: $(cat data/setup.log)"

@@ -7,3 +7,10 @@ import "embed"
 //
 //go:embed templates/*.html
 var Templates embed.FS
+
+// Static holds the stylesheets, scripts, fonts and images the pages use,
+// served under /assets/: the vendored GOV.UK Frontend, MOJ Frontend and
+// htmx (see refresh-assets.sh) and the product's own app.css and app.mjs.
+//
+//go:embed static
+var Static embed.FS

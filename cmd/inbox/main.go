@@ -2,7 +2,7 @@
 //
 //	inbox serve                              run every role
 //	inbox migrate                            apply database migrations
-//	inbox user create -email E -name N -role R -teams a,b | -all-teams
+//	inbox user create -email E -name N -role R -teams a,b | -all-teams   (password prompted, or stdin's first line)
 //	inbox user disable -email E
 //	inbox token create -email E -name N [-ttl 720h]
 //	inbox token revoke -id N
@@ -13,6 +13,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -26,6 +27,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/citizeninbox/inbox/internal/auth"
 	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/channels/x"
@@ -38,6 +41,8 @@ const usage = `usage:
   inbox serve
   inbox migrate
   inbox user create -email EMAIL -name NAME -role adviser|supervisor|admin -teams SLUG,SLUG | -all-teams
+                     the password for the web pages is prompted for, or read from the
+                     first line of standard input when that is not a terminal
   inbox user disable -email EMAIL
   inbox token create -email EMAIL -name NAME [-ttl DURATION]
   inbox token revoke -id ID
@@ -96,7 +101,7 @@ func run(args []string, getenv func(string) string, stdin io.Reader, stdout, std
 		log.Info("migrations applied")
 		return nil
 	case cmd == "user" && len(args) > 1 && args[1] == "create":
-		return createUser(ctx, env, getenv, log, args[2:], stdout)
+		return createUser(ctx, env, getenv, log, args[2:], stdin, stdout, stderr)
 	case cmd == "user" && len(args) > 1 && args[1] == "disable":
 		return disableUser(ctx, env, log, args[2:], stdout)
 	case cmd == "token" && len(args) > 1 && args[1] == "create":
@@ -195,7 +200,8 @@ func openDB(ctx context.Context, env config.Env, log *slog.Logger) (*auth.Servic
 	return auth.New(db), func() { _ = store.Close(db) }, nil
 }
 
-func createUser(ctx context.Context, env config.Env, getenv func(string) string, log *slog.Logger, args []string, stdout io.Writer) error {
+func createUser(ctx context.Context, env config.Env, getenv func(string) string, log *slog.Logger, args []string,
+	stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("user create", flag.ContinueOnError)
 	email := fs.String("email", "", "the user's email address")
 	name := fs.String("name", "", "the user's full name")
@@ -213,6 +219,10 @@ func createUser(ctx context.Context, env config.Env, getenv func(string) string,
 	}
 	if *allTeams && len(teams) > 0 {
 		return errors.New("user create: give -teams or -all-teams, not both")
+	}
+	password, err := readPassword(stdin, stderr)
+	if err != nil {
+		return fmt.Errorf("user create: %w", err)
 	}
 	svc, closeDB, err := openDB(ctx, env, log)
 	if err != nil {
@@ -248,7 +258,7 @@ func createUser(ctx context.Context, env config.Env, getenv func(string) string,
 			return err
 		}
 	}
-	u, err := svc.CreateUser(ctx, auth.NewUser{Email: *email, Name: *name, Role: *role, Teams: teams})
+	u, err := svc.CreateUser(ctx, auth.NewUser{Email: *email, Name: *name, Role: *role, Teams: teams, Password: password})
 	if err != nil {
 		return fmt.Errorf("user create: %w", err)
 	}
@@ -258,6 +268,46 @@ func createUser(ctx context.Context, env config.Env, getenv func(string) string,
 	}
 	fmt.Fprintf(stdout, "created user %d <%s> as %s in %s\n", u.ID, u.Email, u.Role, in)
 	return nil
+}
+
+// readPassword asks for a password at the terminal, without echo and
+// twice, or reads the first line of stdin when it is not a terminal.
+func readPassword(stdin io.Reader, prompt io.Writer) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(prompt, "Password for the web pages: ")
+		first, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(prompt)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		fmt.Fprint(prompt, "The same password again: ")
+		again, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(prompt)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		if string(first) != string(again) {
+			return "", errors.New("the two passwords differ")
+		}
+		return checkedPassword(string(first))
+	}
+	if stdin == nil {
+		return "", errPasswordRequired
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	return checkedPassword(strings.TrimRight(line, "\r\n"))
+}
+
+var errPasswordRequired = errors.New("a password is required: type it at the prompt, or give it as the first line of standard input")
+
+func checkedPassword(p string) (string, error) {
+	if p == "" {
+		return "", errPasswordRequired
+	}
+	return p, nil
 }
 
 func disableUser(ctx context.Context, env config.Env, log *slog.Logger, args []string, stdout io.Writer) error {
@@ -275,7 +325,7 @@ func disableUser(ctx context.Context, env config.Env, log *slog.Logger, args []s
 	if err != nil {
 		return fmt.Errorf("user disable: %w", err)
 	}
-	fmt.Fprintf(stdout, "disabled user %d <%s>; their %d valid tokens no longer work\n", u.ID, u.Email, live)
+	fmt.Fprintf(stdout, "disabled user %d <%s>; they cannot sign in, their sessions end and their %d valid tokens no longer work\n", u.ID, u.Email, live)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -44,13 +45,13 @@ func TestUserAndTokenCommands(t *testing.T) {
 	vars := map[string]string{"INBOX_DATABASE_URL": testenv.Database(t), "INBOX_CONFIG": teamsConfig(t)}
 	var out, errOut bytes.Buffer
 	if err := run([]string{"user", "create", "-email", "sam@example.gov.uk", "-name", "Sam Supervisor", "-role", "supervisor", "-teams", "highways"},
-		getenv(vars), nil, &out, &errOut); err != nil {
+		getenv(vars), password(), &out, &errOut); err != nil {
 		t.Fatalf("user create: %v\n%s", err, errOut.String())
 	}
 	if !strings.Contains(out.String(), "<sam@example.gov.uk> as supervisor in highways") {
 		t.Errorf("user create printed %q", out.String())
 	}
-	err := run([]string{"user", "create", "-email", "sam@example.gov.uk", "-name", "Sam again", "-role", "admin"}, getenv(vars), nil, &out, &errOut)
+	err := run([]string{"user", "create", "-email", "sam@example.gov.uk", "-name", "Sam again", "-role", "admin"}, getenv(vars), password(), &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("second user with the same email: %v", err)
 	}
@@ -61,20 +62,20 @@ func TestUserAndTokenCommands(t *testing.T) {
 		{"-email", "c@example.gov.uk", "-name", "C", "-role", "adviser"},
 		{"-email", "d@example.gov.uk", "-name", "D", "-teams", "highways", "-all-teams"},
 	} {
-		if err := run(append([]string{"user", "create"}, bad...), getenv(vars), nil, &out, &errOut); err == nil {
+		if err := run(append([]string{"user", "create"}, bad...), getenv(vars), password(), &out, &errOut); err == nil {
 			t.Errorf("user create %v succeeded", bad)
 		}
 	}
 
 	out.Reset()
-	if err := run([]string{"token", "create", "-email", "SAM@example.gov.uk", "-name", "reporting"}, getenv(vars), nil, &out, &errOut); err != nil {
+	if err := run([]string{"token", "create", "-email", "SAM@example.gov.uk", "-name", "reporting"}, getenv(vars), password(), &out, &errOut); err != nil {
 		t.Fatalf("token create: %v", err)
 	}
 	token := strings.TrimSpace(out.String())
 	if !strings.HasPrefix(token, "cit_") || len(token) < 40 {
 		t.Errorf("token %q", token)
 	}
-	if err := run([]string{"token", "create", "-email", "nobody@example.gov.uk", "-name", "x"}, getenv(vars), nil, &out, &errOut); err == nil ||
+	if err := run([]string{"token", "create", "-email", "nobody@example.gov.uk", "-name", "x"}, getenv(vars), password(), &out, &errOut); err == nil ||
 		!strings.Contains(err.Error(), "no user") {
 		t.Errorf("token for an unknown user: %v", err)
 	}
@@ -98,7 +99,7 @@ func TestUserCreateWithTeams(t *testing.T) {
 	vars := map[string]string{"INBOX_DATABASE_URL": testenv.Database(t), "INBOX_CONFIG": teamsConfig(t)}
 	var out, errOut bytes.Buffer
 	if err := run([]string{"user", "create", "-email", "ada@example.gov.uk", "-name", "Ada", "-teams", "contact-centre, highways"},
-		getenv(vars), nil, &out, &errOut); err != nil {
+		getenv(vars), password(), &out, &errOut); err != nil {
 		t.Fatalf("user create: %v", err)
 	}
 	if !strings.Contains(out.String(), "as adviser in contact-centre, highways") {
@@ -106,13 +107,13 @@ func TestUserCreateWithTeams(t *testing.T) {
 	}
 	out.Reset()
 	if err := run([]string{"user", "create", "-email", "all@example.gov.uk", "-name", "All", "-role", "supervisor", "-all-teams"},
-		getenv(vars), nil, &out, &errOut); err != nil {
+		getenv(vars), password(), &out, &errOut); err != nil {
 		t.Fatalf("user create -all-teams: %v", err)
 	}
 	if !strings.Contains(out.String(), "as supervisor in contact-centre, highways") {
 		t.Errorf("user create -all-teams printed %q", out.String())
 	}
-	err := run([]string{"user", "create", "-email", "bo@example.gov.uk", "-name", "Bo", "-teams", "highways,parks"}, getenv(vars), nil, &out, &errOut)
+	err := run([]string{"user", "create", "-email", "bo@example.gov.uk", "-name", "Bo", "-teams", "highways,parks"}, getenv(vars), password(), &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), `no team "parks"`) || !strings.Contains(err.Error(), "its teams: contact-centre, highways") {
 		t.Errorf("unknown team: %v", err)
 	}
@@ -135,11 +136,11 @@ func TestUserCreateWithTeams(t *testing.T) {
 func TestUserDisable(t *testing.T) {
 	vars := map[string]string{"INBOX_DATABASE_URL": testenv.Database(t), "INBOX_CONFIG": teamsConfig(t)}
 	var out, errOut bytes.Buffer
-	if err := run([]string{"user", "create", "-email", "ada@example.gov.uk", "-name", "Ada", "-teams", "highways"}, getenv(vars), nil, &out, &errOut); err != nil {
+	if err := run([]string{"user", "create", "-email", "ada@example.gov.uk", "-name", "Ada", "-teams", "highways"}, getenv(vars), password(), &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if err := run([]string{"token", "create", "-email", "ada@example.gov.uk", "-name", "laptop"}, getenv(vars), nil, &out, &errOut); err != nil {
+	if err := run([]string{"token", "create", "-email", "ada@example.gov.uk", "-name", "laptop"}, getenv(vars), password(), &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
 	token := strings.TrimSpace(out.String())
@@ -149,20 +150,20 @@ func TestUserDisable(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := run([]string{"user", "disable", "-email", "Ada@example.gov.uk"}, getenv(vars), nil, &out, &errOut); err != nil {
+	if err := run([]string{"user", "disable", "-email", "Ada@example.gov.uk"}, getenv(vars), password(), &out, &errOut); err != nil {
 		t.Fatalf("user disable: %v", err)
 	}
-	if !strings.Contains(out.String(), "<ada@example.gov.uk>; their 1 valid tokens no longer work") {
+	if !strings.Contains(out.String(), "<ada@example.gov.uk>; they cannot sign in, their sessions end and their 1 valid tokens no longer work") {
 		t.Errorf("user disable printed %q", out.String())
 	}
 	if _, err := svc.Authenticate(context.Background(), token); !errors.Is(err, auth.ErrInvalidToken) {
 		t.Errorf("token after disable: %v, want ErrInvalidToken", err)
 	}
-	if err := run([]string{"user", "disable", "-email", "ada@example.gov.uk"}, getenv(vars), nil, &out, &errOut); err == nil ||
+	if err := run([]string{"user", "disable", "-email", "ada@example.gov.uk"}, getenv(vars), password(), &out, &errOut); err == nil ||
 		!strings.Contains(err.Error(), "already disabled") {
 		t.Errorf("disabling twice: %v", err)
 	}
-	if err := run([]string{"user", "disable", "-email", "nobody@example.gov.uk"}, getenv(vars), nil, &out, &errOut); err == nil ||
+	if err := run([]string{"user", "disable", "-email", "nobody@example.gov.uk"}, getenv(vars), password(), &out, &errOut); err == nil ||
 		!strings.Contains(err.Error(), "no user") {
 		t.Errorf("disabling an unknown user: %v", err)
 	}
@@ -171,7 +172,7 @@ func TestUserDisable(t *testing.T) {
 func TestTokenRevoke(t *testing.T) {
 	vars := map[string]string{"INBOX_DATABASE_URL": testenv.Database(t)}
 	var out, errOut bytes.Buffer
-	if err := run([]string{"user", "create", "-email", "root@example.gov.uk", "-name", "Root", "-role", "admin"}, getenv(vars), nil, &out, &errOut); err != nil {
+	if err := run([]string{"user", "create", "-email", "root@example.gov.uk", "-name", "Root", "-role", "admin"}, getenv(vars), password(), &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
 	tokens := map[string]string{}
@@ -179,7 +180,7 @@ func TestTokenRevoke(t *testing.T) {
 	for _, name := range []string{"old", "new"} {
 		out.Reset()
 		errOut.Reset()
-		if err := run([]string{"token", "create", "-email", "root@example.gov.uk", "-name", name}, getenv(vars), nil, &out, &errOut); err != nil {
+		if err := run([]string{"token", "create", "-email", "root@example.gov.uk", "-name", name}, getenv(vars), password(), &out, &errOut); err != nil {
 			t.Fatal(err)
 		}
 		tokens[name] = strings.TrimSpace(out.String())
@@ -189,7 +190,7 @@ func TestTokenRevoke(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if err := run([]string{"token", "revoke", "-id", revokeID}, getenv(vars), nil, &out, &errOut); err != nil {
+	if err := run([]string{"token", "revoke", "-id", revokeID}, getenv(vars), password(), &out, &errOut); err != nil {
 		t.Fatalf("token revoke: %v", err)
 	}
 	if !strings.Contains(out.String(), `revoked token `+revokeID+` "old" of <root@example.gov.uk>`) {
@@ -211,7 +212,7 @@ func TestTokenRevoke(t *testing.T) {
 		{nil, "-id is required"},
 		{[]string{"-id", "x"}, "invalid value"},
 	} {
-		if err := run(append([]string{"token", "revoke"}, tc.args...), getenv(vars), nil, &out, &errOut); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if err := run(append([]string{"token", "revoke"}, tc.args...), getenv(vars), password(), &out, &errOut); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("token revoke %v: %v, want %q", tc.args, err, tc.want)
 		}
 	}
@@ -246,5 +247,35 @@ func TestUnknownCommand(t *testing.T) {
 	var errOut bytes.Buffer
 	if err := run([]string{"launch"}, getenv(nil), nil, &bytes.Buffer{}, &errOut); err == nil || !strings.Contains(errOut.String(), "usage:") {
 		t.Errorf("unknown command: %v, %q", err, errOut.String())
+	}
+}
+
+// testPassword is long enough for the password rules.
+const testPassword = "correct horse battery staple"
+
+// password is standard input carrying the password on its first line.
+func password() io.Reader { return strings.NewReader(testPassword + "\nignored second line\n") }
+
+// The password comes from the first line of standard input when that is
+// not a terminal; without one, or with one too short, no user is made.
+func TestUserCreatePassword(t *testing.T) {
+	vars := map[string]string{"INBOX_DATABASE_URL": testenv.Database(t), "INBOX_CONFIG": teamsConfig(t)}
+	var out, errOut bytes.Buffer
+	for _, stdin := range []io.Reader{nil, strings.NewReader(""), strings.NewReader("\n"), strings.NewReader("short\n")} {
+		err := run([]string{"user", "create", "-email", "pat@example.gov.uk", "-name", "Pat", "-teams", "highways"}, getenv(vars), stdin, &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), "password") {
+			t.Errorf("user create with stdin %v: %v", stdin, err)
+		}
+	}
+	if err := run([]string{"user", "create", "-email", "pat@example.gov.uk", "-name", "Pat", "-teams", "highways"},
+		getenv(vars), strings.NewReader(testPassword+"\r\n"), &out, &errOut); err != nil {
+		t.Fatalf("user create: %v", err)
+	}
+	svc, _ := openAuth(t, vars["INBOX_DATABASE_URL"])
+	if _, err := svc.SignIn(context.Background(), "pat@example.gov.uk", testPassword, "192.0.2.1"); err != nil {
+		t.Errorf("sign in with the password given on standard input: %v", err)
+	}
+	if _, err := svc.SignIn(context.Background(), "pat@example.gov.uk", testPassword+"\r", "192.0.2.1"); !errors.Is(err, auth.ErrSignInFailed) {
+		t.Errorf("sign in with the line ending kept: %v", err)
 	}
 }

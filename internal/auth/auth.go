@@ -53,11 +53,14 @@ type Principal struct {
 	TeamIDs []int64 `gorm:"-"`
 }
 
-// Service manages users and tokens.
-type Service struct{ db *gorm.DB }
+// Service manages users, their passwords and tokens.
+type Service struct {
+	db     *gorm.DB
+	limits SignInLimits
+}
 
-// New builds the service.
-func New(db *gorm.DB) *Service { return &Service{db: db} }
+// New builds the service, with DefaultSignInLimits.
+func New(db *gorm.DB) *Service { return &Service{db: db, limits: DefaultSignInLimits} }
 
 // Team is a team users can belong to, as the configuration names it.
 type Team struct {
@@ -87,6 +90,10 @@ type NewUser struct {
 	Role  string
 	// Teams are the slugs of the teams the user belongs to.
 	Teams []string
+	// Password, when not empty, lets the user sign in to the web pages;
+	// it must be MinPasswordLength to MaxPasswordLength characters. A user
+	// without one works through API tokens only.
+	Password string
 }
 
 // CreateUser adds a user and their team memberships. Every team must exist
@@ -113,6 +120,17 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (store.User, error
 	if len(teams) == 0 && in.Role != "admin" {
 		return store.User{}, ErrNoTeam
 	}
+	var hash *string
+	if in.Password != "" {
+		if err := checkPassword(in.Password); err != nil {
+			return store.User{}, err
+		}
+		h, err := hashPassword(in.Password)
+		if err != nil {
+			return store.User{}, err
+		}
+		hash = &h
+	}
 	u := store.User{Email: email, Name: name, Role: in.Role}
 	err := store.Write(ctx, s.db, func(tx *gorm.DB) error {
 		var found []string
@@ -126,8 +144,9 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (store.User, error
 			}
 			return fmt.Errorf("%w: %s (teams: %s)", ErrUnknownTeam, strings.Join(missing, ", "), strings.Join(known, ", "))
 		}
-		if err := tx.Raw(`INSERT INTO users (email, name, role) VALUES (?, ?, ?) RETURNING *`,
-			u.Email, u.Name, u.Role).Scan(&u).Error; err != nil {
+		if err := tx.Raw(`INSERT INTO users (email, name, role, password_hash) VALUES (?, ?, ?, ?)
+			RETURNING id, email, name, role, disabled_at, created_at, updated_at`,
+			u.Email, u.Name, u.Role, hash).Scan(&u).Error; err != nil {
 			return err
 		}
 		return tx.Exec(`INSERT INTO user_teams (user_id, team_id) SELECT ?, id FROM teams WHERE slug = ANY(?)`, u.ID, teams).Error
@@ -141,7 +160,8 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (store.User, error
 	return u, nil
 }
 
-// DisableUser stops a user from acting: their tokens no longer work. It
+// DisableUser stops a user from acting: their tokens no longer work, they
+// cannot sign in, and their browser sessions end at their next request. It
 // returns the user and how many of their tokens were still valid.
 func (s *Service) DisableUser(ctx context.Context, email string) (store.User, int64, error) {
 	var u store.User

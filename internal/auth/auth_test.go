@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -199,5 +200,102 @@ func TestDisableUserAndRevokeToken(t *testing.T) {
 	}
 	if _, _, err := svc.DisableUser(ctx, "nobody@example.gov.uk"); !errors.Is(err, auth.ErrNoSuchUser) {
 		t.Errorf("unknown user: %v", err)
+	}
+}
+
+// Sign-in: one answer for every refusal, so nobody can learn who has an
+// account; past the limit, even the right password is refused.
+func TestSignIn(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, testenv.Database(t), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = store.Close(db) }()
+	svc := auth.New(db).WithSignInLimits(auth.SignInLimits{Window: time.Hour, PerAccount: 3, PerAddress: 100})
+	const pw = "correct horse battery staple"
+	if _, err := svc.CreateUser(ctx, auth.NewUser{Email: "ada@example.gov.uk", Name: "Ada", Role: "admin", Password: "too short"}); !errors.Is(err, auth.ErrPasswordTooShort) {
+		t.Errorf("short password: %v", err)
+	}
+	u, err := svc.CreateUser(ctx, auth.NewUser{Email: "Ada@example.gov.uk", Name: "Ada", Role: "admin", Password: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateUser(ctx, auth.NewUser{Email: "tok@example.gov.uk", Name: "Tokens only", Role: "admin"}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := svc.SignIn(ctx, " ada@EXAMPLE.gov.uk ", pw, "192.0.2.1")
+	if err != nil || p.UserID != u.ID || p.Role != "admin" {
+		t.Fatalf("sign in: %+v %v", p, err)
+	}
+	for _, tc := range []struct{ email, password string }{
+		{"ada@example.gov.uk", "wrong password entirely"},
+		{"nobody@example.gov.uk", pw},
+		{"tok@example.gov.uk", ""},
+	} {
+		if _, err := svc.SignIn(ctx, tc.email, tc.password, "192.0.2.2"); !errors.Is(err, auth.ErrSignInFailed) {
+			t.Errorf("sign in as %s: %v, want ErrSignInFailed", tc.email, err)
+		}
+	}
+	// Three attempts per account: one failure so far, two more, then the
+	// right password is refused too.
+	for range 2 {
+		if _, err := svc.SignIn(ctx, "ada@example.gov.uk", "wrong password entirely", "192.0.2.3"); !errors.Is(err, auth.ErrSignInFailed) {
+			t.Fatalf("wrong password: %v", err)
+		}
+	}
+	if _, err := svc.SignIn(ctx, "ada@example.gov.uk", pw, "192.0.2.4"); !errors.Is(err, auth.ErrTooManyAttempts) {
+		t.Errorf("past the limit: %v, want ErrTooManyAttempts", err)
+	}
+	if _, _, err := svc.DisableUser(ctx, "ada@example.gov.uk"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.User(ctx, u.ID); !errors.Is(err, auth.ErrNoSuchUser) {
+		t.Errorf("a disabled user: %v", err)
+	}
+	db.Exec(`DELETE FROM sign_in_attempts`)
+	if _, err := svc.SignIn(ctx, "ada@example.gov.uk", pw, "192.0.2.5"); !errors.Is(err, auth.ErrSignInFailed) {
+		t.Errorf("a disabled user signs in: %v", err)
+	}
+}
+
+// Attempts made at the same moment, as from several server processes, are
+// all counted: no more than the limit get to try a password.
+func TestSignInLimitUnderConcurrentAttempts(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.Database(t)
+	const limit, attempts = 3, 12
+	var svcs []*auth.Service
+	for range 2 { // two connection pools, as two servers have
+		db, err := store.Open(ctx, url, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = store.Close(db) })
+		svcs = append(svcs, auth.New(db).WithSignInLimits(auth.SignInLimits{Window: time.Hour, PerAccount: limit, PerAddress: 1000}))
+	}
+	if _, err := svcs[0].CreateUser(ctx, auth.NewUser{Email: "ada@example.gov.uk", Name: "Ada", Role: "admin", Password: "correct horse battery staple"}); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, attempts)
+	for i := range attempts {
+		go func() {
+			_, err := svcs[i%2].SignIn(ctx, "ada@example.gov.uk", "wrong password entirely", fmt.Sprintf("192.0.2.%d", i))
+			errs <- err
+		}()
+	}
+	var tried, refused int
+	for range attempts {
+		switch err := <-errs; {
+		case errors.Is(err, auth.ErrSignInFailed):
+			tried++
+		case errors.Is(err, auth.ErrTooManyAttempts):
+			refused++
+		default:
+			t.Errorf("attempt: %v", err)
+		}
+	}
+	if tried != limit || refused != attempts-limit {
+		t.Errorf("%d attempts tried a password and %d were refused, want %d and %d", tried, refused, limit, attempts-limit)
 	}
 }

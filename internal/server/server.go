@@ -1,7 +1,7 @@
 // Package server wires the roles of the product into one running server:
 // channel accounts opened by their drivers, database, bus, webhook ingest,
 // pollers, case service, outbox relay, sender, REST API and operations
-// endpoints (on a listener of their own). cmd/inbox calls it; tests start
+// endpoints (on a listener of their own) and the advisers' web pages. cmd/inbox calls it; tests start
 // it in-process.
 package server
 
@@ -64,6 +64,9 @@ type Options struct {
 	// SLAInterval is how often the breach monitor looks for warnings and
 	// breaches that have come; default 5s.
 	SLAInterval time.Duration
+	// SignIn bounds password guessing on the sign-in page; zero takes
+	// auth.DefaultSignInLimits.
+	SignIn auth.SignInLimits
 }
 
 // Server is a running server.
@@ -89,6 +92,7 @@ type Server struct {
 	relay     *outbound.Relay
 	sender    *outbound.Sender
 	echo      *echo.Echo
+	ui        *web.UI
 	http      *http.Server
 	listener  net.Listener
 	// ops serves /metrics, /healthz and /readyz on its own listener, so
@@ -210,6 +214,9 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	s.Auth = auth.New(s.DB)
+	if opts.SignIn != (auth.SignInLimits{}) {
+		s.Auth.WithSignInLimits(opts.SignIn)
+	}
 
 	// Intake: webhooks and pollers publish through one ingest publisher.
 	if s.ingest, err = ingest.New(webhookEndpoints(s.Channels), s.Bus, ingest.KeepFunc(s.keepRejected), s.Metrics,
@@ -222,9 +229,14 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 
-	// HTTP: webhooks, REST API, pages.
-	pages, err := web.New()
+	// HTTP: webhooks, REST API, pages (sessions in the database).
+	sqlDB, err := s.DB.DB()
 	if err != nil {
+		return nil, err
+	}
+	if s.ui, err = web.New(web.Options{
+		Users: s.Auth, Cases: s.Cases, DB: sqlDB, PublicURL: opts.Env.PublicURL, Log: opts.Log.With("role", "web"),
+	}); err != nil {
 		return nil, err
 	}
 	e := newEcho(opts.Log)
@@ -240,7 +252,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	}))
 	s.ingest.Register(e)
 	api.Register(e, s.Cases, (*rulesInForce)(s), s.Auth, s.Metrics, opts.Log.With("role", "api"))
-	pages.Register(e)
+	s.ui.Register(e)
 	s.echo = e
 
 	// Operations, on their own listener: the public one answers 404 there.
@@ -439,6 +451,9 @@ func (s *Server) closeBackends(ctx context.Context) error {
 	}
 	if s.embedded != nil {
 		s.embedded.Shutdown()
+	}
+	if s.ui != nil {
+		s.ui.Close() // its clean-up of expired sessions uses the database
 	}
 	if s.DB != nil {
 		if err := store.Close(s.DB); err != nil {

@@ -1,0 +1,90 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/citizeninbox/inbox/internal/cases"
+)
+
+// routes is every page of the UI, and who may see it.
+//
+// Access names the case actions a page carries out; internal/cases/access.go
+// says which roles may do each, and the case service enforces it on every
+// case it shows. A signed-out request for any page but sign-in is sent to
+// sign-in; every form and htmx request carries the session's CSRF token.
+// The vendored assets under /assets/ are public.
+var routes = []route{
+	{http.MethodGet, "/", anyone, (*UI).home},
+	{http.MethodGet, "/sign-in", anyone, (*UI).signInPage},
+	{http.MethodPost, "/sign-in", anyone, (*UI).signIn},
+	{http.MethodPost, "/sign-out", signedIn, (*UI).signOut},
+	{http.MethodGet, "/queue", may(cases.ActRead), (*UI).queue},
+}
+
+type route struct {
+	Method string
+	Path   string
+	Access Access
+	handle func(*UI, *request) error
+}
+
+// Access says who may see a page.
+type Access struct {
+	// Public pages need no sign-in.
+	Public bool
+	// Actions are what the page does; a signed-in user's role must allow
+	// at least one of them (cases.Allowed). None: any signed-in user.
+	Actions []cases.Action
+}
+
+var (
+	anyone   = Access{Public: true}
+	signedIn = Access{}
+)
+
+func may(actions ...cases.Action) Access { return Access{Actions: actions} }
+
+func (a Access) allows(role string) bool {
+	if len(a.Actions) == 0 {
+		return true
+	}
+	for _, act := range a.Actions {
+		if cases.Allowed(role, act) {
+			return true
+		}
+	}
+	return false
+}
+
+// String lists who may see the page.
+func (a Access) String() string {
+	switch {
+	case a.Public:
+		return "anyone"
+	case len(a.Actions) == 0:
+		return "any signed-in user"
+	}
+	var who []string
+	for _, role := range []string{cases.RoleAdviser, cases.RoleSupervisor, cases.RoleAdmin} {
+		if a.allows(role) {
+			who = append(who, role)
+		}
+	}
+	return strings.Join(who, ", ")
+}
+
+// Route is one page of the UI as served, for listing.
+type Route struct {
+	Method, Path string
+	Access       Access
+}
+
+// Routes lists the UI's pages.
+func Routes() []Route {
+	out := make([]Route, len(routes))
+	for i, r := range routes {
+		out[i] = Route{Method: r.Method, Path: r.Path, Access: r.Access}
+	}
+	return out
+}
