@@ -2,6 +2,7 @@
 GO        ?= go
 BIN       := bin
 BENCHTIME ?= 10000x
+EMERGENCYTIME ?= 400x
 GOLANGCI  := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
 .PHONY: all build run test bench lint fuzz assets clean
@@ -23,7 +24,9 @@ test:
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime=$(BENCHTIME) -timeout 30m ./internal/loadtest/
+	$(GO) test -run '^$$' -bench RoutingCorpus -benchtime=1x ./internal/routing/
+	$(GO) test -run '^$$' -bench 'XWebhooks|PostgresCasePlusMessage' -benchtime=$(BENCHTIME) -timeout 30m ./internal/loadtest/
+	$(GO) test -run '^$$' -bench EmergencyReply -benchtime=$(EMERGENCYTIME) -timeout 10m ./internal/loadtest/
 
 lint:
 	@test -z "$$(gofmt -l .)" || (echo "gofmt would change:"; gofmt -l .; exit 1)

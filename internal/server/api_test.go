@@ -18,10 +18,11 @@ import (
 
 // sampleBodies are valid request bodies for each operation that takes one.
 var sampleBodies = map[string]string{
-	"replyToCase":   `{"text":"Thank you, we are looking into it.","visibility":"private"}`,
-	"addCaseNote":   `{"text":"Resident phoned: the bin is at the back of the house."}`,
-	"setCaseStatus": `{"status":"resolved"}`,
-	"assignCase":    `{"unassign":true}`,
+	"replyToCase":     `{"text":"Thank you, we are looking into it.","visibility":"private"}`,
+	"addCaseNote":     `{"text":"Resident phoned: the bin is at the back of the house."}`,
+	"setCaseStatus":   `{"status":"resolved"}`,
+	"assignCase":      `{"unassign":true}`,
+	"setCasePriority": `{"priority":"high"}`,
 }
 
 // Every API route is in the contract, and every operation the contract
