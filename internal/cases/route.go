@@ -142,7 +142,7 @@ func (b *batch) clock() error {
 		return nil
 	}
 	for _, c := range b.newCases {
-		c.Clocks.start(b.policy(c), c.FirstMessageAt)
+		c.start(b.policy(c), c.FirstMessageAt)
 	}
 	var resumed []*caseState
 	var resumedAt store.Strings
@@ -154,15 +154,15 @@ func (b *batch) clock() error {
 		}
 		t := b.ins[i].SentAt
 		clk := b.policy(c)
-		if c.storedStatus == StatusAwaitingResident && c.Clocks.ResolutionPausedAt != nil {
-			c.Clocks.resumeResolution(clk, t)
+		if c.storedStatus == StatusAwaitingResident && c.ResolutionPausedAt != nil {
+			c.resumeResolution(clk, t)
 			resumed = append(resumed, c)
 			resumedAt = append(resumedAt, t.UTC().Format(time.RFC3339Nano))
 		}
 		if d.Action == threading.Reopen {
-			c.Clocks.restartResolution(clk, t)
+			c.restartResolution(clk, t)
 		}
-		c.Clocks.residentWrote(clk, t, c.FirstResponseAt, c.LastResponseAt)
+		c.residentWrote(clk, t, c.FirstResponseAt, c.LastResponseAt)
 	}
 	if len(resumed) > 0 {
 		ids := make(store.Int64s, len(resumed))
@@ -183,7 +183,7 @@ func (b *batch) clock() error {
 		if err != nil {
 			return err
 		}
-		c.Clocks.recompute(b.policy(c), c.FirstMessageAt, pauses)
+		c.recompute(b.policy(c), c.FirstMessageAt, pauses)
 	}
 	return nil
 }
@@ -374,8 +374,8 @@ func (b *batch) ackData(c *caseState) AckData {
 		loc = cal.Location()
 	}
 	now := time.Now()
-	if c.Clocks.FirstResponseDue != nil {
-		d.ReplyBy = replyTime(*c.Clocks.FirstResponseDue, now, loc)
+	if c.FirstResponseDue != nil {
+		d.ReplyBy = replyTime(*c.FirstResponseDue, now, loc)
 	}
 	if cal != nil {
 		d.Opens = replyTime(cal.NextOpen(now), now, loc)

@@ -104,7 +104,7 @@ type RuleSpec struct {
 	// a phrase, for every phrase of the rule (Words, And and Not).
 	Gap int `yaml:"gap,omitempty" json:"gap,omitempty"`
 	// Typos: words of seven letters or more (or whose stem has six) also
-	// match a message word one typo away ("recyling", "grafitti"), unless
+	// match a message word one typo away ("recyling", "pothloes"), unless
 	// that word is itself one a rule names.
 	Typos bool `yaml:"typos,omitempty" json:"typos,omitempty"`
 	// Not: the rule does not fire when any of these words or phrases, or
