@@ -43,6 +43,15 @@ const clockColumns = `first_response_due, first_response_warn_at, next_response_
 	next_response_warn_at, resolution_started_at, resolution_due, resolution_warn_at, resolution_paused_at,
 	resolution_remaining_ms, paused_ms`
 
+// setClocks assigns every column of Clocks from v, a row of
+// jsonb_populate_recordset(NULL::cases, …) built from Clocks' JSON.
+const setClocks = `first_response_due = v.first_response_due, first_response_warn_at = v.first_response_warn_at,
+	next_response_started_at = v.next_response_started_at, next_response_due = v.next_response_due,
+	next_response_warn_at = v.next_response_warn_at, resolution_started_at = v.resolution_started_at,
+	resolution_due = v.resolution_due, resolution_warn_at = v.resolution_warn_at,
+	resolution_paused_at = v.resolution_paused_at, resolution_remaining_ms = v.resolution_remaining_ms,
+	paused_ms = v.paused_ms`
+
 // clockColumnsC is clockColumns of the table aliased c.
 const clockColumnsC = `c.first_response_due, c.first_response_warn_at, c.next_response_started_at, c.next_response_due,
 	c.next_response_warn_at, c.resolution_started_at, c.resolution_due, c.resolution_warn_at, c.resolution_paused_at,

@@ -252,13 +252,7 @@ func (b *batch) writeCases() error {
 	}
 	return b.tx.Exec(`UPDATE cases c SET team_id = v.team_id, priority = v.priority, service_code = v.service_code,
 			tags = v.tags, escalation = v.escalation, emergency = v.emergency, safeguarding = v.safeguarding,
-			routing = v.routing, acknowledged_at = v.acknowledged_at,
-			first_response_due = v.first_response_due, first_response_warn_at = v.first_response_warn_at,
-			next_response_started_at = v.next_response_started_at, next_response_due = v.next_response_due,
-			next_response_warn_at = v.next_response_warn_at, resolution_started_at = v.resolution_started_at,
-			resolution_due = v.resolution_due, resolution_warn_at = v.resolution_warn_at,
-			resolution_paused_at = v.resolution_paused_at, resolution_remaining_ms = v.resolution_remaining_ms,
-			paused_ms = v.paused_ms
+			routing = v.routing, acknowledged_at = v.acknowledged_at, `+setClocks+`
 		FROM jsonb_populate_recordset(NULL::cases, ?::jsonb) AS v
 		WHERE c.id = v.id`, string(payload)).Error
 }

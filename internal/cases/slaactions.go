@@ -57,12 +57,7 @@ func saveClocks(tx *gorm.DB, id int64, c Clocks) error {
 	if err != nil {
 		return err
 	}
-	return tx.Exec(`UPDATE cases c SET first_response_due = v.first_response_due, first_response_warn_at = v.first_response_warn_at,
-			next_response_started_at = v.next_response_started_at, next_response_due = v.next_response_due,
-			next_response_warn_at = v.next_response_warn_at, resolution_started_at = v.resolution_started_at,
-			resolution_due = v.resolution_due, resolution_warn_at = v.resolution_warn_at,
-			resolution_paused_at = v.resolution_paused_at, resolution_remaining_ms = v.resolution_remaining_ms,
-			paused_ms = v.paused_ms
+	return tx.Exec(`UPDATE cases c SET `+setClocks+`
 		FROM jsonb_populate_record(NULL::cases, ?::jsonb) AS v WHERE c.id = v.id`, string(row)).Error
 }
 
