@@ -2,8 +2,9 @@
 # The demo behind `make run`: the server with an embedded NATS and the
 # PostgreSQL database "inbox", and the network simulator serving a fake X API
 # and playing residents who post, reply and send direct messages. Cases
-# appear as they arrive; answer them through the REST API with the token
-# printed below, and the simulated residents answer back. Ctrl-C stops both.
+# appear as they arrive; answer them in the web pages (the sign-ins are
+# printed below) or through the REST API with the token printed below, and
+# the simulated residents answer back. Ctrl-C stops both.
 #
 #   deploy/demo.sh          run the demo
 #   deploy/demo.sh reset    forget what the demo stored (its database and
@@ -61,11 +62,15 @@ if ! psql "$admin_url" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | 
 fi
 mkdir -p data
 
-# The demo adviser's password for the web pages.
-demo_password="${DEMO_PASSWORD:-demo adviser password}"
-# An adviser and an API token for the demo, valid for a day.
-printf "%s\n" "$demo_password" | bin/inbox user create -email demo.adviser@example.gov.uk -name "Demo Adviser" -role adviser -all-teams >/dev/null 2>data/setup.log ||
-	grep -q "already exists" data/setup.log || fail "could not create the demo user: $(cat data/setup.log)"
+# The demo's people, one of each role, in every team, all with the same
+# password for the web pages; and an API token for the adviser, valid for
+# a day.
+demo_password="${DEMO_PASSWORD:-citizen inbox demo}"
+for who in adviser supervisor admin; do
+	name="Demo ${who^}"
+	printf "%s\n" "$demo_password" | bin/inbox user create -email "demo.$who@example.gov.uk" -name "$name" -role "$who" -all-teams >/dev/null 2>data/setup.log ||
+		grep -q "already exists" data/setup.log || fail "could not create the demo $who: $(cat data/setup.log)"
+done
 token="$(bin/inbox token create -email demo.adviser@example.gov.uk -name "demo $(date +%FT%T)" -ttl 24h 2>data/setup.log)" ||
 	fail "could not create an API token: $(cat data/setup.log)"
 
@@ -103,6 +108,10 @@ demo() {
 
   Citizen inbox demo
   ------------------
+  Web pages     $base/          (sign in with the password "$demo_password" as
+                  demo.adviser@example.gov.uk      an adviser,
+                  demo.supervisor@example.gov.uk   a supervisor, or
+                  demo.admin@example.gov.uk        an admin)
   Server        $base          (log: data/inbox.log)
   Operations    $ops          (/metrics, /healthz, /readyz)
   Fake X API    $X_API_BASE_URL          (what the council sent: $X_API_BASE_URL/__sim/sent)

@@ -1,0 +1,69 @@
+package web_test
+
+import (
+	"context"
+
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// signedInTab opens a tab signed in as the site's adviser, on the queue.
+func (s *site) signedInTab(t *testing.T) context.Context {
+	t.Helper()
+	ctx := tab(t)
+	do(t, ctx, "sign in",
+		chromedp.Navigate(s.srv.URL()+"/sign-in"),
+		chromedp.SendKeys(`//label[normalize-space()="Email address"]/following::input[1]`, email),
+		chromedp.SendKeys(`//label[normalize-space()="Password"]/following::input[1]`, password),
+		chromedp.Click(`//button[normalize-space()="Sign in"]`),
+		chromedp.WaitVisible(`//h1[normalize-space()="Queue"]`),
+	)
+	return ctx
+}
+
+// The help overlay opens with "?" and with its button, lists the
+// shortcuts, closes with Escape, passes axe-core while open, and the
+// single-key shortcuts can be turned off (WCAG 2.2 SC 2.1.4).
+func TestBrowserShortcutsHelp(t *testing.T) {
+	s := startSite(t)
+	ctx := s.signedInTab(t)
+	open := func() bool {
+		return read(t, ctx, "overlay state", chromedp.Evaluate[bool](`document.getElementById("shortcuts").open`))
+	}
+
+	do(t, ctx, "press ?", chromedp.KeyEvent("?"), chromedp.WaitVisible(`//dialog//h2[normalize-space()="Keyboard shortcuts"]`))
+	for _, want := range []string{"Take the next case", "Write a reply (on a case)", "Add an internal note (on a case)", "Resolve the case (on a case)"} {
+		do(t, ctx, "the overlay lists "+want, chromedp.WaitVisible(`//dialog//td[normalize-space()="`+want+`"]`))
+	}
+	checkAccessible(t, ctx, "queue with the shortcuts overlay")
+	do(t, ctx, "press Escape", chromedp.KeyEvent("\x1b"), chromedp.WaitNotVisible(`#shortcuts`))
+	if open() {
+		t.Fatal("Escape left the overlay open")
+	}
+
+	// Turned off, "?" does nothing; the button still opens the overlay.
+	do(t, ctx, "open with the button", chromedp.Click(`//button[normalize-space()="Keyboard shortcuts"]`),
+		chromedp.WaitVisible(`#shortcuts`),
+		chromedp.Click(`//label[normalize-space()="Use single-key shortcuts"]`),
+		chromedp.Click(`//dialog//button[normalize-space()="Close"]`),
+		chromedp.WaitNotVisible(`#shortcuts`),
+		chromedp.KeyEvent("?"),
+	)
+	if open() {
+		t.Error(`with single-key shortcuts off, "?" opened the overlay`)
+	}
+	// The choice is kept across pages.
+	do(t, ctx, "reload", chromedp.Reload(), chromedp.WaitVisible(`//h1[normalize-space()="Queue"]`), chromedp.KeyEvent("?"))
+	if open() {
+		t.Error(`after a reload, "?" opened the overlay though shortcuts were turned off`)
+	}
+	do(t, ctx, "turn them on again", chromedp.Click(`//button[normalize-space()="Keyboard shortcuts"]`),
+		chromedp.WaitVisible(`#shortcuts`),
+		chromedp.Click(`//label[normalize-space()="Use single-key shortcuts"]`),
+		chromedp.KeyEvent("\x1b"),
+		chromedp.WaitNotVisible(`#shortcuts`),
+		chromedp.KeyEvent("?"),
+		chromedp.WaitVisible(`#shortcuts`),
+	)
+}
