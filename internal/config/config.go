@@ -263,6 +263,9 @@ type AckTemplates struct {
 type Team struct {
 	Slug string `yaml:"slug" validate:"required,slug"`
 	Name string `yaml:"name" validate:"required"`
+	// MaxOpenPerAdviser caps how many open cases of the team one adviser
+	// may hold when taking the next case; omitted, there is no cap.
+	MaxOpenPerAdviser *int `yaml:"max_open_per_adviser" validate:"omitempty,min=1"`
 }
 
 // ChannelAccount is one configured presence on a network. What every

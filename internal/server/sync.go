@@ -17,9 +17,11 @@ import (
 func syncConfig(ctx context.Context, db *gorm.DB, f *config.File, accts *channels.Accounts) error {
 	return store.Write(ctx, db, func(tx *gorm.DB) error {
 		for _, t := range f.Teams {
-			if err := tx.Exec(`INSERT INTO teams (slug, name) VALUES (?, ?)
-				ON CONFLICT (slug) DO UPDATE SET name = EXCLUDED.name, updated_at = now()
-				WHERE teams.name IS DISTINCT FROM EXCLUDED.name`, t.Slug, t.Name).Error; err != nil {
+			if err := tx.Exec(`INSERT INTO teams (slug, name, max_open_per_adviser) VALUES (?, ?, ?)
+				ON CONFLICT (slug) DO UPDATE SET name = EXCLUDED.name,
+					max_open_per_adviser = EXCLUDED.max_open_per_adviser, updated_at = now()
+				WHERE teams.name IS DISTINCT FROM EXCLUDED.name
+					OR teams.max_open_per_adviser IS DISTINCT FROM EXCLUDED.max_open_per_adviser`, t.Slug, t.Name, t.MaxOpenPerAdviser).Error; err != nil {
 				return err
 			}
 		}

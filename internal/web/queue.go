@@ -1,24 +1,15 @@
 package web
 
 import (
-	"cmp"
 	"fmt"
 	"html/template"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/citizeninbox/inbox/internal/cases"
 )
-
-// queueStatuses are the statuses of cases waiting for the council: the
-// queue leaves out those awaiting the resident, resolved or closed.
-var queueStatuses = []string{"new", "open"}
-
-// queueLimit is how many cases of each status the queue shows.
-const queueLimit = 200
 
 // queueRow is one case as the queue shows it.
 type queueRow struct {
@@ -30,57 +21,58 @@ type queueRow struct {
 	Excerpt    string
 	Since      time.Time
 	Status     string
+	Priority   string
+	// SLA is the state of the deadline the queue is ordered by, in words
+	// ("Due in 25 min", "Breached 10 min ago"); empty when none runs.
+	SLA      string
+	Breached bool
 	// Waiting is how long since the resident's latest message; Local is
 	// when that was, in the council's time zone; Exact is it in RFC 3339.
 	Waiting, Local, Exact string
 }
 
 type queueData struct {
-	Rows []queueRow
+	Rows  []queueRow
+	Total int
 }
 
-// queue lists the open cases of the signed-in user's teams (every team's
-// for admins), the longest waiting first.
+// queue lists the cases waiting for the council (new and open) in the
+// signed-in user's teams (every team's for admins), the earliest SLA
+// deadline first, then priority, then the longest waiting.
 func (u *UI) queue(r *request) error {
 	ctx, actor := r.ctx(), r.actor()
-	var listed []cases.Summary
-	for _, status := range queueStatuses {
-		p, err := u.cases.List(ctx, actor, cases.Filter{Status: status, Limit: queueLimit})
-		if err != nil {
-			return err
-		}
-		listed = append(listed, p.Cases...)
-	}
-	ids := make([]int64, len(listed))
-	for i, c := range listed {
-		ids[i] = c.ID
-	}
-	latest, err := u.cases.LatestInbound(ctx, actor, ids)
+	p, err := u.cases.Queue(ctx, actor, cases.QueueFilter{PageSize: 100})
 	if err != nil {
 		return err
 	}
-	rows := make([]queueRow, 0, len(listed))
-	for _, c := range listed {
+	now := time.Now()
+	rows := make([]queueRow, 0, len(p.Rows))
+	for _, c := range p.Rows {
 		row := queueRow{
 			Reference: c.Reference, Channel: c.Channel, Resident: c.Contact.DisplayName, Handle: c.Contact.Handle,
-			Excerpt: c.Subject, Since: c.LastMessageAt, Status: c.Status,
+			Excerpt: c.Subject, Since: c.LastMessageAt, Status: c.Status, Priority: c.Priority,
 		}
-		if m, ok := latest[c.ID]; ok {
+		if m := c.Latest; m != nil {
 			row.Excerpt, row.Visibility, row.Since = m.Body, m.Visibility, m.At
 		}
 		row.Excerpt = excerpt(row.Excerpt, 12, 100)
+		if c.SLADue != nil {
+			row.SLA, row.Breached = due(*c.SLADue, now)
+		}
+		row.Waiting = waiting(row.Since, now)
+		row.Local = clock(row.Since, now, u.zone)
+		row.Exact = row.Since.UTC().Format(time.RFC3339)
 		rows = append(rows, row)
 	}
-	now := time.Now()
-	for i := range rows {
-		rows[i].Waiting = waiting(rows[i].Since, now)
-		rows[i].Local = clock(rows[i].Since, now, u.zone)
-		rows[i].Exact = rows[i].Since.UTC().Format(time.RFC3339)
+	return u.render(r, http.StatusOK, "queue.html", page{Title: "Queue", Nav: "queue", Data: queueData{Rows: rows, Total: p.Total}})
+}
+
+// due says in words how a deadline stands at now, and whether it passed.
+func due(at, now time.Time) (string, bool) {
+	if at.After(now) {
+		return "Due in " + waiting(now, at), false
 	}
-	slices.SortStableFunc(rows, func(a, b queueRow) int {
-		return cmp.Or(a.Since.Compare(b.Since), strings.Compare(a.Reference, b.Reference))
-	})
-	return u.render(r, http.StatusOK, "queue.html", page{Title: "Queue", Nav: "queue", Data: queueData{Rows: rows}})
+	return "Breached " + waiting(at, now) + " ago", true
 }
 
 // excerpt is the first words of s, at most words words and about max
@@ -129,6 +121,8 @@ var channelNames = map[string]string{
 	"sms": "SMS", "mastodon": "Mastodon", "bluesky": "Bluesky", "email": "Email",
 }
 
+var priorityNames = map[string]string{"low": "Low", "normal": "Normal", "high": "High", "urgent": "Urgent"}
+
 var statusNames = map[string]string{
 	"new": "New", "open": "Open", "awaiting_resident": "Awaiting resident", "resolved": "Resolved", "closed": "Closed",
 }
@@ -143,8 +137,9 @@ func name(names map[string]string, k string) string {
 // funcs are the templates' helpers. Everything they return is text that
 // html/template escapes; none returns template.HTML.
 var funcs = template.FuncMap{
-	"channel": func(k string) string { return name(channelNames, k) },
-	"status":  func(k string) string { return name(statusNames, k) },
+	"channel":  func(k string) string { return name(channelNames, k) },
+	"status":   func(k string) string { return name(statusNames, k) },
+	"priority": func(k string) string { return name(priorityNames, k) },
 	"visibility": func(v string) string {
 		switch v {
 		case "public":

@@ -38,8 +38,7 @@ type Users interface {
 
 // Cases reads the cases the pages show.
 type Cases interface {
-	List(ctx context.Context, actor cases.Actor, f cases.Filter) (cases.Page, error)
-	LatestInbound(ctx context.Context, actor cases.Actor, caseIDs []int64) (map[int64]cases.Latest, error)
+	Queue(ctx context.Context, actor cases.Actor, f cases.QueueFilter) (cases.QueuePage, error)
 }
 
 // Options are what the UI is built from.

@@ -92,6 +92,10 @@ document.addEventListener('keydown', (ev) => {
 })
 
 if (dialog) {
+  // The overlay lists only what this page has.
+  for (const row of dialog.querySelectorAll('[data-shortcut-for]')) {
+    row.hidden = !row.dataset.shortcutFor.split(' ').some((id) => document.getElementById(id))
+  }
   const toggle = dialog.querySelector('#shortcuts-enabled')
   if (toggle) {
     toggle.checked = enabled()

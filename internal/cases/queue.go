@@ -1,0 +1,316 @@
+package cases
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/citizeninbox/inbox/internal/store"
+)
+
+// QueueFilter narrows the queue. Empty fields match everything, except
+// Statuses: empty is the cases waiting for the council (new and open).
+type QueueFilter struct {
+	// Team is a team's slug; empty is every team of the actor's.
+	Team     string
+	Statuses []string
+	Channel  string
+	Priority string
+	Tag      string
+	// Mine shows only the actor's cases; Unassigned only nobody's.
+	Mine       bool
+	Unassigned bool
+	// Page counts from 1; PageSize defaults to 50.
+	Page     int
+	PageSize int
+}
+
+// QueueRow is one case as the queue lists it.
+type QueueRow struct {
+	Summary
+	// Latest is the resident's newest message; nil when there is none.
+	Latest *Latest `json:"latest"`
+	// Waiting is how long the case has waited since the resident's
+	// newest message (or its first message).
+	Waiting time.Duration `json:"waiting"`
+	SLADue  *time.Time    `json:"sla_due_at"`
+}
+
+// QueueCounts are how many cases each filter option would show. They are
+// counted within the team and status chosen (not the other filters), so
+// one option's count does not hide the others'.
+type QueueCounts struct {
+	All        int            `json:"all"`
+	Mine       int            `json:"mine"`
+	Unassigned int            `json:"unassigned"`
+	Channel    map[string]int `json:"channel"`
+	Priority   map[string]int `json:"priority"`
+}
+
+// QueuePage is one page of the queue.
+type QueuePage struct {
+	Rows     []QueueRow  `json:"cases"`
+	Total    int         `json:"total"`
+	Page     int         `json:"page"`
+	PageSize int         `json:"page_size"`
+	Pages    int         `json:"pages"`
+	Counts   QueueCounts `json:"counts"`
+}
+
+// Errors of Next.
+var (
+	ErrNothingToClaim = errors.New("no unassigned case is waiting")
+	ErrAtCapacity     = errors.New("you hold as many open cases as your team allows")
+)
+
+// queueOrder is the queue's order: the earliest SLA deadline first, then
+// priority, then the longest waiting, then id.
+const queueOrder = `c.sla_due_at ASC NULLS LAST,
+	CASE c.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END,
+	c.first_message_at, c.id`
+
+var caseStatuses = []string{StatusNew, StatusOpen, StatusAwaitingResident, StatusResolved, StatusClosed}
+
+// queueTeams resolves the filter's team to the team ids the actor sees.
+func (s *Service) queueTeams(db *gorm.DB, actor Actor, team string) ([]int64, error) {
+	var ids []int64
+	q := `SELECT id FROM teams WHERE true`
+	var args []any
+	if team != "" {
+		q += ` AND slug = ?`
+		args = append(args, team)
+	}
+	if !EveryTeam(actor.Role) {
+		q += ` AND id = ANY(?)`
+		args = append(args, store.Int64s(actor.TeamIDs))
+	}
+	if err := db.Raw(q+` ORDER BY id`, args...).Scan(&ids).Error; err != nil {
+		return nil, err
+	}
+	if team != "" && len(ids) == 0 {
+		return nil, ErrUnknownTeam
+	}
+	return ids, nil
+}
+
+// Queue lists the cases of one team, or of every team of the actor's, in
+// SLA order, with the counts of each filter option. The read is audited.
+func (s *Service) Queue(ctx context.Context, actor Actor, f QueueFilter) (QueuePage, error) {
+	if !actor.Can(ActRead) {
+		return QueuePage{}, s.auditDenied(ctx, actor, &denied{err: ErrForbidden, action: ActRead})
+	}
+	if len(f.Statuses) == 0 {
+		f.Statuses = []string{StatusNew, StatusOpen}
+	}
+	for _, st := range f.Statuses {
+		if !slices.Contains(caseStatuses, st) {
+			return QueuePage{}, ErrInvalidStatus
+		}
+	}
+	if f.PageSize <= 0 || f.PageSize > 200 {
+		f.PageSize = 50
+	}
+	if f.Page <= 0 {
+		f.Page = 1
+	}
+	db := s.ctxDB(ctx)
+	teams, err := s.queueTeams(db, actor, f.Team)
+	if err != nil {
+		return QueuePage{}, err
+	}
+	out := QueuePage{Rows: []QueueRow{}, Page: f.Page, PageSize: f.PageSize,
+		Counts: QueueCounts{Channel: map[string]int{}, Priority: map[string]int{}}}
+
+	scope := ` FROM cases c WHERE c.team_id = ANY(?) AND c.status = ANY(?)`
+	scopeArgs := []any{store.Int64s(teams), store.Strings(f.Statuses)}
+
+	// Counts within the scope.
+	var groups []struct {
+		Channel    string
+		Priority   string
+		Unassigned bool
+		Mine       bool
+		N          int
+	}
+	if err := db.Raw(`SELECT c.channel, c.priority, c.assignee_id IS NULL AS unassigned,
+		coalesce(c.assignee_id = ?, false) AS mine, count(*) AS n`+scope+` GROUP BY 1, 2, 3, 4`,
+		append([]any{actor.UserID}, scopeArgs...)...).Scan(&groups).Error; err != nil {
+		return QueuePage{}, err
+	}
+	for _, g := range groups {
+		out.Counts.All += g.N
+		out.Counts.Channel[g.Channel] += g.N
+		out.Counts.Priority[g.Priority] += g.N
+		if g.Unassigned {
+			out.Counts.Unassigned += g.N
+		}
+		if g.Mine {
+			out.Counts.Mine += g.N
+		}
+	}
+
+	where := scope
+	args := slices.Clone(scopeArgs)
+	if f.Channel != "" {
+		where += ` AND c.channel = ?`
+		args = append(args, f.Channel)
+	}
+	if f.Priority != "" {
+		where += ` AND c.priority = ?`
+		args = append(args, f.Priority)
+	}
+	if f.Tag != "" {
+		where += ` AND ? = ANY(c.tags)`
+		args = append(args, f.Tag)
+	}
+	if f.Mine {
+		where += ` AND c.assignee_id = ?`
+		args = append(args, actor.UserID)
+	}
+	if f.Unassigned {
+		where += ` AND c.assignee_id IS NULL`
+	}
+	if err := db.Raw(`SELECT count(*)`+where, args...).Scan(&out.Total).Error; err != nil {
+		return QueuePage{}, err
+	}
+	out.Pages = (out.Total + f.PageSize - 1) / f.PageSize
+	var ids []int64
+	if err := db.Raw(`SELECT c.id`+where+` ORDER BY `+queueOrder+` LIMIT ? OFFSET ?`,
+		append(args, f.PageSize, (f.Page-1)*f.PageSize)...).Scan(&ids).Error; err != nil {
+		return QueuePage{}, err
+	}
+	if len(ids) > 0 {
+		var rows []summaryRow
+		if err := db.Raw(summarySelect+` WHERE c.id = ANY(?)`, store.Int64s(ids)).Scan(&rows).Error; err != nil {
+			return QueuePage{}, err
+		}
+		var dues []struct {
+			ID       int64
+			SLADueAt *time.Time
+		}
+		if err := db.Raw(`SELECT id, sla_due_at FROM cases WHERE id = ANY(?)`, store.Int64s(ids)).Scan(&dues).Error; err != nil {
+			return QueuePage{}, err
+		}
+		due := make(map[int64]*time.Time, len(dues))
+		for _, d := range dues {
+			due[d.ID] = d.SLADueAt
+		}
+		latest, err := latestInbound(db, ids)
+		if err != nil {
+			return QueuePage{}, err
+		}
+		byID := make(map[int64]QueueRow, len(rows))
+		now := time.Now()
+		for _, r := range rows {
+			qr := QueueRow{Summary: r.summary(), SLADue: due[r.ID]}
+			qr.Waiting = now.Sub(qr.FirstMessageAt)
+			byID[qr.ID] = qr
+		}
+		for id, l := range latest {
+			qr, ok := byID[id]
+			if !ok {
+				continue
+			}
+			l.Body = firstWords(l.Body, 120)
+			qr.Latest = &l
+			qr.Waiting = now.Sub(l.At)
+			byID[id] = qr
+		}
+		for _, id := range ids {
+			if r, ok := byID[id]; ok {
+				out.Rows = append(out.Rows, r)
+			}
+		}
+	}
+	err = audit(db, actor, "queue.listed", 0, map[string]any{
+		"team": f.Team, "statuses": f.Statuses, "channel": f.Channel, "priority": f.Priority, "tag": f.Tag,
+		"mine": f.Mine, "unassigned": f.Unassigned, "page": f.Page, "count": len(out.Rows),
+	})
+	return out, err
+}
+
+// firstWords cuts text to at most n runes, at a word's end when it can.
+func firstWords(text string, n int) string {
+	r := []rune(text)
+	if len(r) <= n {
+		return text
+	}
+	cut := n
+	for i := n; i > n/2; i-- {
+		if r[i] == ' ' || r[i] == '\n' {
+			cut = i
+			break
+		}
+	}
+	return string(r[:cut]) + "…"
+}
+
+// Next assigns the actor the most urgent unassigned case waiting for the
+// council (new or open), in queue order, of the given team or of every team
+// of the actor's, skipping cases another adviser is claiming at that moment
+// and teams where the actor already holds the team's cap of open cases.
+// The actor's user row is locked first, so two claims by the same adviser
+// take turns and never exceed the cap; claims by different advisers run
+// side by side. The claim is audited and emits an assigned event.
+func (s *Service) Next(ctx context.Context, actor Actor, team string) (Detail, error) {
+	if !actor.Can(ActAssignSelf) || actor.UserID == 0 {
+		return Detail{}, s.auditDenied(ctx, actor, &denied{err: ErrForbidden, action: ActAssignSelf})
+	}
+	var d Detail
+	err := store.Write(ctx, s.db, func(tx *gorm.DB) error {
+		teams, err := s.queueTeams(tx, actor, team)
+		if err != nil {
+			return err
+		}
+		var locked int64
+		if err := tx.Raw(`SELECT id FROM users WHERE id = ? FOR UPDATE`, actor.UserID).Scan(&locked).Error; err != nil {
+			return err
+		}
+		var claimed struct {
+			ID        int64
+			Reference string
+			Channel   string
+			Status    string
+		}
+		if err := tx.Raw(`UPDATE cases SET assignee_id = ?, updated_at = now()
+			WHERE id = (
+				SELECT c.id FROM cases c JOIN teams t ON t.id = c.team_id
+				WHERE c.team_id = ANY(?) AND c.status IN ('new', 'open') AND c.assignee_id IS NULL
+				AND (t.max_open_per_adviser IS NULL OR (
+					SELECT count(*) FROM cases o WHERE o.assignee_id = ? AND o.team_id = c.team_id
+					AND o.status IN ('new', 'open', 'awaiting_resident') AND o.assignee_id IS NOT NULL
+				) < t.max_open_per_adviser)
+				ORDER BY `+queueOrder+`
+				LIMIT 1 FOR UPDATE OF c SKIP LOCKED)
+			AND assignee_id IS NULL
+			RETURNING id, reference, channel, status`,
+			actor.UserID, store.Int64s(teams), actor.UserID).Scan(&claimed).Error; err != nil {
+			return err
+		}
+		if claimed.ID == 0 {
+			var waiting bool
+			if err := tx.Raw(`SELECT EXISTS (SELECT 1 FROM cases WHERE team_id = ANY(?)
+				AND status IN ('new', 'open') AND assignee_id IS NULL)`, store.Int64s(teams)).Scan(&waiting).Error; err != nil {
+				return err
+			}
+			if waiting {
+				return ErrAtCapacity
+			}
+			return ErrNothingToClaim
+		}
+		if err := audit(tx, actor, "case.claimed", claimed.ID, map[string]any{
+			"reference": claimed.Reference, "team": team,
+		}); err != nil {
+			return err
+		}
+		if d, err = readDetail(tx, claimed.ID); err != nil {
+			return err
+		}
+		return s.emit(tx, Event{Kind: EventAssigned, CaseID: claimed.ID, Reference: claimed.Reference,
+			Team: d.Team, Channel: claimed.Channel, Status: claimed.Status, At: d.UpdatedAt})
+	})
+	return d, err
+}

@@ -1,0 +1,155 @@
+package cases_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/citizeninbox/inbox/internal/cases"
+	"github.com/citizeninbox/inbox/internal/channels"
+)
+
+// The queue lists waiting cases by SLA deadline, then priority, then age;
+// its filters and counts hold; another team's cases never show.
+func TestQueueOrderFiltersAndCounts(t *testing.T) {
+	svc, db := newService(t)
+	who := newActors(t, db)
+	ctx := context.Background()
+	var ins []channels.Inbound
+	for i := range 5 {
+		ins = append(ins, msg(channels.Private, fmt.Sprint("q", i), fmt.Sprint("message ", i), ""))
+	}
+	st := storeBatch(t, svc, db, ins...)
+	id := func(i int) int64 { return st[i].CaseID }
+	// Deadlines: case 3 earliest; cases 0 and 1 share one (1 urgent);
+	// cases 2 and 4 have none (4 older).
+	db.Exec(`UPDATE cases SET first_response_due = NULL, resolution_due = NULL, next_response_due = NULL`)
+	db.Exec(`UPDATE cases SET first_response_due = now() + interval '1 hour' WHERE id IN (?, ?)`, id(0), id(1))
+	db.Exec(`UPDATE cases SET first_response_due = now() + interval '10 minutes' WHERE id = ?`, id(3))
+	db.Exec(`UPDATE cases SET priority = 'urgent' WHERE id = ?`, id(1))
+	db.Exec(`UPDATE cases SET first_message_at = now() - interval '1 day' WHERE id = ?`, id(4))
+	db.Exec(`UPDATE cases SET assignee_id = ? WHERE id = ?`, who.adviser.UserID, id(2))
+	var other int64
+	db.Raw(`SELECT id FROM teams WHERE slug = 'highways'`).Scan(&other)
+
+	p, err := svc.Queue(ctx, who.adviser, cases.QueueFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, r := range p.Rows {
+		got = append(got, r.ID)
+	}
+	want := []int64{id(3), id(1), id(0), id(4), id(2)}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("queue order %v, want %v", got, want)
+	}
+	if p.Total != 5 || p.Counts.Unassigned != 4 || p.Counts.Mine != 1 || p.Counts.Priority["urgent"] != 1 || p.Counts.Channel["x"] != 5 {
+		t.Errorf("total %d, counts %+v", p.Total, p.Counts)
+	}
+	if p.Rows[0].Latest == nil || p.Rows[0].Latest.Body != "message 3" {
+		t.Errorf("latest inbound of the first row: %+v", p.Rows[0].Latest)
+	}
+	p, err = svc.Queue(ctx, who.adviser, cases.QueueFilter{Unassigned: true, Priority: "normal", PageSize: 2, Page: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Total != 3 || p.Pages != 2 || len(p.Rows) != 1 || p.Rows[0].ID != id(4) {
+		t.Errorf("unassigned normal, page 2: total %d pages %d rows %d", p.Total, p.Pages, len(p.Rows))
+	}
+	p, err = svc.Queue(ctx, who.adviser, cases.QueueFilter{Mine: true})
+	if err != nil || p.Total != 1 || p.Rows[0].ID != id(2) {
+		t.Errorf("mine: %v %+v", err, p)
+	}
+	// The other team's adviser sees none of them, and cannot name the team.
+	p, err = svc.Queue(ctx, who.outsider, cases.QueueFilter{})
+	if err != nil || p.Total != 0 || p.Counts.All != 0 {
+		t.Errorf("outsider: %v total %d", err, p.Total)
+	}
+	if _, err := svc.Queue(ctx, who.outsider, cases.QueueFilter{Team: "contact-centre"}); !errors.Is(err, cases.ErrUnknownTeam) {
+		t.Errorf("outsider naming the team: %v", err)
+	}
+	if _, err := svc.Queue(ctx, who.adviser, cases.QueueFilter{Statuses: []string{"bogus"}}); !errors.Is(err, cases.ErrInvalidStatus) {
+		t.Errorf("bad status: %v", err)
+	}
+	var audited int
+	db.Raw(`SELECT count(*) FROM audit_events WHERE action = 'queue.listed'`).Scan(&audited)
+	if audited == 0 {
+		t.Error("queue reads are not audited")
+	}
+	// Next takes the queue's first unassigned case.
+	d, err := svc.Next(ctx, who.adviser, "")
+	if err != nil || d.ID != id(3) || d.AssigneeID == nil || *d.AssigneeID != who.adviser.UserID {
+		t.Errorf("next: %v, case %d", err, d.ID)
+	}
+	if _, err := svc.Next(ctx, who.outsider, ""); !errors.Is(err, cases.ErrNothingToClaim) {
+		t.Errorf("outsider's next: %v", err)
+	}
+}
+
+// Concurrent claims never take the same case twice, and one adviser's
+// concurrent claims never pass the team's cap.
+func TestNextUnderConcurrency(t *testing.T) {
+	svc, db := newService(t)
+	who := newActors(t, db)
+	ctx := context.Background()
+	var ins []channels.Inbound
+	for i := range 60 {
+		ins = append(ins, msg(channels.Private, fmt.Sprint("n", i), "help", ""))
+	}
+	storeBatch(t, svc, db, ins...)
+	// Five advisers of the team; the first one capped at 3 open cases.
+	var team int64
+	db.Raw(`SELECT id FROM teams WHERE slug = 'contact-centre'`).Scan(&team)
+	db.Exec(`UPDATE teams SET max_open_per_adviser = 3 WHERE id = ?`, team)
+	advisers := []cases.Actor{who.adviser}
+	for i := range 4 {
+		var uid int64
+		db.Raw(`INSERT INTO users (email, name, role) VALUES (?, 'T', 'adviser') RETURNING id`, fmt.Sprint("a", i, "@example.gov.uk")).Scan(&uid)
+		db.Exec(`INSERT INTO user_teams (user_id, team_id) VALUES (?, ?)`, uid, team)
+		advisers = append(advisers, cases.Actor{UserID: uid, Role: "adviser", TeamIDs: []int64{team}})
+	}
+	var mu sync.Mutex
+	seen := map[int64]int{}
+	var capped, errs int
+	var wg sync.WaitGroup
+	for g := range 20 {
+		wg.Go(func() {
+			for range 5 {
+				d, err := svc.Next(ctx, advisers[g%len(advisers)], "contact-centre")
+				mu.Lock()
+				switch {
+				case err == nil:
+					seen[d.ID]++
+				case errors.Is(err, cases.ErrAtCapacity), errors.Is(err, cases.ErrNothingToClaim):
+					capped++
+				default:
+					errs++
+					t.Error(err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for id, n := range seen {
+		if n > 1 {
+			t.Errorf("case %d claimed %d times", id, n)
+		}
+	}
+	var held []int
+	db.Raw(`SELECT count(*) FROM cases WHERE assignee_id IS NOT NULL GROUP BY assignee_id ORDER BY 1 DESC`).Scan(&held)
+	if len(held) != 5 || held[0] != 3 {
+		t.Errorf("open cases per adviser %v, want 5 advisers at 3 (the cap)", held)
+	}
+	if len(seen) != 15 || capped != 100-15 {
+		t.Errorf("%d claims, %d refused, %d errors", len(seen), capped, errs)
+	}
+	var claimed int
+	db.Raw(`SELECT count(*) FROM audit_events WHERE action = 'case.claimed'`).Scan(&claimed)
+	if claimed != 15 {
+		t.Errorf("%d claims audited, want 15", claimed)
+	}
+}
