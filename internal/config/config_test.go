@@ -129,6 +129,8 @@ func TestParseNamesTheBadField(t *testing.T) {
 			`channel_accounts[0].x: cannot unmarshal !!int`},
 		{"max_parts below zero", strings.Replace(valid, "    x:\n", "    max_parts: -1\n    x:\n", 1),
 			`channel_accounts[0].max_parts: -1 is less than 0`},
+		{"team cap below one", strings.Replace(valid, "name: Contact centre", "name: Contact centre\n    max_open_per_adviser: 0", 1),
+			`teams[0].max_open_per_adviser: 0 is less than 1`},
 		{"max_parts too high", strings.Replace(valid, "    x:\n", "    max_parts: 1000\n    x:\n", 1),
 			`channel_accounts[0].max_parts: 1000 is more than 100`},
 	}
