@@ -33,10 +33,9 @@ type QueueRow struct {
 	Summary
 	// Latest is the resident's newest message; nil when there is none.
 	Latest *Latest `json:"latest"`
-	// Waiting is how long the case has waited since the resident's
-	// newest message (or its first message).
-	Waiting time.Duration `json:"waiting"`
-	SLADue  *time.Time    `json:"sla_due_at"`
+	// SLADue is the deadline the queue is ordered by: the earliest one
+	// running; nil when none runs.
+	SLADue *time.Time `json:"sla_due_at"`
 }
 
 // QueueCounts are how many cases each filter option would show. They are
@@ -72,8 +71,6 @@ const queueOrder = `c.sla_due_at ASC NULLS LAST,
 	CASE c.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END,
 	c.first_message_at, c.id`
 
-var caseStatuses = []string{StatusNew, StatusOpen, StatusAwaitingResident, StatusResolved, StatusClosed}
-
 // queueTeams resolves the filter's team to the team ids the actor sees.
 func (s *Service) queueTeams(db *gorm.DB, actor Actor, team string) ([]int64, error) {
 	var ids []int64
@@ -106,7 +103,7 @@ func (s *Service) Queue(ctx context.Context, actor Actor, f QueueFilter) (QueueP
 		f.Statuses = []string{StatusNew, StatusOpen}
 	}
 	for _, st := range f.Statuses {
-		if !slices.Contains(caseStatuses, st) {
+		if !slices.Contains(Statuses, st) {
 			return QueuePage{}, ErrInvalidStatus
 		}
 	}
@@ -177,52 +174,43 @@ func (s *Service) Queue(ctx context.Context, actor Actor, f QueueFilter) (QueueP
 		return QueuePage{}, err
 	}
 	out.Pages = (out.Total + f.PageSize - 1) / f.PageSize
-	var ids []int64
-	if err := db.Raw(`SELECT c.id`+where+` ORDER BY `+queueOrder+` LIMIT ? OFFSET ?`,
-		append(args, f.PageSize, (f.Page-1)*f.PageSize)...).Scan(&ids).Error; err != nil {
+	// The page's cases in order, with the deadline they are ordered by.
+	var order []struct {
+		ID       int64
+		SLADueAt *time.Time
+	}
+	if err := db.Raw(`SELECT c.id, c.sla_due_at`+where+` ORDER BY `+queueOrder+` LIMIT ? OFFSET ?`,
+		append(args, f.PageSize, (f.Page-1)*f.PageSize)...).Scan(&order).Error; err != nil {
 		return QueuePage{}, err
 	}
-	if len(ids) > 0 {
+	if len(order) > 0 {
+		ids := make([]int64, len(order))
+		for i, o := range order {
+			ids[i] = o.ID
+		}
 		var rows []summaryRow
 		if err := db.Raw(summarySelect+` WHERE c.id = ANY(?)`, store.Int64s(ids)).Scan(&rows).Error; err != nil {
 			return QueuePage{}, err
-		}
-		var dues []struct {
-			ID       int64
-			SLADueAt *time.Time
-		}
-		if err := db.Raw(`SELECT id, sla_due_at FROM cases WHERE id = ANY(?)`, store.Int64s(ids)).Scan(&dues).Error; err != nil {
-			return QueuePage{}, err
-		}
-		due := make(map[int64]*time.Time, len(dues))
-		for _, d := range dues {
-			due[d.ID] = d.SLADueAt
 		}
 		latest, err := latestInbound(db, ids)
 		if err != nil {
 			return QueuePage{}, err
 		}
-		byID := make(map[int64]QueueRow, len(rows))
-		now := time.Now()
+		byID := make(map[int64]summaryRow, len(rows))
 		for _, r := range rows {
-			qr := QueueRow{Summary: r.summary(), SLADue: due[r.ID]}
-			qr.Waiting = now.Sub(qr.FirstMessageAt)
-			byID[qr.ID] = qr
+			byID[r.ID] = r
 		}
-		for id, l := range latest {
-			qr, ok := byID[id]
+		for _, o := range order {
+			r, ok := byID[o.ID]
 			if !ok {
 				continue
 			}
-			l.Body = firstWords(l.Body, 120)
-			qr.Latest = &l
-			qr.Waiting = now.Sub(l.At)
-			byID[id] = qr
-		}
-		for _, id := range ids {
-			if r, ok := byID[id]; ok {
-				out.Rows = append(out.Rows, r)
+			qr := QueueRow{Summary: r.summary(), SLADue: o.SLADueAt}
+			if l, ok := latest[o.ID]; ok {
+				l.Body = truncate(l.Body, 120)
+				qr.Latest = &l
 			}
+			out.Rows = append(out.Rows, qr)
 		}
 	}
 	err = audit(db, actor, "queue.listed", 0, map[string]any{
@@ -230,22 +218,6 @@ func (s *Service) Queue(ctx context.Context, actor Actor, f QueueFilter) (QueueP
 		"mine": f.Mine, "unassigned": f.Unassigned, "page": f.Page, "count": len(out.Rows),
 	})
 	return out, err
-}
-
-// firstWords cuts text to at most n runes, at a word's end when it can.
-func firstWords(text string, n int) string {
-	r := []rune(text)
-	if len(r) <= n {
-		return text
-	}
-	cut := n
-	for i := n; i > n/2; i-- {
-		if r[i] == ' ' || r[i] == '\n' {
-			cut = i
-			break
-		}
-	}
-	return string(r[:cut]) + "…"
 }
 
 // Next assigns the actor the most urgent unassigned case waiting for the
@@ -281,7 +253,7 @@ func (s *Service) Next(ctx context.Context, actor Actor, team string) (Detail, e
 				WHERE c.team_id = ANY(?) AND c.status IN ('new', 'open') AND c.assignee_id IS NULL
 				AND (t.max_open_per_adviser IS NULL OR (
 					SELECT count(*) FROM cases o WHERE o.assignee_id = ? AND o.team_id = c.team_id
-					AND o.status IN ('new', 'open', 'awaiting_resident') AND o.assignee_id IS NOT NULL
+					AND o.status IN ('new', 'open', 'awaiting_resident')
 				) < t.max_open_per_adviser)
 				ORDER BY `+queueOrder+`
 				LIMIT 1 FOR UPDATE OF c SKIP LOCKED)
