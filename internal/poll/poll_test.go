@@ -192,7 +192,12 @@ func TestCursorIsCommittedOnlyAfterStoring(t *testing.T) {
 	}
 
 	pub.fail.Store(false)
-	eventually(t, "the feed is read to its end", func() bool { return cursorOf(t, b, "timeline") == "3" })
+	// Read to its end: the cursor is 3 and the poller was asked from it
+	// (the poll after the commit comes a moment later).
+	eventually(t, "the feed is read to its end", func() bool {
+		_, asked := storedAtCursor.Load("3")
+		return asked && cursorOf(t, b, "timeline") == "3"
+	})
 	for cursor, want := range map[string]uint64{"1": 1, "2": 2, "3": 3} {
 		got, ok := storedAtCursor.Load(cursor)
 		if !ok || got.(uint64) < want {
