@@ -3,7 +3,9 @@
 package api
 
 import (
+	"bufio"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -258,5 +260,41 @@ func (h *handlers) assign(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return c.JSON(http.StatusOK, d)
+}
+
+type nextRequest struct {
+	Team string `json:"team" validate:"omitempty,max=63,nonul"`
+}
+
+// claimNext assigns the caller the most urgent unassigned case of their
+// teams, or of the one team given in the body or the query (`team`). The
+// body is optional: none means every team of the caller's.
+func (h *handlers) claimNext(c echo.Context) error {
+	var req nextRequest
+	body := bufio.NewReader(c.Request().Body)
+	if _, err := body.Peek(1); err != io.EOF {
+		c.Request().Body = struct {
+			io.Reader
+			io.Closer
+		}{body, c.Request().Body}
+		if err := h.bindJSON(c, &req); err != nil {
+			return err
+		}
+	}
+	if q := c.QueryParam("team"); q != "" {
+		if req.Team != "" && req.Team != q {
+			return &validationError{fields: []FieldError{{Field: "team", Message: "give the team once: in the body or in the query"}}}
+		}
+		req.Team = q
+		if err := h.validate(&req); err != nil {
+			return err
+		}
+	}
+	d, err := h.cases.Next(c.Request().Context(), actor(c), req.Team)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, Prefix+"/cases/"+url.PathEscape(d.Reference))
 	return c.JSON(http.StatusOK, d)
 }

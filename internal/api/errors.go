@@ -78,6 +78,14 @@ func problemFor(err error) Problem {
 	case errors.Is(err, cases.ErrClosed), errors.Is(err, cases.ErrStatusUnchanged), errors.Is(err, cases.ErrPriorityUnchanged), errors.Is(err, cases.ErrIdempotencyKeyReused),
 		errors.Is(err, cases.ErrInvalidTransition):
 		return mk(http.StatusConflict, "conflict", err.Error())
+	case errors.Is(err, cases.ErrNothingToClaim):
+		p := mk(http.StatusConflict, "nothing_to_claim", "No unassigned case is waiting in your teams.")
+		p.Title = "Nothing to claim"
+		return p
+	case errors.Is(err, cases.ErrAtCapacity):
+		p := mk(http.StatusConflict, "at_capacity", "You already hold your team's cap of open cases; resolve or give back one before claiming another.")
+		p.Title = "At capacity"
+		return p
 	case errors.Is(err, channels.ErrTooLong):
 		p := mk(http.StatusUnprocessableEntity, "too_long", err.Error())
 		p.Errors = []FieldError{{Field: "text", Message: err.Error()}}

@@ -38,6 +38,8 @@ var routes = []Route{
 	{http.MethodPut, "/cases/:case/assignment", may(cases.ActAssignSelf, cases.ActAssignTeam, cases.ActMove), (*handlers).assign},
 	// A new priority moves the SLA deadlines: supervisors and admins.
 	{http.MethodPut, "/cases/:case/priority", may(cases.ActPrioritise), (*handlers).setPriority},
+	// Claiming the most urgent unassigned case is taking it: assign_self.
+	{http.MethodPost, "/queue/next", may(cases.ActAssignSelf), (*handlers).claimNext},
 	{http.MethodGet, "/routing", may(cases.ActReadRules), (*handlers).getRouting},
 	{http.MethodGet, "/sla", may(cases.ActReadRules), (*handlers).getSLA},
 }

@@ -39,6 +39,10 @@ type accessSample struct {
 	// effect is the case's assignee and team (or its last message's
 	// direction) after an allowed call.
 	effect func(actor, colleague int64) string
+	// claims marks a call that assigns the caller some waiting case of
+	// their teams, not the sample's: such trials run after all the others,
+	// so they never take another trial's case.
+	claims bool
 }
 
 func ptr(n int64) *int64 { return &n }
@@ -59,8 +63,11 @@ var accessSamples = map[string][]accessSample{
 		effect: func(_, _ int64) string { return "resolved" }}},
 	"PUT /api/v1/cases/:case/priority": {{action: cases.ActPrioritise, name: "raise the priority", code: http.StatusOK,
 		body: func(_, _ int64) any { return map[string]string{"priority": "urgent"} }}},
-	"GET /api/v1/routing": {{action: cases.ActReadRules, name: "read the routing rules", code: http.StatusOK}},
-	"GET /api/v1/sla":     {{action: cases.ActReadRules, name: "read the SLA policy", code: http.StatusOK}},
+	// Claiming takes the most urgent unassigned case of the caller's
+	// teams: 200 while one waits there, 409 once none does.
+	"POST /api/v1/queue/next": {{action: cases.ActAssignSelf, name: "claim the next case", code: http.StatusOK, claims: true}},
+	"GET /api/v1/routing":     {{action: cases.ActReadRules, name: "read the routing rules", code: http.StatusOK}},
+	"GET /api/v1/sla":         {{action: cases.ActReadRules, name: "read the SLA policy", code: http.StatusOK}},
 	"PUT /api/v1/cases/:case/assignment": {
 		{action: cases.ActAssignSelf, name: "take an unassigned case", code: http.StatusOK,
 			body:   func(actor, _ int64) any { return map[string]any{"assignee_id": actor} },
@@ -106,15 +113,15 @@ func TestEveryRoutesRuleForEveryRoleInAndOutOfTeam(t *testing.T) {
 	h := newHarness(t)
 	colleague, _ := h.user("colleague@example.gov.uk", "adviser", "contact-centre")
 	type caller struct {
-		role, scope string
-		id          int64
-		token       string
+		role, scope, team string
+		id                int64
+		token             string
 	}
 	var callers []caller
 	for _, role := range auth.Roles {
 		for scope, team := range map[string]string{"in-team": "contact-centre", "out-of-team": "highways"} {
 			id, token := h.user(role+"-"+scope+"@example.gov.uk", role, team)
-			callers = append(callers, caller{role, scope, id, token})
+			callers = append(callers, caller{role, scope, team, id, token})
 		}
 	}
 
@@ -156,6 +163,16 @@ func TestEveryRoutesRuleForEveryRoleInAndOutOfTeam(t *testing.T) {
 			}
 		}
 	}
+
+	slices.SortStableFunc(trials, func(a, b trial) int {
+		switch {
+		case a.sample.claims == b.sample.claims:
+			return 0
+		case a.sample.claims:
+			return 1
+		}
+		return -1
+	})
 
 	state := func(caseID int64) string {
 		var st struct {
@@ -201,8 +218,16 @@ func TestEveryRoutesRuleForEveryRoleInAndOutOfTeam(t *testing.T) {
 			if cases.Allowed(c.role, s.action) {
 				want = s.code
 			}
+			if s.claims && want == s.code && h.count(`SELECT count(*) FROM cases c JOIN teams t ON t.id = c.team_id
+				WHERE c.assignee_id IS NULL AND c.status IN ('new', 'open') AND (? OR t.slug = ?)`,
+				cases.EveryTeam(c.role), c.team) == 0 {
+				want = http.StatusConflict
+			}
 			if code != want {
 				t.Errorf("%s: %d %s, want %d", what, code, raw, want)
+			}
+			if s.claims && code == http.StatusOK && !strings.Contains(string(raw), fmt.Sprintf(`"assignee_id":%d,`, c.id)) {
+				t.Errorf("%s: %s is not assigned to the caller", what, raw)
 			}
 			continue
 		}

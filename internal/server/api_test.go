@@ -23,6 +23,7 @@ var sampleBodies = map[string]string{
 	"setCaseStatus":   `{"status":"resolved"}`,
 	"assignCase":      `{"unassign":true}`,
 	"setCasePriority": `{"priority":"high"}`,
+	"claimNextCase":   `{"team":"contact-centre"}`,
 }
 
 // Every API route is in the contract, and every operation the contract
@@ -81,6 +82,9 @@ func TestBadRequestBodiesAreRefused(t *testing.T) {
 			{"over 1 MiB", "application/json", `{"x":"` + strings.Repeat("a", 2<<20) + `"}`, http.StatusRequestEntityTooLarge},
 			{"missing case", "application/json", body, http.StatusNotFound},
 		} {
+			if tc.code == http.StatusNotFound && !strings.Contains(path, "{case}") {
+				continue // not a call on one case
+			}
 			code, raw := h.raw(method, missing, tc.contentType, tc.body)
 			if code != tc.code {
 				t.Errorf("%s with %s: %d %s, want %d", op, tc.name, code, raw, tc.code)
