@@ -22,6 +22,10 @@ type ReplyInput struct {
 	// IdempotencyKey, when set, makes a repeated request return the reply
 	// the first one made instead of sending another.
 	IdempotencyKey string
+	// SeenMessageID, when set, is the newest message of the case the
+	// adviser had in view while writing: a resident's message or another
+	// adviser's reply after it holds the reply (ErrConversationMoved).
+	SeenMessageID int64
 }
 
 // ErrIdempotencyKeyReused is returned when a key already made a reply on
@@ -75,6 +79,15 @@ func (s *Service) reply(ctx context.Context, actor Actor, ref string, in ReplyIn
 		}
 		if c.Status == StatusClosed {
 			return ErrClosed
+		}
+		if in.SeenMessageID > 0 {
+			moved, err := movedOn(tx, c.ID, in.SeenMessageID, actor.UserID)
+			if err != nil {
+				return err
+			}
+			if moved {
+				return ErrConversationMoved
+			}
 		}
 		var acct struct {
 			Slug    string

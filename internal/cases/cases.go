@@ -81,6 +81,32 @@ type Service struct {
 // the running configuration is one.
 type ReplyRules interface {
 	CheckReply(account string, vis channels.Visibility, text string) error
+	MeasureReply(account string, vis channels.Visibility, text string) (channels.Measurement, error)
+	ReplyVisibilities(account string) []channels.Visibility
+}
+
+// MeasureReply measures a reply's text on a channel account by the rule
+// Reply applies, for the composer's counter.
+func (s *Service) MeasureReply(account string, vis channels.Visibility, text string) (channels.Measurement, error) {
+	s.mu.RLock()
+	rules := s.cfg.Replies
+	s.mu.RUnlock()
+	if rules == nil {
+		return channels.Measurement{}, channels.ErrUnknownAccount
+	}
+	return rules.MeasureReply(account, vis, text)
+}
+
+// ReplyVisibilities lists the kinds of reply a channel account can send;
+// none when this replica does not know it.
+func (s *Service) ReplyVisibilities(account string) []channels.Visibility {
+	s.mu.RLock()
+	rules := s.cfg.Replies
+	s.mu.RUnlock()
+	if rules == nil {
+		return nil
+	}
+	return rules.ReplyVisibilities(account)
 }
 
 // UseConfiguration makes the service follow a configuration: its reply

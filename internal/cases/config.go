@@ -28,6 +28,8 @@ type Configuration struct {
 	// Escalations are the escalation policies by name. A case follows the
 	// one routing named, else its SLA policy's.
 	Escalations map[string]Escalation
+	// Canned are the canned responses advisers start replies from.
+	Canned []Canned
 }
 
 // Acknowledgement is a channel account's automatic reply to a new case:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -47,7 +48,22 @@ type QueueCounts struct {
 	Unassigned int            `json:"unassigned"`
 	Channel    map[string]int `json:"channel"`
 	Priority   map[string]int `json:"priority"`
+	// Status counts the cases of each status still with the council or
+	// the resident (new, open, awaiting resident) in the team chosen.
+	Status map[string]int `json:"status"`
+	// Tag counts the most used tags within the team and status chosen,
+	// most used first.
+	Tag []TagCount `json:"tag"`
 }
+
+// TagCount is how many cases carry a tag.
+type TagCount struct {
+	Tag string `json:"tag"`
+	N   int    `json:"count"`
+}
+
+// queueTagCounts is how many tags the queue counts.
+const queueTagCounts = 15
 
 // QueuePage is one page of the queue.
 type QueuePage struct {
@@ -119,7 +135,7 @@ func (s *Service) Queue(ctx context.Context, actor Actor, f QueueFilter) (QueueP
 		return QueuePage{}, err
 	}
 	out := QueuePage{Rows: []QueueRow{}, Page: f.Page, PageSize: f.PageSize,
-		Counts: QueueCounts{Channel: map[string]int{}, Priority: map[string]int{}}}
+		Counts: QueueCounts{Channel: map[string]int{}, Priority: map[string]int{}, Status: map[string]int{}, Tag: []TagCount{}}}
 
 	scope := ` FROM cases c WHERE c.team_id = ANY(?) AND c.status = ANY(?)`
 	scopeArgs := []any{store.Int64s(teams), store.Strings(f.Statuses)}
@@ -147,6 +163,22 @@ func (s *Service) Queue(ctx context.Context, actor Actor, f QueueFilter) (QueueP
 		if g.Mine {
 			out.Counts.Mine += g.N
 		}
+	}
+
+	var statuses []struct {
+		Status string
+		N      int
+	}
+	if err := db.Raw(`SELECT c.status, count(*) AS n FROM cases c WHERE c.team_id = ANY(?)
+		AND c.status IN ('new', 'open', 'awaiting_resident') GROUP BY 1`, store.Int64s(teams)).Scan(&statuses).Error; err != nil {
+		return QueuePage{}, err
+	}
+	for _, st := range statuses {
+		out.Counts.Status[st.Status] = st.N
+	}
+	if err := db.Raw(`SELECT tag, count(*) AS n`+strings.Replace(scope, "FROM cases c", "FROM cases c CROSS JOIN LATERAL unnest(c.tags) AS tag", 1)+
+		` GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?`, append(slices.Clone(scopeArgs), queueTagCounts)...).Scan(&out.Counts.Tag).Error; err != nil {
+		return QueuePage{}, err
 	}
 
 	where := scope

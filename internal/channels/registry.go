@@ -265,3 +265,63 @@ func (r TextRule) measure(text string) int {
 	}
 	return r.Measure(text)
 }
+
+// Measurement is how a reply's text measures on an account, as the
+// composer shows it while the adviser writes.
+type Measurement struct {
+	// Unit is what the channel counts; Limit the most one part may hold;
+	// Length what the text measures.
+	Unit   string `json:"unit"`
+	Limit  int    `json:"limit"`
+	Length int    `json:"length"`
+	// Parts is how many parts the text goes out in (1 when it fits, 0 when
+	// empty); MaxParts caps them (0: no parts, or no cap).
+	Parts    int  `json:"parts"`
+	MaxParts int  `json:"max_parts"`
+	Splits   bool `json:"splits"`
+	// Fits says whether the text can go out (CheckReply accepts it).
+	Fits bool `json:"fits"`
+}
+
+// MeasureReply measures a reply of visibility vis on the account by the
+// rule CheckReply applies.
+func (a *Accounts) MeasureReply(account string, vis Visibility, text string) (Measurement, error) {
+	o, ok := a.bySlug[account]
+	if !ok {
+		return Measurement{}, ErrUnknownAccount
+	}
+	rule, ok := o.caps.Text[vis]
+	if !ok {
+		return Measurement{}, ErrVisibilityNotSupported
+	}
+	m := Measurement{Unit: rule.Unit, Limit: rule.Limit, Length: rule.measure(text), Splits: rule.Split != nil}
+	m.MaxParts = o.cfg.MaxParts
+	if m.MaxParts <= 0 {
+		m.MaxParts = rule.MaxParts
+	}
+	switch {
+	case text == "":
+	case m.Length <= rule.Limit:
+		m.Parts = 1
+	case rule.Split != nil:
+		m.Parts = len(rule.Split(text))
+	}
+	m.Fits = rule.Check(text, o.cfg.MaxParts) == nil
+	return m, nil
+}
+
+// ReplyVisibilities lists the kinds of reply the account can send, public
+// first.
+func (a *Accounts) ReplyVisibilities(account string) []Visibility {
+	o, ok := a.bySlug[account]
+	if !ok {
+		return nil
+	}
+	var out []Visibility
+	for _, v := range []Visibility{Public, Private} {
+		if _, ok := o.caps.Text[v]; ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}

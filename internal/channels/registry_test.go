@@ -203,6 +203,19 @@ func TestCheckReply(t *testing.T) {
 			if errors.Is(tc.want, channels.ErrTooLong) && !errors.As(err, &tl) {
 				t.Errorf("%v is not a *TooLongError", err)
 			}
+			// The composer's counter measures by the same rule.
+			m, merr := accts.MeasureReply(tc.account, tc.vis, tc.text)
+			switch {
+			case tc.want == nil || errors.Is(tc.want, channels.ErrTooLong):
+				if merr != nil || m.Fits != (err == nil) || (m.Parts < 1 && (m.Fits || m.Splits)) {
+					t.Errorf("MeasureReply: %+v, %v; CheckReply says %v", m, merr, err)
+				}
+				if tl != nil && (m.Length != tl.Length || (tl.Parts != 0 && m.Parts != tl.Parts)) {
+					t.Errorf("MeasureReply %+v disagrees with %+v", m, tl)
+				}
+			case !errors.Is(merr, tc.want):
+				t.Errorf("MeasureReply: %v, want %v", merr, tc.want)
+			}
 		})
 	}
 }

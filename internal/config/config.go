@@ -196,6 +196,8 @@ type File struct {
 	EmergencyReply string `yaml:"emergency_reply"`
 	// Escalations are the escalation policies.
 	Escalations []Escalation `yaml:"escalations" validate:"dive"`
+	// CannedResponses are texts advisers start a reply from.
+	CannedResponses []CannedResponse `yaml:"canned_responses" validate:"dive"`
 
 	// Compiled is the above, checked and ready to use.
 	Compiled Compiled `yaml:"-" validate:"-"`
@@ -225,6 +227,17 @@ type AccountAcknowledgement struct {
 	// Period is the least time between two acknowledgements on one case
 	// (a Go duration: "24h"); default 24h.
 	Period string `yaml:"period"`
+}
+
+// CannedResponse is a text an adviser can start a reply from, offered on
+// the cases of its teams (every team's when it names none). The text may
+// hold {resident_name}, {case_reference} and {team}, filled in when the
+// adviser picks it.
+type CannedResponse struct {
+	Name  string   `yaml:"name" validate:"required,slug"`
+	Title string   `yaml:"title" validate:"required,max=80"`
+	Text  string   `yaml:"text" validate:"required,max=4000"`
+	Teams []string `yaml:"teams" validate:"dive,slug"`
 }
 
 // Escalation is one escalation policy: steps carried out when a case's

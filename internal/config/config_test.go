@@ -131,6 +131,10 @@ func TestParseNamesTheBadField(t *testing.T) {
 			`channel_accounts[0].max_parts: -1 is less than 0`},
 		{"team cap below one", strings.Replace(valid, "name: Contact centre", "name: Contact centre\n    max_open_per_adviser: 0", 1),
 			`teams[0].max_open_per_adviser: 0 is less than 1`},
+		{"canned response for an unknown team", valid + "canned_responses:\n  - name: hello\n    title: Hello\n    text: Hello {resident_name}\n    teams: [parks]\n",
+			`canned_responses[0].teams[0]: no team has slug "parks"`},
+		{"canned response with an unknown placeholder", valid + "canned_responses:\n  - name: hello\n    title: Hello\n    text: Hello {name}\n",
+			`canned_responses[0].text: unknown placeholder {name}`},
 		{"max_parts too high", strings.Replace(valid, "    x:\n", "    max_parts: 1000\n    x:\n", 1),
 			`channel_accounts[0].max_parts: 1000 is more than 100`},
 	}

@@ -7,6 +7,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/citizeninbox/inbox/internal/cases"
 	"github.com/citizeninbox/inbox/internal/routing"
 	"github.com/citizeninbox/inbox/internal/sla"
 )
@@ -115,6 +116,22 @@ func (f *File) compile(drivers Drivers) error {
 			if !st.RaisePriority && st.MoveToTeam == "" && !st.NotifySupervisors {
 				errs = append(errs, fmt.Errorf("escalations[%d].steps[%d]: does nothing (raise_priority, move_to_team or notify_supervisors)", i, j))
 			}
+		}
+	}
+
+	seen = map[string]bool{}
+	for i, c := range f.CannedResponses {
+		if seen[c.Name] {
+			errs = append(errs, fmt.Errorf("canned_responses[%d].name: %q is used twice", i, c.Name))
+		}
+		seen[c.Name] = true
+		for j, t := range c.Teams {
+			if !teamSet[t] {
+				errs = append(errs, fmt.Errorf("canned_responses[%d].teams[%d]: no team has slug %q", i, j, t))
+			}
+		}
+		if bad := cases.UnknownPlaceholders(c.Text); len(bad) > 0 {
+			errs = append(errs, fmt.Errorf("canned_responses[%d].text: unknown placeholder %s (use {resident_name}, {case_reference} or {team})", i, bad[0]))
 		}
 	}
 

@@ -29,6 +29,9 @@ func caseConfiguration(f *config.File, accts *channels.Accounts) (cases.Configur
 		EmergencyReply:   f.Compiled.EmergencyReply,
 		Escalations:      map[string]cases.Escalation{},
 	}
+	for _, c := range f.CannedResponses {
+		cfg.Canned = append(cfg.Canned, cases.Canned{Name: c.Name, Title: c.Title, Text: c.Text, Teams: c.Teams})
+	}
 	templates := map[string]cases.AckTemplate{}
 	for name, t := range f.Compiled.Acknowledgements {
 		templates[name] = cases.AckTemplate{InHours: t.InHours, OutOfHours: t.OutOfHours}

@@ -235,7 +235,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	if s.ui, err = web.New(web.Options{
-		Users: s.Auth, Cases: s.Cases, DB: sqlDB, PublicURL: opts.Env.PublicURL, Log: opts.Log.With("role", "web"),
+		Users: s.Auth, Cases: s.Cases, Bus: s.Bus, DB: sqlDB, PublicURL: opts.Env.PublicURL, Log: opts.Log.With("role", "web"),
 	}); err != nil {
 		return nil, err
 	}
@@ -389,6 +389,9 @@ func (s *Server) ready(c echo.Context) error {
 // pollers, consumers drained, outbox relay, NATS, database.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
+	if s.ui != nil {
+		s.ui.EndStreams()
+	}
 	if s.http != nil {
 		if err := s.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http: %w", err))

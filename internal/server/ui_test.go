@@ -400,7 +400,7 @@ func TestUIDisabledUserSessionEnds(t *testing.T) {
 func TestUIQueueListsTeamCases(t *testing.T) {
 	h := newHarness(t)
 	h.webUser("ada@example.gov.uk", "adviser", "contact-centre")
-	h.webUser("hal@example.gov.uk", "adviser", "highways")
+	halID := h.webUser("hal@example.gov.uk", "adviser", "highways")
 	post, caseID := h.mentionCase(alice, "My bin was not collected on Tuesday")
 	// Her follow-up joins the case; the queue shows it, the latest.
 	followUp := nextID()
@@ -430,8 +430,47 @@ func TestUIQueueListsTeamCases(t *testing.T) {
 	}
 	hal := newBrowser(t, h.srv.URL())
 	hal.mustSignIn("hal@example.gov.uk")
-	if a := hal.get("/queue"); a.status != http.StatusOK || strings.Contains(a.body, ref) || !strings.Contains(a.body, "There are no open cases in your teams.") {
+	if a := hal.get("/queue"); a.status != http.StatusOK || strings.Contains(a.body, ref) || !strings.Contains(a.body, "No cases match these filters in your teams.") {
 		t.Errorf("another team's adviser sees the case (%d):\n%s", a.status, a.body)
+	}
+	// Nor can they open it: not found, as a case that does not exist, and
+	// the attempt is audited.
+	if a := hal.get("/cases/" + ref); a.status != http.StatusNotFound || strings.Contains(a.body, "Alice") {
+		t.Errorf("another team's adviser opens the case page: %d\n%s", a.status, a.body)
+	}
+	if n := h.count(`SELECT count(*) FROM audit_events WHERE action = 'case.access_denied' AND case_id = ? AND user_id = ?`, caseID, halID); n != 1 {
+		t.Errorf("%d audit entries for the refused case page, want 1", n)
+	}
+	for _, path := range []string{"/timeline", "/presence"} {
+		if a := hal.get("/cases/" + ref + path); a.status != http.StatusNotFound {
+			t.Errorf("another team's adviser reads %s: %d", path, a.status)
+		}
+	}
+	if a := hal.post("/cases/"+ref+"/replies", url.Values{"csrf_token": {hal.csrf("/queue")}, "text": {"hello"}, "visibility": {"public"}}); a.status != http.StatusNotFound {
+		t.Errorf("another team's adviser replies: %d", a.status)
+	}
+
+	// The case page, for the team's adviser: the conversation escaped.
+	a = ada.get("/cases/" + ref)
+	if a.status != http.StatusOK || !strings.Contains(a.body, "<h1 class=\"govuk-heading-l app-case__title\">"+ref+"</h1>") ||
+		!strings.Contains(a.body, "The bin &lt;b&gt;was&lt;/b&gt;") || strings.Contains(a.body, "<b>was</b>") {
+		t.Errorf("the case page (%d):\n%s", a.status, a.body)
+	}
+	// Every form of the case page needs the session's token.
+	for _, form := range []string{"/replies", "/notes", "/status", "/tags", "/assignment", "/presence", "/measure"} {
+		if a := ada.post("/cases/"+ref+form, url.Values{"text": {"hi"}, "note": {"hi"}, "status": {"resolved"},
+			"tags": {"x"}, "do": {"take"}, "state": {"viewing"}, "visibility": {"public"}}); a.status != http.StatusForbidden {
+			t.Errorf("POST %s without a token: %d, want 403", form, a.status)
+		}
+	}
+	if a := ada.post("/queue/next", nil); a.status != http.StatusForbidden {
+		t.Errorf("POST /queue/next without a token: %d, want 403", a.status)
+	}
+	if n := h.count(`SELECT count(*) FROM messages WHERE case_id = ? AND direction <> 'inbound'`, caseID); n != 0 {
+		t.Errorf("refused forms wrote %d messages", n)
+	}
+	if n := h.count(`SELECT count(*) FROM cases WHERE id = ? AND assignee_id IS NOT NULL`, caseID); n != 0 {
+		t.Error("a refused form assigned the case")
 	}
 }
 

@@ -83,11 +83,15 @@ const xss = `<script>window.__pwned=1</script><img src=x onerror="window.__pwned
 type site struct {
 	t   *testing.T
 	srv *server.Server
+	x   *xfake.Server
+	// opts started srv; replica starts more servers with them.
+	opts server.Options
 }
 
 func startSite(t *testing.T) *site {
 	t.Helper()
-	fake := httptest.NewServer(xfake.New())
+	fakeX := xfake.New()
+	fake := httptest.NewServer(fakeX)
 	t.Cleanup(fake.Close)
 	drivers, err := channels.NewRegistry(x.Driver{})
 	if err != nil {
@@ -95,7 +99,7 @@ func startSite(t *testing.T) *site {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv, err := server.Start(ctx, server.Options{
+	opts := server.Options{
 		Env: config.Env{
 			DatabaseURL: testenv.Database(t), NATSURL: testenv.NATSURL(),
 			HTTPAddr: "127.0.0.1:0", OpsAddr: "127.0.0.1:0", PublicURL: "http://127.0.0.1", LogLevel: "warn",
@@ -111,7 +115,21 @@ func startSite(t *testing.T) *site {
 		Log:           slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Names:         testenv.Namespace(t),
 		RelayInterval: 50 * time.Millisecond,
-	})
+	}
+	srv := startServer(t, opts)
+	if _, err := srv.Auth.CreateUser(ctx, auth.NewUser{Email: email, Name: "Ada Adviser", Role: "adviser",
+		Teams: []string{"contact-centre"}, Password: password}); err != nil {
+		t.Fatal(err)
+	}
+	return &site{t: t, srv: srv, x: fakeX, opts: opts}
+}
+
+// startServer starts a server, shut down when the test ends.
+func startServer(t *testing.T, opts server.Options) *server.Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, err := server.Start(ctx, opts)
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}
@@ -122,11 +140,16 @@ func startSite(t *testing.T) *site {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	if _, err := srv.Auth.CreateUser(ctx, auth.NewUser{Email: email, Name: "Ada Adviser", Role: "adviser",
-		Teams: []string{"contact-centre"}, Password: password}); err != nil {
-		t.Fatal(err)
-	}
-	return &site{t: t, srv: srv}
+	return srv
+}
+
+// replica starts another server on the site's database and NATS
+// namespace, listening on addr ("127.0.0.1:0" for any port).
+func (s *site) replica(addr string) *server.Server {
+	s.t.Helper()
+	opts := s.opts
+	opts.Env.HTTPAddr, opts.Env.OpsAddr = addr, "127.0.0.1:0"
+	return startServer(s.t, opts)
 }
 
 var postID atomic.Int64
@@ -135,9 +158,23 @@ var postID atomic.Int64
 // webhook, and waits for its case; it returns the case's reference.
 func (s *site) mention(handle, name, text string) string {
 	s.t.Helper()
+	ref, _ := s.post(resident(handle, name), text, "")
+	return ref
+}
+
+// resident is a resident on X with an id of their own.
+func resident(handle, name string) xfake.User {
+	return xfake.User{ID: fmt.Sprint(2200000000000000000 + postID.Add(1)), Handle: handle, Name: name}
+}
+
+// post has the resident post to the council (in reply to a post, when
+// inReplyTo is set) and waits for the case it goes to; it returns the
+// case's reference and the post's id.
+func (s *site) post(from xfake.User, text, inReplyTo string) (string, string) {
+	s.t.Helper()
 	id := fmt.Sprint(1700000000000000000 + postID.Add(1))
 	body := xfake.Mention(xfake.User{ID: councilID, Handle: "ExampleCouncil", Name: "Example Council"}, id,
-		xfake.User{ID: "22000000000000000" + fmt.Sprint(10+postID.Load()), Handle: handle, Name: name}, text, "", time.Now())
+		from, text, inReplyTo, time.Now())
 	req, _ := http.NewRequest(http.MethodPost, s.srv.URL()+"/webhooks/x/council-x", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("x-twitter-webhooks-signature", x.Sign(consumerKey, body))
@@ -158,7 +195,7 @@ func (s *site) mention(handle, name, text string) string {
 		time.Sleep(20 * time.Millisecond)
 		s.srv.DB.Raw(`SELECT c.reference FROM messages m JOIN cases c ON c.id = m.case_id WHERE m.external_id = ?`, id).Scan(&ref)
 	}
-	return ref
+	return ref, id
 }
 
 // tab opens a new tab of the package's Chromium for the test.

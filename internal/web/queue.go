@@ -1,12 +1,18 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/citizeninbox/inbox/internal/cases"
 )
@@ -34,16 +40,116 @@ type queueRow struct {
 type queueData struct {
 	Rows  []queueRow
 	Total int
+	// Query is the filters as a query string (without the page), for the
+	// page links and the live refresh.
+	Query   string
+	Filter  queueFilter
+	Teams   []option
+	Status  []option
+	Channel []option
+	Prio    []option
+	Tag     []option
+	Assign  []option
+	Page    int
+	Pages   int
+	Prev    string
+	Next    string
+	First   int
+	Last    int
+	// TeamName is the team chosen, or "your teams".
+	TeamName string
 }
 
-// queue lists the cases waiting for the council (new and open) in the
-// signed-in user's teams (every team's for admins), the earliest SLA
-// deadline first, then priority, then the longest waiting.
+// queueFilter is the queue's filters as the page's form holds them.
+type queueFilter struct {
+	Team     string
+	Statuses []string
+	Channel  string
+	Priority string
+	Tag      string
+	// Assigned is "", "mine" or "unassigned".
+	Assigned string
+	Page     int
+}
+
+// option is one choice of a filter, with how many cases it would show.
+type option struct {
+	Value, Label string
+	Count        int
+	Selected     bool
+}
+
+// queueStatuses are the statuses the queue can show, in order.
+var queueStatuses = []string{cases.StatusNew, cases.StatusOpen, cases.StatusAwaitingResident}
+
+func parseQueueFilter(r *request) queueFilter {
+	q := r.QueryParams()
+	f := queueFilter{Team: q.Get("team"), Channel: q.Get("channel"), Priority: q.Get("priority"), Tag: q.Get("tag"),
+		Assigned: q.Get("assigned")}
+	for _, st := range q["status"] {
+		if slices.Contains(queueStatuses, st) && !slices.Contains(f.Statuses, st) {
+			f.Statuses = append(f.Statuses, st)
+		}
+	}
+	if f.Assigned != "mine" && f.Assigned != "unassigned" {
+		f.Assigned = ""
+	}
+	f.Page, _ = strconv.Atoi(q.Get("page"))
+	f.Page = max(f.Page, 1)
+	return f
+}
+
+// query is the filter as a query string, without the page.
+func (f queueFilter) query() string {
+	v := url.Values{}
+	for k, val := range map[string]string{"team": f.Team, "channel": f.Channel, "priority": f.Priority, "tag": f.Tag, "assigned": f.Assigned} {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	for _, st := range f.Statuses {
+		v.Add("status", st)
+	}
+	return v.Encode()
+}
+
+const queuePageSize = 50
+
+// queue lists the cases waiting for the council (new and open, unless the
+// filters say otherwise) in the signed-in user's teams (every team's for
+// admins), or one of them, the earliest SLA deadline first, then priority,
+// then the longest waiting; with the filters and their counts, paging and
+// the Next case button.
 func (u *UI) queue(r *request) error {
-	ctx, actor := r.ctx(), r.actor()
-	p, err := u.cases.Queue(ctx, actor, cases.QueueFilter{PageSize: 100})
+	live := u.liveURL(r.ctx(), "")
+	data, err := u.queueData(r)
 	if err != nil {
 		return err
+	}
+	return u.render(r, http.StatusOK, "queue.html", page{Title: "Queue", Nav: "queue", Live: live, Data: data})
+}
+
+// queueTable is the queue's results, for the live refresh.
+func (u *UI) queueTable(r *request) error {
+	data, err := u.queueData(r)
+	if err != nil {
+		return err
+	}
+	return u.renderFragment(r, "queue.html", "results", data)
+}
+
+func (u *UI) queueData(r *request) (queueData, error) {
+	ctx, actor := r.ctx(), r.actor()
+	f := parseQueueFilter(r)
+	p, err := u.cases.Queue(ctx, actor, cases.QueueFilter{
+		Team: f.Team, Statuses: f.Statuses, Channel: f.Channel, Priority: f.Priority, Tag: f.Tag,
+		Mine: f.Assigned == "mine", Unassigned: f.Assigned == "unassigned", Page: f.Page, PageSize: queuePageSize,
+	})
+	if errors.Is(err, cases.ErrUnknownTeam) {
+		return queueData{}, echo.NewHTTPError(http.StatusNotFound)
+	}
+	if err != nil {
+		return queueData{}, err
 	}
 	now := time.Now()
 	rows := make([]queueRow, 0, len(p.Rows))
@@ -64,7 +170,96 @@ func (u *UI) queue(r *request) error {
 		row.Exact = row.Since.UTC().Format(time.RFC3339)
 		rows = append(rows, row)
 	}
-	return u.render(r, http.StatusOK, "queue.html", page{Title: "Queue", Nav: "queue", Data: queueData{Rows: rows, Total: p.Total}})
+	d := queueData{Rows: rows, Total: p.Total, Filter: f, Query: f.query(), Page: p.Page, Pages: p.Pages, TeamName: "your teams"}
+	if len(rows) > 0 {
+		d.First = (p.Page-1)*p.PageSize + 1
+		d.Last = d.First + len(rows) - 1
+	}
+	link := func(n int) string {
+		q := d.Query
+		if q != "" {
+			q += "&"
+		}
+		return "/queue?" + q + "page=" + strconv.Itoa(n)
+	}
+	if p.Page > 1 {
+		d.Prev = link(p.Page - 1)
+	}
+	if p.Page < p.Pages {
+		d.Next = link(p.Page + 1)
+	}
+
+	// The filters, with their counts.
+	teams, err := u.cases.Teams(ctx)
+	if err != nil {
+		return queueData{}, err
+	}
+	mine, err := u.cases.TeamSlugsOf(ctx, actor)
+	if err != nil {
+		return queueData{}, err
+	}
+	d.Teams = []option{{Value: "", Label: "All your teams", Selected: f.Team == ""}}
+	for _, t := range teams {
+		if mine == nil || slices.Contains(mine, t.Slug) {
+			d.Teams = append(d.Teams, option{Value: t.Slug, Label: t.Name, Selected: f.Team == t.Slug})
+			if f.Team == t.Slug {
+				d.TeamName = t.Name
+			}
+		}
+	}
+	chosen := f.Statuses
+	if len(chosen) == 0 {
+		chosen = []string{cases.StatusNew, cases.StatusOpen}
+	}
+	for _, st := range queueStatuses {
+		d.Status = append(d.Status, option{Value: st, Label: name(statusNames, st), Count: p.Counts.Status[st], Selected: slices.Contains(chosen, st)})
+	}
+	d.Channel = countOptions(p.Counts.Channel, channelNames, f.Channel, "All channels", p.Counts.All)
+	d.Prio = nil
+	d.Prio = append(d.Prio, option{Value: "", Label: "All priorities", Count: p.Counts.All, Selected: f.Priority == ""})
+	for _, pr := range []string{"urgent", "high", "normal", "low"} {
+		d.Prio = append(d.Prio, option{Value: pr, Label: name(priorityNames, pr), Count: p.Counts.Priority[pr], Selected: f.Priority == pr})
+	}
+	d.Tag = append(d.Tag, option{Value: "", Label: "Any tag", Count: p.Counts.All, Selected: f.Tag == ""})
+	tagged := false
+	for _, t := range p.Counts.Tag {
+		d.Tag = append(d.Tag, option{Value: t.Tag, Label: t.Tag, Count: t.N, Selected: f.Tag == t.Tag})
+		tagged = tagged || f.Tag == t.Tag
+	}
+	if f.Tag != "" && !tagged {
+		d.Tag = append(d.Tag, option{Value: f.Tag, Label: f.Tag, Selected: true})
+	}
+	d.Assign = []option{
+		{Value: "", Label: "Anyone or no one", Count: p.Counts.All, Selected: f.Assigned == ""},
+		{Value: "mine", Label: "Assigned to me", Count: p.Counts.Mine, Selected: f.Assigned == "mine"},
+		{Value: "unassigned", Label: "Unassigned", Count: p.Counts.Unassigned, Selected: f.Assigned == "unassigned"},
+	}
+	return d, nil
+}
+
+// countOptions is a select's options from counts by key, largest first,
+// after an option for everything.
+func countOptions(counts map[string]int, names map[string]string, selected, all string, total int) []option {
+	out := []option{{Value: "", Label: all, Count: total, Selected: selected == ""}}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if counts[a] != counts[b] {
+			return counts[b] - counts[a]
+		}
+		return strings.Compare(a, b)
+	})
+	found := false
+	for _, k := range keys {
+		out = append(out, option{Value: k, Label: name(names, k), Count: counts[k], Selected: selected == k})
+		found = found || selected == k
+	}
+	if selected != "" && !found {
+		out = append(out, option{Value: selected, Label: name(names, selected), Selected: true})
+	}
+	return out
 }
 
 // due says in words how a deadline stands at now, and whether it passed.

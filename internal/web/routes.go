@@ -20,6 +20,19 @@ var routes = []route{
 	{http.MethodPost, "/sign-in", anyone, (*UI).signIn},
 	{http.MethodPost, "/sign-out", signedIn, (*UI).signOut},
 	{http.MethodGet, "/queue", may(cases.ActRead), (*UI).queue},
+	{http.MethodGet, "/queue/table", may(cases.ActRead), (*UI).queueTable},
+	{http.MethodPost, "/queue/next", may(cases.ActAssignSelf), (*UI).next},
+	{http.MethodGet, "/events", may(cases.ActRead), (*UI).events},
+	{http.MethodGet, "/cases/:reference", may(cases.ActRead), (*UI).casePage},
+	{http.MethodGet, "/cases/:reference/timeline", may(cases.ActRead), (*UI).caseTimeline},
+	{http.MethodGet, "/cases/:reference/presence", may(cases.ActRead), (*UI).presenceFragment},
+	{http.MethodPost, "/cases/:reference/presence", may(cases.ActRead), (*UI).markPresence},
+	{http.MethodPost, "/cases/:reference/replies", may(cases.ActReply), (*UI).reply},
+	{http.MethodPost, "/cases/:reference/measure", may(cases.ActReply), (*UI).measureReply},
+	{http.MethodPost, "/cases/:reference/notes", may(cases.ActNote), (*UI).addNote},
+	{http.MethodPost, "/cases/:reference/status", may(cases.ActStatus), (*UI).setStatus},
+	{http.MethodPost, "/cases/:reference/tags", may(cases.ActStatus), (*UI).setTags},
+	{http.MethodPost, "/cases/:reference/assignment", may(cases.ActAssignSelf, cases.ActAssignTeam, cases.ActMove), (*UI).assign},
 }
 
 type route struct {

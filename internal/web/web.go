@@ -24,9 +24,12 @@ import (
 	"github.com/alexedwards/scs/v2"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/citizeninbox/inbox/internal/auth"
+	"github.com/citizeninbox/inbox/internal/bus"
 	"github.com/citizeninbox/inbox/internal/cases"
+	"github.com/citizeninbox/inbox/internal/channels"
 	assets "github.com/citizeninbox/inbox/web"
 )
 
@@ -36,15 +39,33 @@ type Users interface {
 	User(ctx context.Context, id int64) (auth.Principal, error)
 }
 
-// Cases reads the cases the pages show.
+// Cases is the case service as the pages use it.
 type Cases interface {
 	Queue(ctx context.Context, actor cases.Actor, f cases.QueueFilter) (cases.QueuePage, error)
+	Next(ctx context.Context, actor cases.Actor, team string) (cases.Detail, error)
+	Get(ctx context.Context, actor cases.Actor, ref string) (cases.Detail, error)
+	Visible(ctx context.Context, actor cases.Actor, ref string) (cases.Located, error)
+	ResidentOf(ctx context.Context, actor cases.Actor, ref string) (cases.Resident, error)
+	Reply(ctx context.Context, actor cases.Actor, ref string, in cases.ReplyInput) (cases.Message, error)
+	AddNote(ctx context.Context, actor cases.Actor, ref, text string) (cases.Message, error)
+	SetStatus(ctx context.Context, actor cases.Actor, ref, status string) (cases.Detail, error)
+	SetTags(ctx context.Context, actor cases.Actor, ref string, tags []string) (cases.Detail, error)
+	Assign(ctx context.Context, actor cases.Actor, ref string, a cases.Assignment) (cases.Detail, error)
+	TeamMembers(ctx context.Context, actor cases.Actor, team string) ([]cases.Member, error)
+	Teams(ctx context.Context) ([]cases.TeamRef, error)
+	TeamSlugsOf(ctx context.Context, actor cases.Actor) ([]string, error)
+	UserNames(ctx context.Context, ids []int64) (map[int64]string, error)
+	CannedFor(team string) []cases.Canned
+	MeasureReply(account string, vis channels.Visibility, text string) (channels.Measurement, error)
+	ReplyVisibilities(account string) []channels.Visibility
 }
 
 // Options are what the UI is built from.
 type Options struct {
 	Users Users
 	Cases Cases
+	// Bus carries live updates (the CASE_EVENTS stream) and presence.
+	Bus *bus.Bus
 	// DB holds the sessions table.
 	DB *sql.DB
 	// PublicURL is the address browsers use; https makes the session
@@ -68,11 +89,17 @@ type UI struct {
 	store    *postgresstore.PostgresStore
 	origin   *http.CrossOriginProtection
 	zone     *time.Location
+	bus      *bus.Bus
+	presence jetstream.KeyValue
+	// streams ends the live-update streams when the server shuts down,
+	// which would otherwise wait for them.
+	streams     context.Context
+	stopStreams context.CancelFunc
 }
 
 // pageNames are the templates in web/templates besides layout.html; each
 // is parsed with the layout once, at start-up.
-var pageNames = []string{"sign-in.html", "queue.html", "error.html"}
+var pageNames = []string{"sign-in.html", "queue.html", "case.html", "error.html"}
 
 // New parses the templates (a missing or broken one fails start-up) and
 // opens the session store. Close stops the store's clean-up.
@@ -89,7 +116,15 @@ func New(o Options) (*UI, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &UI{users: o.Users, cases: o.Cases, log: o.Log, pages: pages, origin: http.NewCrossOriginProtection(), zone: zone}
+	u := &UI{users: o.Users, cases: o.Cases, log: o.Log, pages: pages, origin: http.NewCrossOriginProtection(), zone: zone, bus: o.Bus}
+	u.streams, u.stopStreams = context.WithCancel(context.Background())
+	if o.Bus != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if u.presence, err = o.Bus.PresenceBucket(ctx); err != nil {
+			return nil, err
+		}
+	}
 
 	// Sessions: in PostgreSQL, renewed at sign-in, ended by sign-out,
 	// idle and absolute expiry.
@@ -142,7 +177,15 @@ func parseTemplates(fsys fs.FS) (map[string]*template.Template, error) {
 }
 
 // Close stops the session store's clean-up of expired sessions.
-func (u *UI) Close() { u.store.StopCleanup() }
+func (u *UI) Close() {
+	u.stopStreams()
+	u.store.StopCleanup()
+}
+
+// EndStreams ends every live-update stream, as the server begins to shut
+// down: the pages reconnect, to another replica or to this one when it is
+// back, and miss nothing.
+func (u *UI) EndStreams() { u.stopStreams() }
 
 // Register adds the pages (routes.go) and the static assets to e.
 // Middleware is given per route so that a wrong method answers 405.
@@ -194,7 +237,13 @@ type page struct {
 	User  *auth.Principal
 	CSRF  string
 	// Nav is the primary navigation item of the page.
-	Nav  string
+	Nav string
+	// Flash is what the previous form did ("Reply queued for sending."),
+	// shown once.
+	Flash string
+	// Live is the address of the page's live updates (server-sent
+	// events); empty for pages that have none.
+	Live string
 	Data any
 }
 
@@ -206,6 +255,9 @@ func (u *UI) render(r *request, status int, name string, p page) error {
 	}
 	p.User = r.user
 	p.CSRF = u.csrfToken(r.ctx())
+	if r.user != nil {
+		p.Flash = u.sessions.PopString(r.ctx(), sessionFlash)
+	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout.html", p); err != nil {
 		return err
@@ -304,3 +356,22 @@ func safeNext(next string) string {
 	}
 	return p.RequestURI()
 }
+
+// renderFragment writes one template of a page, without the layout, for
+// htmx to swap into the page.
+func (u *UI) renderFragment(r *request, pageName, block string, data any) error {
+	t, ok := u.pages[pageName]
+	if !ok {
+		return fmt.Errorf("no template %s", pageName)
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, block, data); err != nil {
+		return err
+	}
+	return r.HTMLBlob(http.StatusOK, buf.Bytes())
+}
+
+const echoContentType = echo.HeaderContentType
+
+func echoNotFound() error   { return echo.NewHTTPError(http.StatusNotFound) }
+func echoBadRequest() error { return echo.NewHTTPError(http.StatusBadRequest) }

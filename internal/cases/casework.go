@@ -1,0 +1,279 @@
+package cases
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+
+	"github.com/citizeninbox/inbox/internal/store"
+)
+
+// ErrConversationMoved is a reply written against an older view of the
+// case: the resident, or another adviser, wrote after the view the reply
+// names (ReplyInput.SeenMessageID). Nothing was sent; the adviser reads
+// what is new and sends again, or sends anyway.
+var ErrConversationMoved = errors.New("the conversation has moved on since the reply was written")
+
+// movedOn says whether a message the replying actor has not seen, newer
+// than seen, is in the case: the resident's, or another adviser's reply.
+// Automatic replies and notes do not hold a reply.
+func movedOn(tx *gorm.DB, caseID, seen, actorUserID int64) (bool, error) {
+	var newer bool
+	err := tx.Raw(`SELECT EXISTS (SELECT 1 FROM messages WHERE case_id = ? AND id > ?
+		AND (direction = 'inbound' OR (direction = 'outbound' AND automatic = '' AND author_user_id IS DISTINCT FROM ?)))`,
+		caseID, seen, actorUserID).Scan(&newer).Error
+	return newer, err
+}
+
+// EventTagged announces a change to a case's tags.
+const EventTagged = "tagged"
+
+// ErrInvalidTag is a tag that is empty, too long or has characters other
+// than letters, digits, "-" and "_".
+var ErrInvalidTag = errors.New("a tag is 1 to 40 letters, digits, '-' or '_'")
+
+// MaxTags is how many tags a case can carry.
+const MaxTags = 20
+
+// NormaliseTags lowercases tags, drops repeats and empty entries, and
+// checks each; the order is kept.
+func NormaliseTags(in []string) ([]string, error) {
+	out := make([]string, 0, len(in))
+	for _, t := range in {
+		t = strings.ToLower(strings.TrimSpace(t))
+		if t == "" || slices.Contains(out, t) {
+			continue
+		}
+		if utf8.RuneCountInString(t) > 40 || strings.IndexFunc(t, func(r rune) bool {
+			return r != '-' && r != '_' && !('a' <= r && r <= 'z') && !('0' <= r && r <= '9')
+		}) >= 0 {
+			return nil, ErrInvalidTag
+		}
+		out = append(out, t)
+	}
+	if len(out) > MaxTags {
+		return nil, ErrInvalidTag
+	}
+	return out, nil
+}
+
+// SetTags replaces a case's tags (routing's and advisers'). It is a
+// change to how the case is worked, so it needs the status action.
+func (s *Service) SetTags(ctx context.Context, actor Actor, ref string, tags []string) (Detail, error) {
+	tags, err := NormaliseTags(tags)
+	if err != nil {
+		return Detail{}, err
+	}
+	var d Detail
+	err = store.Write(ctx, s.db, func(tx *gorm.DB) error {
+		c, err := lockCase(tx, ref)
+		if err != nil {
+			return err
+		}
+		if err := check(actor, c.ID, c.TeamID, ActStatus); err != nil {
+			return err
+		}
+		if c.Status == StatusClosed {
+			return ErrClosed
+		}
+		if err := tx.Exec(`UPDATE cases SET tags = ?, updated_at = now() WHERE id = ?`, store.Strings(tags), c.ID).Error; err != nil {
+			return err
+		}
+		if err := audit(tx, actor, "case.tagged", c.ID, map[string]any{"tags": tags}); err != nil {
+			return err
+		}
+		if d, err = readDetail(tx, c.ID); err != nil {
+			return err
+		}
+		return s.emit(tx, Event{Kind: EventTagged, CaseID: c.ID, Reference: c.Reference, Team: d.Team,
+			Channel: c.Channel, Status: c.Status, At: d.UpdatedAt})
+	})
+	return d, s.auditDenied(ctx, actor, err)
+}
+
+// Identity is one of a resident's accounts on a network.
+type Identity struct {
+	Channel     string `json:"channel"`
+	ExternalID  string `json:"external_id"`
+	Handle      string `json:"handle"`
+	DisplayName string `json:"display_name"`
+}
+
+// Resident is what the council holds about the resident of a case: their
+// identities on the networks and their cases, newest first (those of the
+// actor's teams; the others only counted).
+type Resident struct {
+	ContactID   int64      `json:"contact_id"`
+	DisplayName string     `json:"display_name"`
+	Tags        []string   `json:"tags"`
+	Identities  []Identity `json:"identities"`
+	Cases       []Summary  `json:"cases"`
+	// OtherTeams counts the resident's cases in teams the actor does not
+	// work.
+	OtherTeams int `json:"other_teams"`
+}
+
+// residentCases is how many of a resident's cases the panel lists.
+const residentCases = 20
+
+// ResidentOf returns the resident of a case the actor may read. The read
+// is audited as a consultation of the contact.
+func (s *Service) ResidentOf(ctx context.Context, actor Actor, ref string) (Resident, error) {
+	db := s.ctxDB(ctx)
+	id, err := resolveID(db, ref)
+	if err != nil {
+		return Resident{}, err
+	}
+	var c struct {
+		TeamID    int64
+		ContactID int64
+	}
+	if err := db.Raw(`SELECT team_id, contact_id FROM cases WHERE id = ?`, id).Scan(&c).Error; err != nil {
+		return Resident{}, err
+	}
+	if err := check(actor, id, c.TeamID, ActRead); err != nil {
+		return Resident{}, s.auditDenied(ctx, actor, err)
+	}
+	var contact struct {
+		DisplayName string
+		Tags        store.Strings `gorm:"type:text[]"`
+	}
+	if err := db.Raw(`SELECT display_name, tags FROM contacts WHERE id = ?`, c.ContactID).Scan(&contact).Error; err != nil {
+		return Resident{}, err
+	}
+	r := Resident{ContactID: c.ContactID, DisplayName: contact.DisplayName, Tags: []string(contact.Tags),
+		Identities: []Identity{}, Cases: []Summary{}}
+	if r.Tags == nil {
+		r.Tags = []string{}
+	}
+	if err := db.Raw(`SELECT channel, external_id, handle, display_name FROM contact_identities
+		WHERE contact_id = ? ORDER BY id`, c.ContactID).Scan(&r.Identities).Error; err != nil {
+		return Resident{}, err
+	}
+	q, args := summarySelect+` WHERE c.contact_id = ?`, []any{c.ContactID}
+	count := `SELECT count(*) FROM cases WHERE contact_id = ? AND false`
+	if !EveryTeam(actor.Role) {
+		q += ` AND c.team_id = ANY(?)`
+		args = append(args, store.Int64s(actor.TeamIDs))
+		count = `SELECT count(*) FROM cases WHERE contact_id = ? AND NOT (team_id = ANY(?))`
+	}
+	var rows []summaryRow
+	if err := db.Raw(q+` ORDER BY c.id DESC LIMIT ?`, append(args, residentCases)...).Scan(&rows).Error; err != nil {
+		return Resident{}, err
+	}
+	for _, row := range rows {
+		r.Cases = append(r.Cases, row.summary())
+	}
+	if err := db.Raw(count, args...).Scan(&r.OtherTeams).Error; err != nil {
+		return Resident{}, err
+	}
+	if err := audit(db, actor, "contact.viewed", 0, map[string]any{"contact_id": c.ContactID, "via": id}); err != nil {
+		return Resident{}, err
+	}
+	return r, nil
+}
+
+// Member is someone a case can be assigned to.
+type Member struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+// TeamMembers lists the enabled users of a team the actor works, by name.
+func (s *Service) TeamMembers(ctx context.Context, actor Actor, team string) ([]Member, error) {
+	db := s.ctxDB(ctx)
+	id, err := s.teamID(db, team)
+	if err != nil {
+		return nil, err
+	}
+	if !actor.Sees(id) {
+		return nil, ErrNotFound
+	}
+	out := []Member{}
+	err = db.Raw(`SELECT u.id, u.name, u.role FROM users u JOIN user_teams ut ON ut.user_id = u.id
+		WHERE ut.team_id = ? AND u.disabled_at IS NULL ORDER BY u.name, u.id`, id).Scan(&out).Error
+	return out, err
+}
+
+// TeamRef is a team by slug and name.
+type TeamRef struct {
+	Slug string `json:"slug"`
+	Name string `json:"name"`
+}
+
+// Teams lists every team, by name.
+func (s *Service) Teams(ctx context.Context) ([]TeamRef, error) {
+	out := []TeamRef{}
+	err := s.ctxDB(ctx).Raw(`SELECT slug, name FROM teams ORDER BY name, slug`).Scan(&out).Error
+	return out, err
+}
+
+// UserNames returns the names of users by id, for showing who wrote a
+// reply or a note.
+func (s *Service) UserNames(ctx context.Context, ids []int64) (map[int64]string, error) {
+	out := make(map[int64]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		ID   int64
+		Name string
+	}
+	if err := s.ctxDB(ctx).Raw(`SELECT id, name FROM users WHERE id = ANY(?)`, store.Int64s(ids)).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		out[r.ID] = r.Name
+	}
+	return out, nil
+}
+
+// TeamSlugsOf lists the slugs of the teams whose cases the actor works;
+// nil for every team (admins).
+func (s *Service) TeamSlugsOf(ctx context.Context, actor Actor) ([]string, error) {
+	if EveryTeam(actor.Role) {
+		return nil, nil
+	}
+	out := []string{}
+	err := s.ctxDB(ctx).Raw(`SELECT slug FROM teams WHERE id = ANY(?) ORDER BY slug`, store.Int64s(actor.TeamIDs)).Scan(&out).Error
+	return out, err
+}
+
+// Located is a case as far as a check of access needs it.
+type Located struct {
+	ID             int64
+	Reference      string
+	Team           string
+	Channel        string
+	ChannelAccount string
+}
+
+// Visible says whether the actor may read a case, without recording a
+// consultation: for presence heartbeats, the composer's counter and
+// live-update subscriptions, which show nothing of the case themselves.
+// Another team's case is ErrNotFound, audited as Get does.
+func (s *Service) Visible(ctx context.Context, actor Actor, ref string) (Located, error) {
+	db := s.ctxDB(ctx)
+	id, err := resolveID(db, ref)
+	if err != nil {
+		return Located{}, err
+	}
+	var c struct {
+		Located
+		TeamID int64
+	}
+	if err := db.Raw(`SELECT c.id, c.reference, t.slug AS team, c.channel, a.slug AS channel_account, c.team_id
+		FROM cases c JOIN teams t ON t.id = c.team_id JOIN channel_accounts a ON a.id = c.channel_account_id
+		WHERE c.id = ?`, id).Scan(&c).Error; err != nil {
+		return Located{}, err
+	}
+	if err := check(actor, id, c.TeamID, ActRead); err != nil {
+		return Located{}, s.auditDenied(ctx, actor, err)
+	}
+	return c.Located, nil
+}
