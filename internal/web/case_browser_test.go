@@ -167,8 +167,8 @@ func TestBrowserNextCaseTogether(t *testing.T) {
 }
 
 // A reply written while the resident wrote again is held, the new message
-// is shown, and "Send anyway" sends it. Another adviser on the case sees
-// who is viewing and replying.
+// is shown, and "Send anyway" sends it. Another adviser on the case, on
+// another server process, sees who is viewing and replying, and is seen.
 func TestBrowserReplyGuardAndPresence(t *testing.T) {
 	s := startSite(t)
 	const other = "grace@example.gov.uk"
@@ -177,8 +177,9 @@ func TestBrowserReplyGuardAndPresence(t *testing.T) {
 	ref, first := s.post(alice, "@ExampleCouncil there is a fallen tree on Ash Grove", "")
 
 	ctx := s.signedInTab(t)
-	watcher := s.signIn(t, isolatedTab(t), other)
-	do(t, watcher, "the colleague opens the case", chromedp.Navigate(s.srv.URL()+"/cases/"+ref),
+	replica := s.replica("127.0.0.1:0")
+	watcher := signInAt(t, isolatedTab(t), replica.URL(), other)
+	do(t, watcher, "the colleague opens the case on the other server", chromedp.Navigate(replica.URL()+"/cases/"+ref),
 		chromedp.WaitVisible(`//h1[normalize-space()="`+ref+`"]`))
 	do(t, ctx, "open the case and start a reply", chromedp.Navigate(s.srv.URL()+"/cases/"+ref),
 		chromedp.WaitVisible(`//h1[normalize-space()="`+ref+`"]`),
