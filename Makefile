@@ -27,6 +27,8 @@ bench:
 	$(GO) test -run '^$$' -bench RoutingCorpus -benchtime=1x ./internal/routing/
 	$(GO) test -run '^$$' -bench 'XWebhooks|PostgresCasePlusMessage' -benchtime=$(BENCHTIME) -timeout 30m ./internal/loadtest/
 	$(GO) test -run '^$$' -bench EmergencyReply -benchtime=$(EMERGENCYTIME) -timeout 10m ./internal/loadtest/
+	$(GO) test -run '^$$' -bench ClaimNext -benchtime=1x -timeout 15m ./internal/loadtest/
+	$(GO) test -run '^$$' -bench QueuePage -benchtime=1x -timeout 10m ./internal/loadtest/
 
 lint:
 	@test -z "$$(gofmt -l .)" || (echo "gofmt would change:"; gofmt -l .; exit 1)
