@@ -291,7 +291,11 @@ func (h *handlers) claimNext(c echo.Context) error {
 			return err
 		}
 	}
-	d, err := h.cases.Next(c.Request().Context(), actor(c), req.Team)
+	claimed, err := h.cases.Next(c.Request().Context(), actor(c), req.Team)
+	if err != nil {
+		return err
+	}
+	d, err := h.cases.Get(c.Request().Context(), actor(c), claimed.Reference)
 	if err != nil {
 		return err
 	}

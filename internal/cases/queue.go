@@ -2,6 +2,7 @@ package cases
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"slices"
 	"strings"
@@ -252,69 +253,116 @@ func (s *Service) Queue(ctx context.Context, actor Actor, f QueueFilter) (QueueP
 	return out, err
 }
 
+// Claimed is the case Next took.
+type Claimed struct {
+	ID        int64     `json:"id"`
+	Reference string    `json:"reference"`
+	Team      string    `json:"team"`
+	At        time.Time `json:"at"`
+}
+
 // Next assigns the actor the most urgent unassigned case waiting for the
 // council (new or open), in queue order, of the given team or of every team
 // of the actor's, skipping cases another adviser is claiming at that moment
 // and teams where the actor already holds the team's cap of open cases.
-// The actor's user row is locked first, so two claims by the same adviser
-// take turns and never exceed the cap; claims by different advisers run
-// side by side. The claim is audited and emits an assigned event.
-func (s *Service) Next(ctx context.Context, actor Actor, team string) (Detail, error) {
+//
+// Where no team in reach has a cap, the claim, its audit entry and its
+// assigned event are one statement: nothing to wait for but the row it
+// takes. Where one has, the actor's user row is locked first, in a
+// transaction, so two claims by the same adviser take turns and never
+// exceed the cap (the cap is counted after the lock, by a statement that
+// sees what the other claim committed); claims by different advisers run
+// side by side.
+func (s *Service) Next(ctx context.Context, actor Actor, team string) (Claimed, error) {
 	if !actor.Can(ActAssignSelf) || actor.UserID == 0 {
-		return Detail{}, s.auditDenied(ctx, actor, &denied{err: ErrForbidden, action: ActAssignSelf})
+		return Claimed{}, s.auditDenied(ctx, actor, &denied{err: ErrForbidden, action: ActAssignSelf})
 	}
-	var d Detail
-	err := store.Write(ctx, s.db, func(tx *gorm.DB) error {
-		teams, err := s.queueTeams(tx, actor, team)
-		if err != nil {
+	db := s.ctxDB(ctx)
+	teams := actor.TeamIDs
+	if team != "" || EveryTeam(actor.Role) {
+		var err error
+		if teams, err = s.queueTeams(db, actor, team); err != nil {
+			return Claimed{}, err
+		}
+	}
+	c, capped, err := s.claim(db, actor, team, teams, false)
+	if err == nil && capped {
+		err = store.Write(ctx, s.db, func(tx *gorm.DB) error {
+			var locked int64
+			if err := tx.Raw(`SELECT id FROM users WHERE id = ? FOR UPDATE`, actor.UserID).Scan(&locked).Error; err != nil {
+				return err
+			}
+			c, _, err = s.claim(tx, actor, team, teams, true)
 			return err
+		})
+	}
+	if err != nil {
+		return Claimed{}, err
+	}
+	if c.ID == 0 {
+		var waiting bool
+		if err := db.Raw(`SELECT EXISTS (SELECT 1 FROM cases WHERE team_id = ANY(?)
+			AND status IN ('new', 'open') AND assignee_id IS NULL)`, store.Int64s(teams)).Scan(&waiting).Error; err != nil {
+			return Claimed{}, err
 		}
-		var locked int64
-		if err := tx.Raw(`SELECT id FROM users WHERE id = ? FOR UPDATE`, actor.UserID).Scan(&locked).Error; err != nil {
-			return err
+		if waiting {
+			return Claimed{}, ErrAtCapacity
 		}
-		var claimed struct {
-			ID        int64
-			Reference string
-			Channel   string
-			Status    string
-		}
-		if err := tx.Raw(`UPDATE cases SET assignee_id = ?, updated_at = now()
+		return Claimed{}, ErrNothingToClaim
+	}
+	s.wake()
+	return c, nil
+}
+
+// claim runs the claim statement: it takes the case, audits the claim and
+// writes the assigned event to the outbox. Unless locked (the actor's user
+// row held by the caller's transaction), it claims only where no team in
+// reach has a cap, and says capped when one has.
+func (s *Service) claim(db *gorm.DB, actor Actor, team string, teams []int64, locked bool) (Claimed, bool, error) {
+	var (
+		id        sql.NullInt64
+		ref, slug sql.NullString
+		at        sql.NullTime
+		capped    bool
+	)
+	var token *int64
+	if actor.TokenID != 0 {
+		token = &actor.TokenID
+	}
+	// Through database/sql, not gorm: this is the hottest statement an
+	// adviser runs, and the machine it runs on is the database's too.
+	err := db.Statement.ConnPool.QueryRowContext(db.Statement.Context, `WITH scope AS (
+			SELECT $1::boolean OR NOT EXISTS (SELECT 1 FROM teams WHERE id = ANY($2) AND max_open_per_adviser IS NOT NULL) AS free
+		), claimed AS (
+			UPDATE cases SET assignee_id = $3, updated_at = now()
 			WHERE id = (
 				SELECT c.id FROM cases c JOIN teams t ON t.id = c.team_id
-				WHERE c.team_id = ANY(?) AND c.status IN ('new', 'open') AND c.assignee_id IS NULL
+				WHERE (SELECT free FROM scope)
+				AND c.team_id = ANY($2) AND c.status IN ('new', 'open') AND c.assignee_id IS NULL
 				AND (t.max_open_per_adviser IS NULL OR (
-					SELECT count(*) FROM cases o WHERE o.assignee_id = ? AND o.team_id = c.team_id
+					SELECT count(*) FROM cases o WHERE o.assignee_id = $3 AND o.team_id = c.team_id
 					AND o.status IN ('new', 'open', 'awaiting_resident')
 				) < t.max_open_per_adviser)
 				ORDER BY `+queueOrder+`
 				LIMIT 1 FOR UPDATE OF c SKIP LOCKED)
 			AND assignee_id IS NULL
-			RETURNING id, reference, channel, status`,
-			actor.UserID, store.Int64s(teams), actor.UserID).Scan(&claimed).Error; err != nil {
-			return err
-		}
-		if claimed.ID == 0 {
-			var waiting bool
-			if err := tx.Raw(`SELECT EXISTS (SELECT 1 FROM cases WHERE team_id = ANY(?)
-				AND status IN ('new', 'open') AND assignee_id IS NULL)`, store.Int64s(teams)).Scan(&waiting).Error; err != nil {
-				return err
-			}
-			if waiting {
-				return ErrAtCapacity
-			}
-			return ErrNothingToClaim
-		}
-		if err := audit(tx, actor, "case.claimed", claimed.ID, map[string]any{
-			"reference": claimed.Reference, "team": team,
-		}); err != nil {
-			return err
-		}
-		if d, err = readDetail(tx, claimed.ID); err != nil {
-			return err
-		}
-		return s.emit(tx, Event{Kind: EventAssigned, CaseID: claimed.ID, Reference: claimed.Reference,
-			Team: d.Team, Channel: claimed.Channel, Status: claimed.Status, At: d.UpdatedAt})
-	})
-	return d, err
+			RETURNING id, reference, channel, status, team_id, updated_at
+		), named AS (
+			SELECT c.*, t.slug AS team FROM claimed c JOIN teams t ON t.id = c.team_id
+		), audited AS (
+			INSERT INTO audit_events (action, user_id, token_id, case_id, detail)
+			SELECT 'case.claimed', $3, $4::bigint, id, jsonb_build_object('reference', reference, 'team', $5::text) FROM named
+		), emitted AS (
+			INSERT INTO outbox (subject, msg_id, payload)
+			SELECT $6::text || team,
+				'case-' || id || '-' || $7::text || '-0-' || (extract(epoch FROM updated_at) * 1000000000)::bigint,
+				jsonb_build_object('kind', $7::text, 'case_id', id, 'reference', reference, 'team', team,
+					'channel', channel, 'status', status, 'at', updated_at)
+			FROM named
+		)
+		SELECT n.id, n.reference, n.team, n.updated_at AS at, NOT scope.free AS capped
+		FROM scope LEFT JOIN named n ON true`,
+		locked, store.Int64s(teams), actor.UserID, token, team, s.names.CaseEventSubject(EventAssigned, ""), EventAssigned,
+	).Scan(&id, &ref, &slug, &at, &capped)
+	return Claimed{ID: id.Int64, Reference: ref.String, Team: slug.String, At: at.Time}, capped, err
 }

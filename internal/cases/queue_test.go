@@ -80,9 +80,20 @@ func TestQueueOrderFiltersAndCounts(t *testing.T) {
 		t.Error("queue reads are not audited")
 	}
 	// Next takes the queue's first unassigned case.
-	d, err := svc.Next(ctx, who.adviser, "")
-	if err != nil || d.ID != id(3) || d.AssigneeID == nil || *d.AssigneeID != who.adviser.UserID {
-		t.Errorf("next: %v, case %d", err, d.ID)
+	c, err := svc.Next(ctx, who.adviser, "")
+	if err != nil || c.ID != id(3) {
+		t.Fatalf("next: %v, case %d", err, c.ID)
+	}
+	d, err := svc.Get(ctx, who.adviser, c.Reference)
+	if err != nil || d.AssigneeID == nil || *d.AssigneeID != who.adviser.UserID {
+		t.Errorf("the claimed case: %v, assignee %v", err, d.AssigneeID)
+	}
+	var claims, events int64
+	db.Raw(`SELECT count(*) FROM audit_events WHERE action = 'case.claimed' AND case_id = ? AND user_id = ?`, c.ID, who.adviser.UserID).Scan(&claims)
+	db.Raw(`SELECT count(*) FROM outbox WHERE subject = 'case.assigned.contact-centre' AND payload->>'reference' = ?
+		AND payload->>'kind' = 'assigned' AND (payload->>'case_id')::bigint = ?`, c.Reference, c.ID).Scan(&events)
+	if claims != 1 || events != 1 {
+		t.Errorf("the claim wrote %d audit entries and %d events, want 1 and 1", claims, events)
 	}
 	if _, err := svc.Next(ctx, who.outsider, ""); !errors.Is(err, cases.ErrNothingToClaim) {
 		t.Errorf("outsider's next: %v", err)

@@ -42,7 +42,7 @@ type Users interface {
 // Cases is the case service as the pages use it.
 type Cases interface {
 	Queue(ctx context.Context, actor cases.Actor, f cases.QueueFilter) (cases.QueuePage, error)
-	Next(ctx context.Context, actor cases.Actor, team string) (cases.Detail, error)
+	Next(ctx context.Context, actor cases.Actor, team string) (cases.Claimed, error)
 	Get(ctx context.Context, actor cases.Actor, ref string) (cases.Detail, error)
 	Visible(ctx context.Context, actor cases.Actor, ref string) (cases.Located, error)
 	ResidentOf(ctx context.Context, actor cases.Actor, ref string) (cases.Resident, error)
