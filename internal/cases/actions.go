@@ -337,7 +337,20 @@ type Assignment struct {
 	AssigneeID *int64
 	Unassign   bool
 	Team       string
+	// Expect, when set, is the assignment the request was made against:
+	// ExpectUnassigned or ExpectAssignee must still hold, or the request
+	// fails with ErrAssignmentChanged and changes nothing. A page's "Take
+	// case" and "Give back" use it, so that an adviser who pressed it after
+	// a colleague took the case neither takes it from them nor is refused
+	// as if they had tried to.
+	Expect           bool
+	ExpectUnassigned bool
+	ExpectAssignee   int64
 }
+
+// ErrAssignmentChanged is an assignment made against one that no longer
+// holds: someone else took or gave back the case meanwhile.
+var ErrAssignmentChanged = errors.New("the case's assignment changed meanwhile")
 
 // ErrAssigneeNotInTeam is an assignee who does not belong to the case's
 // team, and so could not see the case.
@@ -355,6 +368,16 @@ func (s *Service) Assign(ctx context.Context, actor Actor, ref string, a Assignm
 		c, err := lockCase(tx, ref)
 		if err != nil {
 			return err
+		}
+		if a.Expect {
+			switch {
+			case a.ExpectUnassigned && c.AssigneeID != nil,
+				!a.ExpectUnassigned && (c.AssigneeID == nil || *c.AssigneeID != a.ExpectAssignee):
+				if !actor.Sees(c.TeamID) {
+					return &denied{err: ErrNotFound, caseID: c.ID, action: ActAssignSelf}
+				}
+				return ErrAssignmentChanged
+			}
 		}
 		// What the request asks for: moving the case, and taking or giving
 		// back one's own case or assigning someone else's.

@@ -39,7 +39,8 @@ func UnknownPlaceholders(text string) []string {
 // canned text. A resident with no name is greeted as "there", so that
 // "Hello {resident_name}" still reads well.
 func (c Canned) Fill(resident, reference, team string) string {
-	if strings.TrimSpace(resident) == "" {
+	resident = safeName(resident)
+	if resident == "" {
 		resident = "there"
 	}
 	return strings.NewReplacer(PlaceholderResident, resident, PlaceholderReference, reference, PlaceholderTeam, team).Replace(c.Text)
@@ -58,4 +59,26 @@ func (s *Service) CannedFor(team string) []Canned {
 		}
 	}
 	return out
+}
+
+// safeName is a resident's self-chosen display name as the council may
+// repeat it in a public post: no @mentions or #tags (which would notify
+// or tag others), no web addresses, at most 40 characters.
+func safeName(name string) string {
+	var words []string
+	for _, w := range strings.Fields(name) {
+		lw := strings.ToLower(w)
+		if strings.Contains(lw, "://") || strings.HasPrefix(lw, "www.") {
+			continue
+		}
+		w = strings.NewReplacer("@", "", "#", "").Replace(w)
+		if w != "" {
+			words = append(words, w)
+		}
+	}
+	out := []rune(strings.Join(words, " "))
+	if len(out) > 40 {
+		out = out[:40]
+	}
+	return strings.TrimSpace(string(out))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/citizeninbox/inbox/internal/cases"
@@ -29,8 +30,14 @@ func TestReplyGuard(t *testing.T) {
 	if _, err := svc.AddNote(ctx, who.supervisor, ref, "a note"); err != nil {
 		t.Fatal(err)
 	}
+	// An automatic reply (written as the acknowledgement sender writes it).
+	if err := db.Exec(`INSERT INTO messages (case_id, channel_account_id, direction, visibility, body, delivery_status, automatic)
+		SELECT id, channel_account_id, 'outbound', 'private', 'Thanks, your reference is …', 'queued', 'acknowledgement'
+		FROM cases WHERE id = ?`, first.CaseID).Error; err != nil {
+		t.Fatal(err)
+	}
 	if err := reply(who.adviser, seen); err != nil {
-		t.Fatalf("a note held the reply: %v", err)
+		t.Fatalf("a note or an automatic reply held the reply: %v", err)
 	}
 	// The adviser's own reply since the view does not hold the next one.
 	if err := reply(who.adviser, seen); err != nil {
@@ -76,18 +83,25 @@ func TestSetTags(t *testing.T) {
 	if !slices.Equal(d.Tags, []string{"flooding", "repeat-caller"}) {
 		t.Errorf("tags %q", d.Tags)
 	}
-	for _, bad := range [][]string{{"two words"}, {"<b>"}, {string(make([]byte, 41))}} {
+	many := make([]string, cases.MaxTags+1)
+	for i := range many {
+		many[i] = "t" + itoa(int64(i))
+	}
+	for _, bad := range [][]string{{"two words"}, {"<b>"}, {strings.Repeat("a", 41)}, many} {
 		if _, err := svc.SetTags(ctx, who.adviser, ref, bad); !errors.Is(err, cases.ErrInvalidTag) {
 			t.Errorf("tags %q: %v, want ErrInvalidTag", bad, err)
 		}
+	}
+	if _, err := svc.SetTags(ctx, who.adviser, ref, []string{strings.Repeat("a", 40)}); err != nil {
+		t.Errorf("a 40-character tag: %v", err)
 	}
 	if _, err := svc.SetTags(ctx, who.outsider, ref, []string{"x"}); !errors.Is(err, cases.ErrNotFound) {
 		t.Errorf("another team's adviser tags the case: %v", err)
 	}
 	var n int64
 	db.Raw(`SELECT count(*) FROM audit_events WHERE action = 'case.tagged' AND case_id = ?`, c.CaseID).Scan(&n)
-	if n != 1 {
-		t.Errorf("%d audit entries for tagging, want 1", n)
+	if n != 2 {
+		t.Errorf("%d audit entries for tagging, want 2", n)
 	}
 }
 
@@ -136,6 +150,9 @@ func TestCannedFill(t *testing.T) {
 	}
 	if got := c.Fill(" ", "C-1", "T"); got != "Hello there, T has C-1." {
 		t.Errorf("filled without a name %q", got)
+	}
+	if got := c.Fill("@bob see https://evil.example #win", "C-1", "T"); got != "Hello bob see win, T has C-1." {
+		t.Errorf("filled with a hostile name %q", got)
 	}
 	if bad := cases.UnknownPlaceholders("Hi {name} {team} {name}"); !slices.Equal(bad, []string{"{name}"}) {
 		t.Errorf("unknown placeholders %q", bad)

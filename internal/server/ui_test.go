@@ -446,8 +446,15 @@ func TestUIQueueListsTeamCases(t *testing.T) {
 			t.Errorf("another team's adviser reads %s: %d", path, a.status)
 		}
 	}
-	if a := hal.post("/cases/"+ref+"/replies", url.Values{"csrf_token": {hal.csrf("/queue")}, "text": {"hello"}, "visibility": {"public"}}); a.status != http.StatusNotFound {
-		t.Errorf("another team's adviser replies: %d", a.status)
+	if a := hal.get("/events?case=" + ref); a.status != http.StatusNotFound {
+		t.Errorf("another team's adviser follows the case's events: %d", a.status)
+	}
+	halToken := hal.csrf("/queue")
+	for _, form := range []string{"/replies", "/notes", "/status", "/tags", "/assignment", "/presence", "/measure"} {
+		if a := hal.post("/cases/"+ref+form, url.Values{"csrf_token": {halToken}, "text": {"hello"}, "note": {"hello"},
+			"status": {"resolved"}, "tags": {"x"}, "do": {"take"}, "state": {"viewing"}, "visibility": {"public"}}); a.status != http.StatusNotFound {
+			t.Errorf("another team's adviser POSTs %s: %d, want 404", form, a.status)
+		}
 	}
 
 	// The case page, for the team's adviser: the conversation escaped.

@@ -54,6 +54,8 @@ type composer struct {
 	// Held says the reply was held because the conversation moved on.
 	Held  bool
 	Error string
+	// ErrorAt is the id of the control the error is about.
+	ErrorAt string
 }
 
 type slaLine struct {
@@ -145,6 +147,18 @@ func (u *UI) showCase(r *request, status int, f caseForm) error {
 	data.Note, data.NoteErr, data.TagsErr, data.ActionErr = f.note, f.noteErr, f.tagsErr, f.action
 	if f.tags != nil {
 		data.TagsText = *f.tags
+	}
+	if data.Closed {
+		// The forms are gone: their errors go with the case's actions.
+		for _, e := range []string{data.Composer.Error, data.NoteErr, data.TagsErr} {
+			if e != "" && data.ActionErr == "" {
+				data.ActionErr = e
+			}
+		}
+		data.Composer.Error, data.NoteErr, data.TagsErr = "", "", ""
+	}
+	if data.Composer.Error != "" && data.Composer.ErrorAt == "" {
+		data.Composer.ErrorAt = "reply"
 	}
 	errored := data.Composer.Error != "" || f.noteErr != "" || f.tagsErr != "" || f.action != ""
 	return u.render(r, status, "case.html", page{Title: d.Reference, Nav: "queue", Error: errored, Live: live, Data: data})
@@ -263,13 +277,13 @@ func (u *UI) timeline(d cases.Detail, names map[int64]string, since int64, now t
 		switch m.Direction {
 		case "inbound":
 			e.Who = resident
-			e.Link = networkLink(d.Channel, m.ExternalID)
+			e.Link = networkLink(d.Channel, m.Visibility, m.ExternalID)
 		case "outbound":
 			e.Delivery, e.Failed = delivery(m)
 			if len(m.ExternalIDs) > 0 {
-				e.Link = networkLink(d.Channel, m.ExternalIDs[0])
+				e.Link = networkLink(d.Channel, m.Visibility, m.ExternalIDs[0])
 			} else {
-				e.Link = networkLink(d.Channel, m.ExternalID)
+				e.Link = networkLink(d.Channel, m.Visibility, m.ExternalID)
 			}
 			switch {
 			case m.Automatic != "":
@@ -321,9 +335,10 @@ func delivery(m cases.Message) (string, bool) {
 	return m.DeliveryStatus, false
 }
 
-// networkLink is the network's web page for a message, where it has one.
-func networkLink(channel, id string) string {
-	if id == "" {
+// networkLink is the network's web page for a public message, where it
+// has one; private messages have none anyone else could open.
+func networkLink(channel, visibility, id string) string {
+	if id == "" || visibility != "public" {
 		return ""
 	}
 	switch channel {
@@ -409,7 +424,7 @@ func (u *UI) measureReply(r *request) error {
 		return err
 	}
 	text, over := u.measure(c.ChannelAccount, r.FormValue("visibility"), r.FormValue("text"))
-	return u.renderFragment(r, "case.html", "count", composer{Count: text, Over: over})
+	return u.renderFragment(r, "case.html", "count-text", composer{Count: text, Over: over})
 }
 
 // reply sends the adviser's reply, or gives the form back: with the
@@ -429,11 +444,14 @@ func (u *UI) reply(r *request) error {
 		c.Error = "Enter a reply"
 		return u.showCase(r, http.StatusUnprocessableEntity, caseForm{composer: c})
 	}
+	if c.Visibility != string(channels.Public) && c.Visibility != string(channels.Private) {
+		c.Error, c.ErrorAt = "Choose a public reply or a private message", "visibility-public"
+		return u.showCase(r, http.StatusUnprocessableEntity, caseForm{composer: c})
+	}
+	// "Send anyway" sends the held form again with the view it showed:
+	// anything newer than that holds it again.
 	in := cases.ReplyInput{Text: c.Text, Visibility: channels.Visibility(c.Visibility), SeenMessageID: seen,
 		IdempotencyKey: r.FormValue("key")}
-	if r.FormValue("force") == "1" {
-		in.SeenMessageID = 0
-	}
 	_, err := u.cases.Reply(r.ctx(), r.actor(), ref, in)
 	switch {
 	case err == nil:
@@ -445,9 +463,13 @@ func (u *UI) reply(r *request) error {
 	case errors.Is(err, channels.ErrTooLong):
 		c.Error = "The reply is too long: " + err.Error()
 	case errors.Is(err, channels.ErrVisibilityNotSupported), errors.Is(err, cases.ErrNoPublicThread):
-		c.Error = "Choose another kind of reply: " + err.Error()
+		c.Error, c.ErrorAt = "Choose another kind of reply: "+err.Error(), "visibility-public"
+	case errors.Is(err, cases.ErrNoResident):
+		c.Error, c.ErrorAt = "The resident cannot be messaged privately on this channel: reply publicly", "visibility-public"
+	case errors.Is(err, cases.ErrUnknownAccount), errors.Is(err, channels.ErrUnknownAccount):
+		c.Error = "This case's channel account is not configured on this server: try again in a few minutes"
 	case errors.Is(err, cases.ErrClosed):
-		c.Error = "The case is closed: reopen it to reply"
+		c.Error = "The case is closed: it takes no more replies"
 	case errors.Is(err, cases.ErrIdempotencyKeyReused):
 		c.Error = "This reply was already sent"
 	default:
@@ -482,7 +504,7 @@ func (u *UI) insertCanned(r *request, ref string, c *composer) error {
 			return nil
 		}
 	}
-	c.Error = "Choose a canned response"
+	c.Error, c.ErrorAt = "Choose a canned response", "canned"
 	return nil
 }
 
@@ -546,8 +568,10 @@ func (u *UI) assign(r *request) error {
 	case "take":
 		id := r.user.UserID
 		a.AssigneeID, done = &id, "You have the case."
+		a.Expect, a.ExpectUnassigned = true, true
 	case "give-back":
 		a.Unassign, done = true, "Case given back to the queue."
+		a.Expect, a.ExpectAssignee = true, r.user.UserID
 	case "transfer":
 		a.Team = r.FormValue("team")
 		switch who := r.FormValue("assignee"); who {
@@ -564,11 +588,23 @@ func (u *UI) assign(r *request) error {
 	default:
 		return echoBadRequest()
 	}
-	_, err := u.cases.Assign(r.ctx(), r.actor(), ref, a)
+	d, err := u.cases.Assign(r.ctx(), r.actor(), ref, a)
 	switch {
 	case err == nil:
+		mine, err := u.cases.TeamSlugsOf(r.ctx(), r.actor())
+		if err != nil {
+			return err
+		}
+		if mine != nil && !slices.Contains(mine, d.Team) {
+			// Moved to a team the user does not work: the case is theirs
+			// to see no more.
+			u.sessions.Put(r.ctx(), sessionFlash, "Case "+d.Reference+" transferred to a team you do not work.")
+			return r.Redirect(http.StatusSeeOther, "/queue")
+		}
 		u.sessions.Put(r.ctx(), sessionFlash, done)
-		return r.Redirect(http.StatusSeeOther, "/cases/"+url.PathEscape(ref))
+		return r.Redirect(http.StatusSeeOther, "/cases/"+url.PathEscape(d.Reference))
+	case errors.Is(err, cases.ErrAssignmentChanged):
+		return u.showCase(r, http.StatusConflict, caseForm{action: "Someone else changed who has this case just now: the page shows who has it"})
 	case errors.Is(err, cases.ErrAssigneeNotInTeam), errors.Is(err, cases.ErrUnknownTeam), errors.Is(err, cases.ErrClosed),
 		errors.Is(err, cases.ErrUnknownAssignee):
 		return u.showCase(r, http.StatusUnprocessableEntity, caseForm{action: "The case was not transferred: " + err.Error()})

@@ -31,6 +31,13 @@ import (
 const (
 	replayLimit  = 500
 	pingInterval = 20 * time.Second
+	// streamLifetime ends a stream after that long: the page reconnects
+	// at once, through sign-in and access checks again, so a user signed
+	// out, disabled or moved to another team stops hearing of cases.
+	streamLifetime = 10 * time.Minute
+	// consumerIdle is how long NATS keeps a page's consumer after its
+	// stream is gone.
+	consumerIdle = 30 * time.Second
 )
 
 // sse event names, as the templates' hx-trigger="sse:…" use them.
@@ -44,17 +51,24 @@ const (
 // streamSeq is the sequence of the newest case event, for a page to
 // resume its live updates from.
 func (u *UI) streamSeq(ctx context.Context) uint64 {
+	_, last := u.streamSeqs(ctx)
+	return last
+}
+
+// streamSeqs are the sequences of the oldest and newest case events held.
+func (u *UI) streamSeqs(ctx context.Context) (first, last uint64) {
 	if u.bus == nil {
-		return 0
+		return 0, 0
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	s, err := u.bus.JS.Stream(ctx, u.bus.Stream(bus.CaseEvents))
 	if err != nil {
 		u.log.WarnContext(ctx, "case events stream", "err", err)
-		return 0
+		return 0, 0
 	}
-	return s.CachedInfo().State.LastSeq
+	st := s.CachedInfo().State
+	return st.FirstSeq, st.LastSeq
 }
 
 // liveURL is the events address of a page, resuming after the stream's
@@ -101,11 +115,15 @@ func (u *UI) events(r *request) error {
 
 	after := parseSeq(r.QueryParam("after"))
 	after = max(after, parseSeq(r.Request().Header.Get("Last-Event-ID")))
-	last := u.streamSeq(ctx)
-	resync := after == 0 || last > after+replayLimit
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy}
-	if !resync && after < last {
-		cfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1}
+	first, last := u.streamSeqs(ctx)
+	// Too much missed, aged out of the stream, or a stream made anew:
+	// refresh once instead.
+	resync := after == 0 || after > last || last > after+replayLimit || (first > 0 && after+1 < first)
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy, InactiveThreshold: consumerIdle}
+	if !resync {
+		// From the page's own sequence on, even past the newest event: an
+		// event published from now on is not missed.
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, after+1
 	}
 	cons, err := u.bus.JS.OrderedConsumer(ctx, u.bus.Stream(bus.CaseEvents), cfg)
 	if err != nil {
@@ -177,9 +195,13 @@ func (u *UI) events(r *request) error {
 
 	ping := time.NewTicker(pingInterval)
 	defer ping.Stop()
+	lifetime := time.NewTimer(streamLifetime)
+	defer lifetime.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			return nil
+		case <-lifetime.C:
 			return nil
 		case <-u.streams.Done():
 			return nil
@@ -227,7 +249,8 @@ func (u *UI) sendEvent(m jetstream.Msg, watched string, sees func(string) bool, 
 	if err := send(meta.Sequence.Stream, sseQueue, ref); err != nil {
 		return err
 	}
-	if ev.Kind == cases.EventCreated {
+	if ev.Kind == cases.EventCreated && watched == "" {
+		// Announced on the queue; on a case page, only its own news.
 		if err := send(0, sseAnnounce, html.EscapeString("New case "+ev.Reference+" from "+name(channelNames, ev.Channel))); err != nil {
 			return err
 		}

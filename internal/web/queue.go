@@ -141,10 +141,16 @@ func (u *UI) queueTable(r *request) error {
 func (u *UI) queueData(r *request) (queueData, error) {
 	ctx, actor := r.ctx(), r.actor()
 	f := parseQueueFilter(r)
-	p, err := u.cases.Queue(ctx, actor, cases.QueueFilter{
+	filter := cases.QueueFilter{
 		Team: f.Team, Statuses: f.Statuses, Channel: f.Channel, Priority: f.Priority, Tag: f.Tag,
 		Mine: f.Assigned == "mine", Unassigned: f.Assigned == "unassigned", Page: f.Page, PageSize: queuePageSize,
-	})
+	}
+	p, err := u.cases.Queue(ctx, actor, filter)
+	if err == nil && len(p.Rows) == 0 && p.Pages > 0 && f.Page > p.Pages {
+		// Cases taken since the page was shown: its last page now.
+		filter.Page = p.Pages
+		p, err = u.cases.Queue(ctx, actor, filter)
+	}
 	if errors.Is(err, cases.ErrUnknownTeam) {
 		return queueData{}, echo.NewHTTPError(http.StatusNotFound)
 	}
