@@ -217,8 +217,11 @@ type Event struct {
 
 // Event kinds.
 const (
-	EventCreated       = "created"
-	EventMessageAdded  = "message_added"
+	EventCreated      = "created"
+	EventMessageAdded = "message_added"
+	// EventDelivery says a reply's delivery status changed: the network
+	// took it, or it failed. The sender writes it.
+	EventDelivery      = "delivery"
 	EventReopened      = "reopened"
 	EventReplied       = "replied"
 	EventStatusChanged = "status_changed"

@@ -266,6 +266,9 @@ func (l *lease) markSent(ctx context.Context, ids []string) (bool, error) {
 		if err := insertPosts(tx, l.id, ids); err != nil {
 			return err
 		}
+		if err := l.announce(tx); err != nil {
+			return err
+		}
 		if row.Automatic != "" {
 			return nil // acknowledgements and the emergency reply are not a response
 		}
@@ -300,12 +303,42 @@ func (l *lease) countFailure(ctx context.Context, reason string) (failures int, 
 			sending_until = NULL, send_owner = NULL
 		WHERE id = ? AND send_owner = ? RETURNING send_failures, delivery_status`,
 		maxAttempts, maxAttempts, reason, reason, l.id, l.owner).Scan(&row).Error
+	if err == nil && row.DeliveryStatus == "failed" {
+		// The event is news for open pages, not a record: written after.
+		err = l.announce(l.s.db.WithContext(ctx))
+	}
 	return row.SendFailures, row.DeliveryStatus == "failed", row.DeliveryStatus != "", err
 }
 
 // fail marks the reply failed with the network's reason.
 func (l *lease) fail(ctx context.Context, reason string) (bool, error) {
-	res := l.s.db.WithContext(ctx).Exec(`UPDATE messages SET delivery_status = 'failed', failure_reason = ?,
-		sending_until = NULL, send_owner = NULL WHERE id = ? AND send_owner = ?`, reason, l.id, l.owner)
-	return res.RowsAffected > 0, res.Error
+	owned := false
+	err := store.Write(ctx, l.s.db, func(tx *gorm.DB) error {
+		res := tx.Exec(`UPDATE messages SET delivery_status = 'failed', failure_reason = ?,
+			sending_until = NULL, send_owner = NULL WHERE id = ? AND send_owner = ?`, reason, l.id, l.owner)
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error
+		}
+		owned = true
+		return l.announce(tx)
+	})
+	return owned, err
+}
+
+// eventDelivery is the kind of case event that says a reply's delivery
+// status changed (cases.EventDelivery): open case pages show it.
+const eventDelivery = "delivery"
+
+// announce writes, in the caller's transaction, the case event that says
+// the reply's delivery status changed.
+func (l *lease) announce(tx *gorm.DB) error {
+	if l.s.bus == nil {
+		return nil
+	}
+	return tx.Exec(`INSERT INTO outbox (subject, msg_id, payload)
+		SELECT ? || t.slug, 'case-' || c.id || '-' || ?::text || '-' || m.id || '-' || (extract(epoch FROM now()) * 1000000000)::bigint,
+			jsonb_build_object('kind', ?::text, 'case_id', c.id, 'reference', c.reference, 'team', t.slug,
+				'channel', c.channel, 'status', c.status, 'message_id', m.id, 'at', now())
+		FROM messages m JOIN cases c ON c.id = m.case_id JOIN teams t ON t.id = c.team_id WHERE m.id = ?`,
+		l.s.bus.CaseEventSubject(eventDelivery, ""), eventDelivery, eventDelivery, l.id).Error
 }

@@ -118,8 +118,7 @@ func TestBrowserTakeReplyResolve(t *testing.T) {
 	if got := sent[0]; got.Kind != "post" || got.InReplyTo != postID || !strings.Contains(got.Text, reply) {
 		t.Errorf("the X API received %+v, want a reply to post %s with the adviser's text", got, postID)
 	}
-	do(t, ctx, "the reply in the timeline, sent",
-		chromedp.Reload(),
+	do(t, ctx, "the reply in the timeline, and its delivery shown live without a reload",
 		chromedp.WaitVisible(`//li[contains(@class, "app-timeline__item--outbound")]//p[contains(., "Sent")]`))
 
 	do(t, ctx, "e resolves the case", press("e"),
