@@ -88,6 +88,17 @@ func TestBrowserTakeReplyResolve(t *testing.T) {
 		read(t, ctx, "injected elements", chromedp.Evaluate[int](`document.querySelectorAll("main script, main img").length`)) != 0 {
 		t.Error("the resident's HTML ran or was rendered in the queue's live refresh")
 	}
+	// Paused, the queue holds its refresh until resumed.
+	do(t, ctx, "pause live updates", chromedp.Click(`//button[normalize-space()="Pause live updates"]`))
+	later := s.mention("bob_resident", "Bob Example", "@ExampleCouncil the same streetlight is still out")
+	read(t, ctx, "the refresh held", chromedp.Poll[bool](`document.getElementById("queue-results").dataset.held === "true" || undefined`))
+	if n := read(t, ctx, "rows while paused", chromedp.Evaluate[int](`document.querySelectorAll('#queue-results a[href="/cases/`+later+`"]').length`)); n != 0 {
+		t.Error("the queue refreshed while live updates were paused")
+	}
+	do(t, ctx, "resume live updates", chromedp.Click(`//button[normalize-space()="Pause live updates"]`),
+		chromedp.WaitVisible(`//a[normalize-space()="`+later+`"]`))
+	do(t, ctx, "back to the first case at the top", chromedp.WaitVisible(`//a[normalize-space()="`+ref+`"]`))
+
 	do(t, ctx, "n takes the next case", press("n"), chromedp.WaitVisible(`//h1[normalize-space()="`+ref+`"]`))
 	do(t, ctx, "the resident's post in the timeline", chromedp.WaitVisible(`//li[contains(@class, "app-timeline__item--inbound")]`))
 	body := read(t, ctx, "timeline body", chromedp.Text(chromedp.CSS(".app-timeline__item--inbound .app-timeline__body")))
