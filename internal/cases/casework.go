@@ -49,7 +49,7 @@ func NormaliseTags(in []string) ([]string, error) {
 			continue
 		}
 		if utf8.RuneCountInString(t) > 40 || strings.IndexFunc(t, func(r rune) bool {
-			return r != '-' && r != '_' && !('a' <= r && r <= 'z') && !('0' <= r && r <= '9')
+			return r != '-' && r != '_' && (r < 'a' || r > 'z') && (r < '0' || r > '9')
 		}) >= 0 {
 			return nil, ErrInvalidTag
 		}

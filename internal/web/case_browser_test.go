@@ -171,7 +171,7 @@ func TestBrowserNextCaseTogether(t *testing.T) {
 			t.Fatalf("adviser %d pressing Next case: %v", i+1, err)
 		}
 	}
-	if got[0] == got[1] || !((got[0] == first && got[1] == second) || (got[0] == second && got[1] == first)) {
+	if fair := (got[0] == first && got[1] == second) || (got[0] == second && got[1] == first); !fair {
 		t.Fatalf("the advisers got %q and %q, want %s and %s one each", got[0], got[1], first, second)
 	}
 	// Nothing is left: the next press says so.

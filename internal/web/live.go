@@ -277,10 +277,9 @@ func parseSeq(s string) uint64 {
 
 // Presence: who has a case open, and who is writing a reply, in the
 // PRESENCE bucket that every server process shares. A page refreshes its
-// entry every presenceBeat; an entry not refreshed within bus.PresenceTTL
-// lapses.
+// entry every 20 seconds (hx-trigger in case.html); an entry not refreshed
+// within bus.PresenceTTL lapses.
 const (
-	presenceBeat = 20 * time.Second
 	// replyingFor is how long "is replying" holds after the adviser last
 	// typed.
 	replyingFor = 30 * time.Second

@@ -101,9 +101,10 @@ type UI struct {
 // is parsed with the layout once, at start-up.
 var pageNames = []string{"sign-in.html", "queue.html", "case.html", "error.html"}
 
-// New parses the templates (a missing or broken one fails start-up) and
-// opens the session store. Close stops the store's clean-up.
-func New(o Options) (*UI, error) {
+// New parses the templates (a missing or broken one fails start-up),
+// opens the session store and the presence bucket (within ctx). Close
+// stops the store's clean-up.
+func New(ctx context.Context, o Options) (*UI, error) {
 	pages, err := parseTemplates(assets.Templates)
 	if err != nil {
 		return nil, err
@@ -117,10 +118,8 @@ func New(o Options) (*UI, error) {
 		return nil, err
 	}
 	u := &UI{users: o.Users, cases: o.Cases, log: o.Log, pages: pages, origin: http.NewCrossOriginProtection(), zone: zone, bus: o.Bus}
-	u.streams, u.stopStreams = context.WithCancel(context.Background())
+	u.streams, u.stopStreams = context.WithCancel(context.WithoutCancel(ctx))
 	if o.Bus != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
 		if u.presence, err = o.Bus.PresenceBucket(ctx); err != nil {
 			return nil, err
 		}

@@ -139,7 +139,7 @@ func TestSessionCookieSecureOverHTTPS(t *testing.T) {
 		{"https://inbox.example.gov.uk", true, "__Host-inbox_session"},
 		{"http://127.0.0.1:8080", false, "inbox_session"},
 	} {
-		u, err := New(Options{PublicURL: tc.url})
+		u, err := New(t.Context(), Options{PublicURL: tc.url})
 		if err != nil {
 			t.Fatal(err)
 		}
