@@ -428,6 +428,26 @@ func TestUIQueueListsTeamCases(t *testing.T) {
 	if strings.Contains(a.body, "on Tuesday") {
 		t.Error("the queue shows the first message, not the latest")
 	}
+	// The filters, with their counts, narrow the list.
+	link := fmt.Sprintf(`href="/cases/%s"`, ref)
+	for q, want := range map[string]bool{
+		"/queue?channel=x": true, "/queue?assigned=unassigned": true, "/queue?status=new": true,
+		"/queue?assigned=mine": false, "/queue?status=awaiting_resident": false, "/queue?priority=urgent": false,
+		"/queue?tag=no-such-tag": false, "/queue/table?channel=x": true,
+	} {
+		a := ada.get(q)
+		if a.status != http.StatusOK || strings.Contains(a.body, link) != want {
+			t.Errorf("GET %s: %d, lists the case: %v, want %v", q, a.status, !want, want)
+		}
+	}
+	for _, want := range []string{"Unassigned (1)", "Assigned to me (0)", "New (1)", "X (1)", "Normal (1)"} {
+		if !strings.Contains(a.body, want) {
+			t.Errorf("the filters lack %q", want)
+		}
+	}
+	if a := ada.get("/queue?team=no-such-team"); a.status != http.StatusNotFound {
+		t.Errorf("a team that does not exist: %d", a.status)
+	}
 	hal := newBrowser(t, h.srv.URL())
 	hal.mustSignIn("hal@example.gov.uk")
 	if a := hal.get("/queue"); a.status != http.StatusOK || strings.Contains(a.body, ref) || !strings.Contains(a.body, "No cases match these filters in your teams.") {

@@ -199,9 +199,9 @@ func (s *site) post(from xfake.User, text, inReplyTo string) (string, string) {
 }
 
 // tab opens a new tab of the package's Chromium for the test.
-func tab(t *testing.T) context.Context {
+func tab(t *testing.T, opts ...chromedp.ContextOption) context.Context {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser)
+	ctx, cancel := chromedp.NewContext(browser, opts...)
 	t.Cleanup(cancel)
 	// The tab opens on its first run, which must not carry the timeout.
 	if err := chromedp.Do(ctx); err != nil {

@@ -39,14 +39,7 @@ func (s *site) addAdviser(email, name string) {
 // cookies, so its own session.
 func isolatedTab(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("open a browser context: %v", err)
-	}
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(cancelTimeout)
-	return ctx
+	return tab(t, chromedp.WithNewBrowserContext())
 }
 
 // waitSent waits for the fake X API to have received n posts or messages.

@@ -42,14 +42,13 @@ type queueData struct {
 	Total int
 	// Query is the filters as a query string (without the page), for the
 	// page links and the live refresh.
-	Query   string
-	Filter  queueFilter
-	Teams   []option
-	Status  []option
-	Channel []option
-	Prio    []option
-	Tag     []option
-	Assign  []option
+	Query  string
+	Filter queueFilter
+	Teams  []option
+	Status []option
+	Assign []option
+	// Selects are the filters chosen from a list: channel, priority, tag.
+	Selects []filterSelect
 	Page    int
 	Pages   int
 	Prev    string
@@ -72,11 +71,19 @@ type queueFilter struct {
 	Page     int
 }
 
+// filterSelect is a filter chosen from a list, by its query name.
+type filterSelect struct {
+	Name, Label string
+	Options     []option
+}
+
 // option is one choice of a filter, with how many cases it would show.
 type option struct {
 	Value, Label string
 	Count        int
 	Selected     bool
+	// Uncounted is a choice in the address that no case has now.
+	Uncounted bool
 }
 
 // queueStatuses are the statuses the queue can show, in order.
@@ -220,20 +227,23 @@ func (u *UI) queueData(r *request) (queueData, error) {
 	for _, st := range queueStatuses {
 		d.Status = append(d.Status, option{Value: st, Label: name(statusNames, st), Count: p.Counts.Status[st], Selected: slices.Contains(chosen, st)})
 	}
-	d.Channel = countOptions(p.Counts.Channel, channelNames, f.Channel, "All channels", p.Counts.All)
-	d.Prio = nil
-	d.Prio = append(d.Prio, option{Value: "", Label: "All priorities", Count: p.Counts.All, Selected: f.Priority == ""})
+	prio := []option{{Value: "", Label: "All priorities", Count: p.Counts.All, Selected: f.Priority == ""}}
 	for _, pr := range []string{"urgent", "high", "normal", "low"} {
-		d.Prio = append(d.Prio, option{Value: pr, Label: name(priorityNames, pr), Count: p.Counts.Priority[pr], Selected: f.Priority == pr})
+		prio = append(prio, option{Value: pr, Label: name(priorityNames, pr), Count: p.Counts.Priority[pr], Selected: f.Priority == pr})
 	}
-	d.Tag = append(d.Tag, option{Value: "", Label: "Any tag", Count: p.Counts.All, Selected: f.Tag == ""})
+	tags := []option{{Value: "", Label: "Any tag", Count: p.Counts.All, Selected: f.Tag == ""}}
 	tagged := false
 	for _, t := range p.Counts.Tag {
-		d.Tag = append(d.Tag, option{Value: t.Tag, Label: t.Tag, Count: t.N, Selected: f.Tag == t.Tag})
+		tags = append(tags, option{Value: t.Tag, Label: t.Tag, Count: t.N, Selected: f.Tag == t.Tag})
 		tagged = tagged || f.Tag == t.Tag
 	}
 	if f.Tag != "" && !tagged {
-		d.Tag = append(d.Tag, option{Value: f.Tag, Label: f.Tag, Selected: true})
+		tags = append(tags, option{Value: f.Tag, Label: f.Tag, Selected: true, Uncounted: true})
+	}
+	d.Selects = []filterSelect{
+		{"channel", "Channel", countOptions(p.Counts.Channel, channelNames, f.Channel, "All channels", p.Counts.All)},
+		{"priority", "Priority", prio},
+		{"tag", "Tag", tags},
 	}
 	d.Assign = []option{
 		{Value: "", Label: "Anyone or no one", Count: p.Counts.All, Selected: f.Assigned == ""},
@@ -263,7 +273,7 @@ func countOptions(counts map[string]int, names map[string]string, selected, all 
 		found = found || selected == k
 	}
 	if selected != "" && !found {
-		out = append(out, option{Value: selected, Label: name(names, selected), Selected: true})
+		out = append(out, option{Value: selected, Label: name(names, selected), Selected: true, Uncounted: true})
 	}
 	return out
 }
