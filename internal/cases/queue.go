@@ -285,16 +285,25 @@ func (s *Service) Next(ctx context.Context, actor Actor, team string) (Claimed, 
 			return Claimed{}, err
 		}
 	}
-	c, capped, err := s.claim(db, actor, team, teams, false)
-	if err == nil && capped {
-		err = store.Write(ctx, s.db, func(tx *gorm.DB) error {
-			var locked int64
-			if err := tx.Raw(`SELECT id FROM users WHERE id = ? FOR UPDATE`, actor.UserID).Scan(&locked).Error; err != nil {
+	c, err := s.claim(db, actor, team, teams, false)
+	if err == nil && c.ID == 0 {
+		// Nothing claimed: a team in reach may have a cap, which only the
+		// locked claim applies.
+		var capped bool
+		if err := db.Raw(`SELECT EXISTS (SELECT 1 FROM teams WHERE id = ANY(?) AND max_open_per_adviser IS NOT NULL)`,
+			store.Int64s(teams)).Scan(&capped).Error; err != nil {
+			return Claimed{}, err
+		}
+		if capped {
+			err = store.Write(ctx, s.db, func(tx *gorm.DB) error {
+				var locked int64
+				if err := tx.Raw(`SELECT id FROM users WHERE id = ? FOR UPDATE`, actor.UserID).Scan(&locked).Error; err != nil {
+					return err
+				}
+				c, err = s.claim(tx, actor, team, teams, true)
 				return err
-			}
-			c, _, err = s.claim(tx, actor, team, teams, true)
-			return err
-		})
+			})
+		}
 	}
 	if err != nil {
 		return Claimed{}, err
@@ -315,54 +324,64 @@ func (s *Service) Next(ctx context.Context, actor Actor, team string) (Claimed, 
 }
 
 // claim runs the claim statement: it takes the case, audits the claim and
-// writes the assigned event to the outbox. Unless locked (the actor's user
-// row held by the caller's transaction), it claims only where no team in
-// reach has a cap, and says capped when one has.
-func (s *Service) claim(db *gorm.DB, actor Actor, team string, teams []int64, locked bool) (Claimed, bool, error) {
+// writes the assigned event to the outbox, in one statement. Unlocked, it
+// claims only where no team in reach has a cap (and so has no cap to
+// count, which keeps the statement quick to plan as well as to run);
+// locked (the actor's user row held by the caller's transaction), it
+// counts each team's cap.
+func (s *Service) claim(db *gorm.DB, actor Actor, team string, teams []int64, locked bool) (Claimed, error) {
 	var (
 		id        sql.NullInt64
 		ref, slug sql.NullString
 		at        sql.NullTime
-		capped    bool
 	)
 	var token *int64
 	if actor.TokenID != 0 {
 		token = &actor.TokenID
 	}
+	pick := claimFree
+	if locked {
+		pick = claimCapped
+	}
 	// Through database/sql, not gorm: this is the hottest statement an
 	// adviser runs, and the machine it runs on is the database's too.
-	err := db.Statement.ConnPool.QueryRowContext(db.Statement.Context, `WITH scope AS (
-			SELECT $1::boolean OR NOT EXISTS (SELECT 1 FROM teams WHERE id = ANY($2) AND max_open_per_adviser IS NOT NULL) AS free
-		), claimed AS (
-			UPDATE cases SET assignee_id = $3, updated_at = now()
-			WHERE id = (
-				SELECT c.id FROM cases c JOIN teams t ON t.id = c.team_id
-				WHERE (SELECT free FROM scope)
-				AND c.team_id = ANY($2) AND c.status IN ('new', 'open') AND c.assignee_id IS NULL
-				AND (t.max_open_per_adviser IS NULL OR (
-					SELECT count(*) FROM cases o WHERE o.assignee_id = $3 AND o.team_id = c.team_id
-					AND o.status IN ('new', 'open', 'awaiting_resident')
-				) < t.max_open_per_adviser)
+	err := db.Statement.ConnPool.QueryRowContext(db.Statement.Context, `WITH claimed AS (
+			UPDATE cases SET assignee_id = $1, updated_at = now()
+			WHERE id = (`+pick+`
 				ORDER BY `+queueOrder+`
 				LIMIT 1 FOR UPDATE OF c SKIP LOCKED)
 			AND assignee_id IS NULL
-			RETURNING id, reference, channel, status, team_id, updated_at
-		), named AS (
-			SELECT c.*, t.slug AS team FROM claimed c JOIN teams t ON t.id = c.team_id
+			RETURNING id, reference, channel, status, updated_at, (SELECT slug FROM teams WHERE teams.id = cases.team_id) AS team
 		), audited AS (
 			INSERT INTO audit_events (action, user_id, token_id, case_id, detail)
-			SELECT 'case.claimed', $3, $4::bigint, id, jsonb_build_object('reference', reference, 'team', $5::text) FROM named
+			SELECT 'case.claimed', $1, $3::bigint, id, jsonb_build_object('reference', reference, 'team', $4::text) FROM claimed
 		), emitted AS (
 			INSERT INTO outbox (subject, msg_id, payload)
-			SELECT $6::text || team,
-				'case-' || id || '-' || $7::text || '-0-' || (extract(epoch FROM updated_at) * 1000000000)::bigint,
-				jsonb_build_object('kind', $7::text, 'case_id', id, 'reference', reference, 'team', team,
+			SELECT $5::text || team,
+				'case-' || id || '-' || $6::text || '-0-' || (extract(epoch FROM updated_at) * 1000000000)::bigint,
+				jsonb_build_object('kind', $6::text, 'case_id', id, 'reference', reference, 'team', team,
 					'channel', channel, 'status', status, 'at', updated_at)
-			FROM named
+			FROM claimed
 		)
-		SELECT n.id, n.reference, n.team, n.updated_at AS at, NOT scope.free AS capped
-		FROM scope LEFT JOIN named n ON true`,
-		locked, store.Int64s(teams), actor.UserID, token, team, s.names.CaseEventSubject(EventAssigned, ""), EventAssigned,
-	).Scan(&id, &ref, &slug, &at, &capped)
-	return Claimed{ID: id.Int64, Reference: ref.String, Team: slug.String, At: at.Time}, capped, err
+		SELECT id, reference, team, updated_at FROM claimed`,
+		actor.UserID, store.Int64s(teams), token, team, s.names.CaseEventSubject(EventAssigned, ""), EventAssigned,
+	).Scan(&id, &ref, &slug, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = nil
+	}
+	return Claimed{ID: id.Int64, Reference: ref.String, Team: slug.String, At: at.Time}, err
 }
+
+// The claim's choice of case ($1 the adviser, $2 their teams): where no
+// team has a cap, and where each team's cap is counted.
+const (
+	claimFree = `SELECT c.id FROM cases c
+		WHERE NOT EXISTS (SELECT 1 FROM teams WHERE id = ANY($2) AND max_open_per_adviser IS NOT NULL)
+		AND c.team_id = ANY($2) AND c.status IN ('new', 'open') AND c.assignee_id IS NULL`
+	claimCapped = `SELECT c.id FROM cases c JOIN teams t ON t.id = c.team_id
+		WHERE c.team_id = ANY($2) AND c.status IN ('new', 'open') AND c.assignee_id IS NULL
+		AND (t.max_open_per_adviser IS NULL OR (
+			SELECT count(*) FROM cases o WHERE o.assignee_id = $1 AND o.team_id = c.team_id
+			AND o.status IN ('new', 'open', 'awaiting_resident')
+		) < t.max_open_per_adviser)`
+)
