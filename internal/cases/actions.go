@@ -414,6 +414,13 @@ func (s *Service) Assign(ctx context.Context, actor Actor, ref string, a Assignm
 		if c.Status == StatusClosed {
 			return ErrClosed
 		}
+		if a.AssigneeID != nil && *a.AssigneeID == actor.UserID && !actor.Can(ActAssignTeam) &&
+			(c.AssigneeID == nil || *c.AssigneeID != actor.UserID) {
+			// An adviser taking a case is held to the team's cap, as Next is.
+			if err := withinCap(tx, actor.UserID, teamID); err != nil {
+				return err
+			}
+		}
 		assignee, droppedOnMove := c.AssigneeID, false
 		switch {
 		case a.Unassign:
@@ -479,6 +486,27 @@ func eligible(tx *gorm.DB, userID, teamID int64) error {
 		return ErrUnknownAssignee
 	case !u.Member && !EveryTeam(u.Role):
 		return ErrAssigneeNotInTeam
+	}
+	return nil
+}
+
+// withinCap refuses (ErrAtCapacity) a case for an adviser who already
+// holds the team's cap of open cases. The adviser's user row is locked
+// first, so that two takes of theirs at once count each other.
+func withinCap(tx *gorm.DB, userID, teamID int64) error {
+	var locked int64
+	if err := tx.Raw(`SELECT id FROM users WHERE id = ? FOR UPDATE`, userID).Scan(&locked).Error; err != nil {
+		return err
+	}
+	var full bool
+	if err := tx.Raw(`SELECT t.max_open_per_adviser IS NOT NULL AND (
+			SELECT count(*) FROM cases o WHERE o.assignee_id = ? AND o.team_id = t.id
+			AND o.status IN ('new', 'open', 'awaiting_resident')) >= t.max_open_per_adviser
+		FROM teams t WHERE t.id = ?`, userID, teamID).Scan(&full).Error; err != nil {
+		return err
+	}
+	if full {
+		return ErrAtCapacity
 	}
 	return nil
 }

@@ -158,3 +158,41 @@ func TestCannedFill(t *testing.T) {
 		t.Errorf("unknown placeholders %q", bad)
 	}
 }
+
+// An adviser taking a case from its page is held to the team's cap, as
+// Next is; a supervisor assigning is not. Taking against an assignment
+// that changed meanwhile changes nothing.
+func TestTakeWithinCapAndAgainstTheAssignmentShown(t *testing.T) {
+	svc, db := newService(t)
+	who := newActors(t, db)
+	ctx := context.Background()
+	db.Exec(`UPDATE teams SET max_open_per_adviser = 1 WHERE slug = 'contact-centre'`)
+	one := storeBatch(t, svc, db, msg(channels.Private, "alice", "hello", ""))[0]
+	two := storeBatch(t, svc, db, msg(channels.Private, "bob", "hello", ""))[0]
+	me := who.adviser.UserID
+	take := cases.Assignment{AssigneeID: &me, Expect: true, ExpectUnassigned: true}
+	if _, err := svc.Assign(ctx, who.adviser, itoa(one.CaseID), take); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Assign(ctx, who.adviser, itoa(two.CaseID), take); !errors.Is(err, cases.ErrAtCapacity) {
+		t.Errorf("a second take over the cap of 1: %v, want ErrAtCapacity", err)
+	}
+	if _, err := svc.Assign(ctx, who.supervisor, itoa(two.CaseID), cases.Assignment{AssigneeID: &me}); err != nil {
+		t.Errorf("a supervisor assigning over the cap: %v", err)
+	}
+	// The supervisor's take of the adviser's case, made against the page
+	// that showed it unassigned, changes nothing.
+	sup := who.supervisor.UserID
+	if _, err := svc.Assign(ctx, who.supervisor, itoa(one.CaseID), cases.Assignment{AssigneeID: &sup, Expect: true, ExpectUnassigned: true}); !errors.Is(err, cases.ErrAssignmentChanged) {
+		t.Errorf("a take against a stale page: %v, want ErrAssignmentChanged", err)
+	}
+	var assignee int64
+	db.Raw(`SELECT assignee_id FROM cases WHERE id = ?`, one.CaseID).Scan(&assignee)
+	if assignee != me {
+		t.Errorf("the case is %d's, want the adviser's", assignee)
+	}
+	// Nor does the outsider learn anything: not found.
+	if _, err := svc.Assign(ctx, who.outsider, itoa(one.CaseID), cases.Assignment{Unassign: true, Expect: true, ExpectAssignee: 999}); !errors.Is(err, cases.ErrNotFound) {
+		t.Errorf("another team's adviser: %v, want ErrNotFound", err)
+	}
+}

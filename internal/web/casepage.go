@@ -603,6 +603,8 @@ func (u *UI) assign(r *request) error {
 		}
 		u.sessions.Put(r.ctx(), sessionFlash, done)
 		return r.Redirect(http.StatusSeeOther, "/cases/"+url.PathEscape(d.Reference))
+	case errors.Is(err, cases.ErrAtCapacity):
+		return u.showCase(r, http.StatusConflict, caseForm{action: "You already have as many open cases as your team allows: resolve or give back one to take another"})
 	case errors.Is(err, cases.ErrAssignmentChanged):
 		return u.showCase(r, http.StatusConflict, caseForm{action: "Someone else changed who has this case just now: the page shows who has it"})
 	case errors.Is(err, cases.ErrAssigneeNotInTeam), errors.Is(err, cases.ErrUnknownTeam), errors.Is(err, cases.ErrClosed),
