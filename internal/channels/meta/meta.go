@@ -5,10 +5,14 @@
 // each update is routed to its channel account by the Page id, Instagram
 // account id or WhatsApp phone number id it names.
 //
-// This file set is the inbound side: the hub.challenge handshake, the
-// X-Hub-Signature-256 check and the parsing of deliveries. The driver is
-// not registered yet: sending, messaging windows and channel health come
-// with it.
+// Here so far: the hub.challenge handshake, the X-Hub-Signature-256 check,
+// the parsing of deliveries, and the Graph API client that sends replies
+// (Messenger and Instagram messages, tagged HUMAN_AGENT when Meta says the
+// 24-hour window has closed; public replies to comments; WhatsApp text
+// quoting the message answered), split into numbered parts, with failures
+// classified by Meta's error code. The driver is not registered yet: the
+// configuration, messaging windows refused before sending, delivery
+// receipts, edits and channel health come with it.
 package meta
 
 // Channels the driver serves.
