@@ -10,9 +10,11 @@
 // (Messenger and Instagram messages, tagged HUMAN_AGENT when Meta says the
 // 24-hour window has closed; public replies to comments; WhatsApp text
 // quoting the message answered), split into numbered parts, with failures
-// classified by Meta's error code. The driver is not registered yet: the
-// configuration, messaging windows refused before sending, delivery
-// receipts, edits and channel health come with it.
+// classified by Meta's error code; and the driver (settings, capabilities,
+// one endpoint per app). The driver is not registered in cmd/inbox yet:
+// messaging windows refused before sending, WhatsApp templates, delivery
+// receipts to the sender's records, comment edits, channel health and the
+// simulator come first.
 package meta
 
 // Channels the driver serves.
