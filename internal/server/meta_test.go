@@ -1,0 +1,223 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/citizeninbox/inbox/internal/channels/meta"
+	"github.com/citizeninbox/inbox/internal/config"
+	"github.com/citizeninbox/inbox/internal/server"
+)
+
+// The Meta driver on the whole server (not yet registered in cmd/inbox):
+// one app's endpoint with a Page, an Instagram account and a WhatsApp
+// number, the Graph API faked.
+const (
+	metaApp    = "council-meta"
+	metaSecret = "meta-app-secret"
+	metaPage   = "100000000000001"
+	metaIG     = "17841400000000001"
+	metaNumber = "106000000000001"
+)
+
+// fakeGraph records what the council sent through the Graph API.
+type fakeGraph struct {
+	mu    sync.Mutex
+	calls []graphCall
+}
+
+type graphCall struct {
+	Path string
+	Body map[string]any
+}
+
+func (g *fakeGraph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	raw, _ := io.ReadAll(r.Body)
+	var body map[string]any
+	_ = json.Unmarshal(raw, &body)
+	g.mu.Lock()
+	g.calls = append(g.calls, graphCall{Path: r.URL.Path, Body: body})
+	n := len(g.calls)
+	g.mu.Unlock()
+	switch {
+	case strings.HasSuffix(r.URL.Path, "/comments"), strings.HasSuffix(r.URL.Path, "/replies"):
+		fmt.Fprintf(w, `{"id":"out_comment_%d"}`, n)
+	case body["messaging_product"] == "whatsapp":
+		fmt.Fprintf(w, `{"messages":[{"id":"wamid.out%d"}]}`, n)
+	default:
+		fmt.Fprintf(w, `{"recipient_id":"x","message_id":"m_out%d"}`, n)
+	}
+}
+
+func (g *fakeGraph) sent() []graphCall {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]graphCall(nil), g.calls...)
+}
+
+func withMeta(g *fakeGraph) harnessOption {
+	return func(o *server.Options, h *harness) {
+		srv := httptest.NewServer(g)
+		h.t.Cleanup(srv.Close)
+		o.Drivers = drivers(h.t, meta.Driver{})
+		app := func(s meta.Settings) meta.Settings {
+			s.App, s.AppSecret, s.VerifyToken, s.AccessToken = metaApp, metaSecret, "verify", "graph-token"
+			return s
+		}
+		file := *o.File
+		file.ChannelAccounts = append(append([]config.ChannelAccount(nil), file.ChannelAccounts...),
+			config.ChannelAccount{Slug: "council-facebook", Channel: "facebook", Name: "Council on Facebook", Team: "contact-centre",
+				APIBaseURL: srv.URL, Settings: app(meta.Settings{PageID: metaPage})},
+			config.ChannelAccount{Slug: "council-instagram", Channel: "instagram", Name: "Council on Instagram", Team: "contact-centre",
+				APIBaseURL: srv.URL, Settings: app(meta.Settings{InstagramID: metaIG})},
+			config.ChannelAccount{Slug: "council-whatsapp", Channel: "whatsapp", Name: "Council on WhatsApp", Team: "contact-centre",
+				APIBaseURL: srv.URL, Settings: app(meta.Settings{PhoneNumberID: metaNumber})},
+		)
+		o.File = &file
+	}
+}
+
+// metaWebhook posts a delivery to the app's endpoint with the signature.
+func (h *harness) metaWebhook(body []byte, signature string) int {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, h.srv.URL()+"/webhooks/meta/"+metaApp, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if signature != "" {
+		req.Header.Set(meta.SignatureHeader, signature)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+func (h *harness) metaSigned(body string) {
+	h.t.Helper()
+	if code := h.metaWebhook([]byte(body), meta.Sign(metaSecret, []byte(body))); code != http.StatusOK {
+		h.t.Fatalf("signed Meta delivery answered %d", code)
+	}
+}
+
+// Each Meta network, end to end: a private message and (where the network
+// has them) a public comment each become a case, a batch with several
+// entries makes all its cases, a redelivery makes nothing, an echo and a
+// WhatsApp status make nothing, a forged or missing signature is refused
+// with nothing stored, and replies reach the Graph API with the right
+// recipient, comment or context, a long one in numbered parts.
+func TestMetaEndToEnd(t *testing.T) {
+	g := &fakeGraph{}
+	h := newHarness(t, withMeta(g))
+
+	messenger := `{"object":"page","entry":[
+	 {"id":"` + metaPage + `","time":1764669600000,"messaging":[
+	  {"sender":{"id":"7001"},"recipient":{"id":"` + metaPage + `"},"timestamp":1764669600000,"message":{"mid":"m_alice","text":"My bin was not collected"}},
+	  {"sender":{"id":"` + metaPage + `"},"recipient":{"id":"7001"},"timestamp":1764669600100,"message":{"mid":"m_echo","text":"ours","is_echo":true}}]},
+	 {"id":"` + metaPage + `","time":1764669600,"changes":[
+	  {"field":"feed","value":{"item":"comment","verb":"add","comment_id":"p1_c1","post_id":"p1","parent_id":"p1",
+	   "from":{"id":"8001","name":"Bob Example"},"message":"Streetlight out on Mill Lane","created_time":1764669600}}]}]}`
+	instagram := `{"object":"instagram","entry":[{"id":"` + metaIG + `","time":1764669600000,
+	 "messaging":[{"sender":{"id":"9001"},"recipient":{"id":"` + metaIG + `"},"timestamp":1764669600000,"message":{"mid":"ig_m1","text":"Flooded underpass"}}],
+	 "changes":[{"field":"comments","value":{"from":{"id":"9002","username":"carol_ig"},"id":"ig_c1","text":"Graffiti at the park","media":{"id":"ig_media1"}}}]}]}`
+	whatsapp := `{"object":"whatsapp_business_account","entry":[{"id":"WABA1","changes":[{"field":"messages","value":{
+	 "messaging_product":"whatsapp","metadata":{"phone_number_id":"` + metaNumber + `"},
+	 "contacts":[{"profile":{"name":"Dan Resident"},"wa_id":"447700900123"}],
+	 "messages":[{"from":"447700900123","id":"wamid.dan1","timestamp":"1764669600","type":"text","text":{"body":"Fly-tipping on Oak Road"}}],
+	 "statuses":[{"id":"wamid.unknown","status":"delivered","timestamp":"1764669601","recipient_id":"447700900123"}]}}]}]}`
+
+	// Forged and unsigned deliveries are refused, and nothing is stored.
+	if code := h.metaWebhook([]byte(messenger), meta.Sign("not-the-secret", []byte(messenger))); code != http.StatusUnauthorized && code != http.StatusForbidden {
+		t.Errorf("a forged delivery answered %d", code)
+	}
+	if code := h.metaWebhook([]byte(messenger), ""); code != http.StatusUnauthorized && code != http.StatusForbidden {
+		t.Errorf("an unsigned delivery answered %d", code)
+	}
+	if n := h.count(`SELECT count(*) FROM messages`); n != 0 {
+		t.Fatalf("refused deliveries stored %d messages", n)
+	}
+
+	h.metaSigned(messenger)
+	h.metaSigned(instagram)
+	h.metaSigned(whatsapp)
+	cases := map[string]int64{}
+	for _, id := range []string{"m_alice", "p1_c1", "ig_m1", "ig_c1", "wamid.dan1"} {
+		cases[id] = h.waitCaseOf(id)
+	}
+	distinct := map[int64]bool{}
+	for _, c := range cases {
+		distinct[c] = true
+	}
+	if len(distinct) != 5 {
+		t.Errorf("five residents' messages made %d cases", len(distinct))
+	}
+	// Redelivered, nothing new; the echo and the status made nothing.
+	h.metaSigned(messenger)
+	h.metaSigned(whatsapp)
+	// A later message, stored after the redeliveries were handled: Dan's
+	// follow-up joins his case.
+	h.metaSigned(strings.ReplaceAll(strings.ReplaceAll(whatsapp, "wamid.dan1", "wamid.dan2"), "Fly-tipping on Oak Road", "Still there"))
+	if got := h.waitCaseOf("wamid.dan2"); got != cases["wamid.dan1"] {
+		t.Errorf("Dan's follow-up went to case %d, not his case %d", got, cases["wamid.dan1"])
+	}
+	if n := h.count(`SELECT count(*) FROM messages WHERE direction = 'inbound'`); n != 6 {
+		t.Errorf("%d inbound messages after redelivery, want 6", n)
+	}
+	if n := h.count(`SELECT count(*) FROM messages WHERE external_id IN ('m_echo', 'wamid.unknown')`); n != 0 {
+		t.Errorf("an echo or a status became a message")
+	}
+	if d := h.caseDetail(cases["p1_c1"]); d.Messages[0].Visibility != "public" {
+		t.Errorf("the Page comment's case is %s", d.Messages[0].Visibility)
+	}
+
+	// Replies, each through the network and thread the resident used.
+	long := strings.Repeat("We have asked the crew to come back tomorrow. ", 60)
+	for _, r := range []struct {
+		id, visibility, text string
+	}{
+		{"m_alice", "private", long}, {"p1_c1", "public", "Reported to our contractor."},
+		{"ig_c1", "public", "Thanks, passed on."}, {"ig_m1", "private", "We are on it."},
+		{"wamid.dan1", "private", "A crew will clear it today."},
+	} {
+		m := h.reply(cases[r.id], r.visibility, r.text)
+		if got := h.waitDelivery(cases[r.id], m.ID); got.DeliveryStatus != "sent" {
+			t.Errorf("reply on %s: %s (%s)", r.id, got.DeliveryStatus, got.FailureReason)
+		}
+	}
+	byPath := map[string][]graphCall{}
+	for _, c := range g.sent() {
+		byPath[c.Path] = append(byPath[c.Path], c)
+	}
+	msgs := byPath["/"+meta.DefaultVersion+"/"+metaPage+"/messages"]
+	if len(msgs) != 2 {
+		t.Fatalf("Messenger got %d messages, want the long reply in 2 parts: %v", len(msgs), byPath)
+	}
+	for i, c := range msgs {
+		text := c.Body["message"].(map[string]any)["text"].(string)
+		if c.Body["recipient"].(map[string]any)["id"] != "7001" || utf8.RuneCountInString(text) > 2000 ||
+			!strings.HasSuffix(text, fmt.Sprintf("(%d/2)", i+1)) {
+			t.Errorf("Messenger part %d: %v", i+1, c.Body)
+		}
+	}
+	if c := byPath["/"+meta.DefaultVersion+"/p1_c1/comments"]; len(c) != 1 || c[0].Body["message"] != "Reported to our contractor." {
+		t.Errorf("Page comment reply %v", c)
+	}
+	if c := byPath["/"+meta.DefaultVersion+"/ig_c1/replies"]; len(c) != 1 {
+		t.Errorf("Instagram comment reply %v", c)
+	}
+	if c := byPath["/"+meta.DefaultVersion+"/"+metaIG+"/messages"]; len(c) != 1 || c[0].Body["recipient"].(map[string]any)["id"] != "9001" {
+		t.Errorf("Instagram message %v", c)
+	}
+	if c := byPath["/"+meta.DefaultVersion+"/"+metaNumber+"/messages"]; len(c) != 1 || c[0].Body["to"] != "447700900123" {
+		t.Errorf("WhatsApp message %v", c)
+	}
+}
