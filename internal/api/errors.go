@@ -86,6 +86,10 @@ func problemFor(err error) Problem {
 		p := mk(http.StatusConflict, "at_capacity", "You already hold your team's cap of open cases; resolve or give back one before claiming another.")
 		p.Title = "At capacity"
 		return p
+	case errors.Is(err, cases.ErrWindowClosed):
+		p := mk(http.StatusConflict, "window_closed", err.Error())
+		p.Title = "Messaging window closed"
+		return p
 	case errors.Is(err, channels.ErrTooLong):
 		p := mk(http.StatusUnprocessableEntity, "too_long", err.Error())
 		p.Errors = []FieldError{{Field: "text", Message: err.Error()}}

@@ -99,6 +99,9 @@ func (s *Service) reply(ctx context.Context, actor Actor, ref string, in ReplyIn
 		if err := s.checkReply(acct.Slug, in.Visibility, in.Text); err != nil {
 			return err
 		}
+		if err := s.checkWindow(tx, c.ID, acct.Channel, acct.Slug, in.Visibility); err != nil {
+			return err
+		}
 		out := channels.Outbound{Channel: acct.Channel, Account: acct.Slug, Visibility: in.Visibility, Text: in.Text}
 		switch in.Visibility {
 		case channels.Public:

@@ -83,6 +83,7 @@ type ReplyRules interface {
 	CheckReply(account string, vis channels.Visibility, text string) error
 	MeasureReply(account string, vis channels.Visibility, text string) (channels.Measurement, error)
 	ReplyVisibilities(account string) []channels.Visibility
+	ReplyWindow(account string, vis channels.Visibility) time.Duration
 }
 
 // MeasureReply measures a reply's text on a channel account by the rule
@@ -95,6 +96,18 @@ func (s *Service) MeasureReply(account string, vis channels.Visibility, text str
 		return channels.Measurement{}, channels.ErrUnknownAccount
 	}
 	return rules.MeasureReply(account, vis, text)
+}
+
+// ReplyWindow is how long after the resident's last message the channel
+// account's network takes a reply of vis; zero for no limit.
+func (s *Service) ReplyWindow(account string, vis channels.Visibility) time.Duration {
+	s.mu.RLock()
+	rules := s.cfg.Replies
+	s.mu.RUnlock()
+	if rules == nil {
+		return 0
+	}
+	return rules.ReplyWindow(account, vis)
 }
 
 // ReplyVisibilities lists the kinds of reply a channel account can send;

@@ -3,12 +3,15 @@ package cases
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"gorm.io/gorm"
 
+	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/store"
 )
 
@@ -276,4 +279,76 @@ func (s *Service) Visible(ctx context.Context, actor Actor, ref string) (Located
 		return Located{}, s.auditDenied(ctx, actor, err)
 	}
 	return c.Located, nil
+}
+
+// ErrWindowClosed matches every *WindowClosedError.
+var ErrWindowClosed = errors.New("the network's reply window has closed")
+
+// WindowClosedError is a reply the network would refuse: its window after
+// the resident's last message has passed.
+type WindowClosedError struct {
+	Channel    string
+	Visibility channels.Visibility
+	Window     time.Duration
+	ClosedAt   time.Time
+}
+
+func (e *WindowClosedError) Error() string {
+	return fmt.Sprintf("%s takes a %s reply for %s after the resident's last message, and that closed at %s; "+
+		"reply publicly where the channel allows, or wait for the resident to write again",
+		e.Channel, e.Visibility, windowWords(e.Window), e.ClosedAt.UTC().Format(time.RFC3339))
+}
+
+// Is makes errors.Is(err, ErrWindowClosed) hold.
+func (e *WindowClosedError) Is(target error) bool { return target == ErrWindowClosed }
+
+func windowWords(d time.Duration) string {
+	if d%(24*time.Hour) == 0 && d >= 48*time.Hour {
+		return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
+	}
+	return fmt.Sprintf("%d hours", int(d/time.Hour))
+}
+
+// lastResidentMessage is when the resident last wrote on the case with
+// visibility vis, by the network's clock; zero when they never did.
+func lastResidentMessage(tx *gorm.DB, caseID int64, vis channels.Visibility) (time.Time, error) {
+	var at *time.Time
+	err := tx.Raw(`SELECT max(coalesce(network_sent_at, created_at)) FROM messages
+		WHERE case_id = ? AND direction = 'inbound' AND visibility = ?`, caseID, string(vis)).Scan(&at).Error
+	if err != nil || at == nil {
+		return time.Time{}, err
+	}
+	return *at, nil
+}
+
+// checkWindow refuses a reply the network's window no longer allows.
+func (s *Service) checkWindow(tx *gorm.DB, caseID int64, channel, account string, vis channels.Visibility) error {
+	window := s.ReplyWindow(account, vis)
+	if window <= 0 {
+		return nil
+	}
+	last, err := lastResidentMessage(tx, caseID, vis)
+	if err != nil || last.IsZero() {
+		return err
+	}
+	if closes := last.Add(window); time.Now().After(closes) {
+		return &WindowClosedError{Channel: channel, Visibility: vis, Window: window, ClosedAt: closes}
+	}
+	return nil
+}
+
+// WindowCloses is when a reply of vis on the case stops being possible,
+// for the case page; nil when the channel has no window or the resident
+// never wrote that way.
+func (s *Service) WindowCloses(ctx context.Context, caseID int64, account string, vis channels.Visibility) (*time.Time, error) {
+	window := s.ReplyWindow(account, vis)
+	if window <= 0 {
+		return nil, nil
+	}
+	last, err := lastResidentMessage(s.ctxDB(ctx), caseID, vis)
+	if err != nil || last.IsZero() {
+		return nil, err
+	}
+	closes := last.Add(window)
+	return &closes, nil
 }

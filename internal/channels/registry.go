@@ -325,3 +325,9 @@ func (a *Accounts) ReplyVisibilities(account string) []Visibility {
 	}
 	return out
 }
+
+// ReplyWindow is how long after the resident's last message the account's
+// network takes a reply of visibility vis; zero when it has no window.
+func (a *Accounts) ReplyWindow(account string, vis Visibility) time.Duration {
+	return a.bySlug[account].caps.ReplyWindow[vis]
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/citizeninbox/inbox/internal/channels/meta"
@@ -121,19 +122,21 @@ func TestMetaEndToEnd(t *testing.T) {
 
 	messenger := `{"object":"page","entry":[
 	 {"id":"` + metaPage + `","time":1764669600000,"messaging":[
-	  {"sender":{"id":"7001"},"recipient":{"id":"` + metaPage + `"},"timestamp":1764669600000,"message":{"mid":"m_alice","text":"My bin was not collected"}},
-	  {"sender":{"id":"` + metaPage + `"},"recipient":{"id":"7001"},"timestamp":1764669600100,"message":{"mid":"m_echo","text":"ours","is_echo":true}}]},
+	  {"sender":{"id":"7001"},"recipient":{"id":"` + metaPage + `"},"timestamp":NOW_MS,"message":{"mid":"m_alice","text":"My bin was not collected"}},
+	  {"sender":{"id":"` + metaPage + `"},"recipient":{"id":"7001"},"timestamp":NOW_MS,"message":{"mid":"m_echo","text":"ours","is_echo":true}}]},
 	 {"id":"` + metaPage + `","time":1764669600,"changes":[
 	  {"field":"feed","value":{"item":"comment","verb":"add","comment_id":"p1_c1","post_id":"p1","parent_id":"p1",
-	   "from":{"id":"8001","name":"Bob Example"},"message":"Streetlight out on Mill Lane","created_time":1764669600}}]}]}`
+	   "from":{"id":"8001","name":"Bob Example"},"message":"Streetlight out on Mill Lane","created_time":NOW_S}}]}]}`
 	instagram := `{"object":"instagram","entry":[{"id":"` + metaIG + `","time":1764669600000,
-	 "messaging":[{"sender":{"id":"9001"},"recipient":{"id":"` + metaIG + `"},"timestamp":1764669600000,"message":{"mid":"ig_m1","text":"Flooded underpass"}}],
+	 "messaging":[{"sender":{"id":"9001"},"recipient":{"id":"` + metaIG + `"},"timestamp":NOW_MS,"message":{"mid":"ig_m1","text":"Flooded underpass"}}],
 	 "changes":[{"field":"comments","value":{"from":{"id":"9002","username":"carol_ig"},"id":"ig_c1","text":"Graffiti at the park","media":{"id":"ig_media1"}}}]}]}`
 	whatsapp := `{"object":"whatsapp_business_account","entry":[{"id":"WABA1","changes":[{"field":"messages","value":{
 	 "messaging_product":"whatsapp","metadata":{"phone_number_id":"` + metaNumber + `"},
 	 "contacts":[{"profile":{"name":"Dan Resident"},"wa_id":"447700900123"}],
-	 "messages":[{"from":"447700900123","id":"wamid.dan1","timestamp":"1764669600","type":"text","text":{"body":"Fly-tipping on Oak Road"}}],
+	 "messages":[{"from":"447700900123","id":"wamid.dan1","timestamp":"NOW_S","type":"text","text":{"body":"Fly-tipping on Oak Road"}}],
 	 "statuses":[{"id":"wamid.unknown","status":"delivered","timestamp":"1764669601","recipient_id":"447700900123"}]}}]}]}`
+	now := strings.NewReplacer("NOW_MS", fmt.Sprint(time.Now().UnixMilli()), "NOW_S", fmt.Sprint(time.Now().Unix()))
+	messenger, instagram = now.Replace(messenger), now.Replace(instagram)
 
 	// Forged and unsigned deliveries are refused, and nothing is stored.
 	if code := h.metaWebhook([]byte(messenger), meta.Sign("not-the-secret", []byte(messenger))); code != http.StatusUnauthorized && code != http.StatusForbidden {
@@ -148,8 +151,12 @@ func TestMetaEndToEnd(t *testing.T) {
 
 	h.metaSigned(messenger)
 	h.metaSigned(instagram)
-	h.metaSigned(whatsapp)
+	h.metaSigned(now.Replace(whatsapp))
+	// Erin wrote on WhatsApp 25 hours ago: free text can no longer go out.
+	h.metaSigned(strings.NewReplacer("wamid.dan1", "wamid.erin1", "447700900123", "447700900777", "Dan Resident", "Erin",
+		`"NOW_S"`, fmt.Sprintf(`"%d"`, time.Now().Add(-25*time.Hour).Unix())).Replace(whatsapp))
 	cases := map[string]int64{}
+	late := h.waitCaseOf("wamid.erin1")
 	for _, id := range []string{"m_alice", "p1_c1", "ig_m1", "ig_c1", "wamid.dan1"} {
 		cases[id] = h.waitCaseOf(id)
 	}
@@ -162,21 +169,33 @@ func TestMetaEndToEnd(t *testing.T) {
 	}
 	// Redelivered, nothing new; the echo and the status made nothing.
 	h.metaSigned(messenger)
-	h.metaSigned(whatsapp)
+	h.metaSigned(now.Replace(whatsapp))
 	// A later message, stored after the redeliveries were handled: Dan's
 	// follow-up joins his case.
-	h.metaSigned(strings.ReplaceAll(strings.ReplaceAll(whatsapp, "wamid.dan1", "wamid.dan2"), "Fly-tipping on Oak Road", "Still there"))
+	h.metaSigned(now.Replace(strings.ReplaceAll(strings.ReplaceAll(whatsapp, "wamid.dan1", "wamid.dan2"), "Fly-tipping on Oak Road", "Still there")))
 	if got := h.waitCaseOf("wamid.dan2"); got != cases["wamid.dan1"] {
 		t.Errorf("Dan's follow-up went to case %d, not his case %d", got, cases["wamid.dan1"])
 	}
-	if n := h.count(`SELECT count(*) FROM messages WHERE direction = 'inbound'`); n != 6 {
-		t.Errorf("%d inbound messages after redelivery, want 6", n)
+	if n := h.count(`SELECT count(*) FROM messages WHERE direction = 'inbound'`); n != 7 {
+		t.Errorf("%d inbound messages after redelivery, want 7", n)
 	}
 	if n := h.count(`SELECT count(*) FROM messages WHERE external_id IN ('m_echo', 'wamid.unknown')`); n != 0 {
 		t.Errorf("an echo or a status became a message")
 	}
 	if d := h.caseDetail(cases["p1_c1"]); d.Messages[0].Visibility != "public" {
 		t.Errorf("the Page comment's case is %s", d.Messages[0].Visibility)
+	}
+
+	// Outside WhatsApp's 24 hours a free-text reply is refused before
+	// sending, saying why and what is possible.
+	code, raw := h.api(http.MethodPost, fmt.Sprintf("/cases/%d/replies", late), map[string]string{"text": "Sorry for the wait", "visibility": "private"})
+	var p struct{ Type, Title, Detail string }
+	_ = json.Unmarshal(raw, &p)
+	if code != http.StatusConflict || p.Type != "window_closed" || !strings.Contains(p.Detail, "24 hours") || !strings.Contains(p.Detail, "wait for the resident") {
+		t.Errorf("a reply after the window: %d %s", code, raw)
+	}
+	if n := h.count(`SELECT count(*) FROM messages WHERE case_id = ? AND direction = 'outbound'`, late); n != 0 {
+		t.Errorf("a refused reply was queued")
 	}
 
 	// Replies, each through the network and thread the resident used.

@@ -51,6 +51,9 @@ type composer struct {
 	Over       bool
 	// Seen is the newest message the adviser had in view.
 	Seen int64
+	// Windows says, per kind of reply, until when the network takes it
+	// (private messages on Meta's networks), in the council's time.
+	Windows map[string]string
 	// Held says the reply was held because the conversation moved on.
 	Held  bool
 	Error string
@@ -133,7 +136,7 @@ func (u *UI) showCase(r *request, status int, f caseForm) error {
 	data.Resident = res
 	if f.composer != nil {
 		c := *f.composer
-		c.Choices, c.Canned = data.Composer.Choices, data.Composer.Canned
+		c.Choices, c.Canned, c.Windows = data.Composer.Choices, data.Composer.Canned, data.Composer.Windows
 		if c.Held {
 			// Sending anyway answers what is there now.
 			c.Seen = data.Composer.Seen
@@ -229,6 +232,22 @@ func (u *UI) caseData(r *request, d cases.Detail, since int64) (caseData, error)
 		c.Choices = append(c.Choices, string(v))
 	}
 	c.Visibility = defaultVisibility(d, c.Choices)
+	for _, v := range c.Choices {
+		closes, err := u.cases.WindowCloses(ctx, d.ID, d.ChannelAccount, channels.Visibility(v))
+		if err != nil {
+			return caseData{}, err
+		}
+		if closes != nil {
+			if c.Windows == nil {
+				c.Windows = map[string]string{}
+			}
+			verb := "can be sent until"
+			if closes.Before(now) {
+				verb = "could be sent until"
+			}
+			c.Windows[v] = verb + " " + clock(*closes, now, u.zone)
+		}
+	}
 	for _, cn := range u.cases.CannedFor(d.Team) {
 		cn.Text = cn.Fill(d.Contact.DisplayName, d.Reference, data.TeamName)
 		c.Canned = append(c.Canned, cn)
@@ -464,6 +483,8 @@ func (u *UI) reply(r *request) error {
 		c.Error = "The reply is too long: " + err.Error()
 	case errors.Is(err, channels.ErrVisibilityNotSupported), errors.Is(err, cases.ErrNoPublicThread):
 		c.Error, c.ErrorAt = "Choose another kind of reply: "+err.Error(), "visibility-public"
+	case errors.Is(err, cases.ErrWindowClosed):
+		c.Error, c.ErrorAt = "The network no longer takes this kind of reply: "+err.Error(), "visibility-"+c.Visibility
 	case errors.Is(err, cases.ErrNoResident):
 		c.Error, c.ErrorAt = "The resident cannot be messaged privately on this channel: reply publicly", "visibility-public"
 	case errors.Is(err, cases.ErrUnknownAccount), errors.Is(err, channels.ErrUnknownAccount):

@@ -58,6 +58,7 @@ type Cases interface {
 	CannedFor(team string) []cases.Canned
 	MeasureReply(account string, vis channels.Visibility, text string) (channels.Measurement, error)
 	ReplyVisibilities(account string) []channels.Visibility
+	WindowCloses(ctx context.Context, caseID int64, account string, vis channels.Visibility) (*time.Time, error)
 }
 
 // Options are what the UI is built from.
