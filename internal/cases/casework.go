@@ -352,3 +352,44 @@ func (s *Service) WindowCloses(ctx context.Context, caseID int64, account string
 	closes := last.Add(window)
 	return &closes, nil
 }
+
+// ApplyReceipts records networks' delivery receipts on the messages we
+// sent, found by the network id of any of their parts in the account: a
+// status only moves on (sent, delivered, read; failed from anything but
+// read), so receipts arriving late or twice change nothing. Each change
+// emits a delivery event for open case pages. A receipt for a message we
+// do not know (sent by another system) is dropped. Receipts never make or
+// touch a case.
+func (s *Service) ApplyReceipts(tx *gorm.DB, receipts []channels.Inbound) error {
+	if len(receipts) == 0 {
+		return nil
+	}
+	accounts, ids, statuses, reasons := make(store.Strings, len(receipts)), make(store.Strings, len(receipts)),
+		make(store.Strings, len(receipts)), make(store.Strings, len(receipts))
+	for i, r := range receipts {
+		accounts[i], ids[i], statuses[i], reasons[i] = r.Account, r.ExternalID, r.Receipt.Status, r.Receipt.Error
+	}
+	return tx.Exec(`WITH receipt AS (
+			SELECT DISTINCT ON (p.message_id) p.message_id, r.status, r.reason, r.ord
+			FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) WITH ORDINALITY AS r(account, external_id, status, reason, ord)
+			JOIN channel_accounts a ON a.slug = r.account
+			JOIN message_posts p ON p.channel_account_id = a.id AND p.external_id = r.external_id
+			ORDER BY p.message_id, CASE r.status WHEN 'failed' THEN 4 WHEN 'read' THEN 3 WHEN 'delivered' THEN 2 ELSE 1 END DESC, r.ord
+		), updated AS (
+			UPDATE messages m SET delivery_status = r.status,
+				failure_reason = CASE WHEN r.status = 'failed' THEN left('the network could not deliver it: ' || r.reason, 500) ELSE m.failure_reason END
+			FROM receipt r
+			WHERE m.id = r.message_id AND m.direction = 'outbound'
+			AND CASE m.delivery_status WHEN 'read' THEN 3 WHEN 'delivered' THEN 2 WHEN 'sent' THEN 1 WHEN 'failed' THEN 5 ELSE 0 END
+				< CASE r.status WHEN 'read' THEN 3 WHEN 'delivered' THEN 2 WHEN 'sent' THEN 1 ELSE 4 END
+			AND NOT (m.delivery_status = 'read' AND r.status = 'failed')
+			RETURNING m.id, m.case_id
+		)
+		INSERT INTO outbox (subject, msg_id, payload)
+		SELECT ? || t.slug, 'case-' || c.id || '-' || ?::text || '-' || u.id || '-' || (extract(epoch FROM now()) * 1000000000)::bigint,
+			jsonb_build_object('kind', ?::text, 'case_id', c.id, 'reference', c.reference, 'team', t.slug,
+				'channel', c.channel, 'status', c.status, 'message_id', u.id, 'at', now())
+		FROM updated u JOIN cases c ON c.id = u.case_id JOIN teams t ON t.id = c.team_id`,
+		accounts, ids, statuses, reasons,
+		s.names.CaseEventSubject(EventDelivery, ""), EventDelivery, EventDelivery).Error
+}

@@ -311,6 +311,8 @@ func (c *Consumer) done1(p *inProgress, items []pending, results []Stored) {
 		p.settle(it.msg, it.msg.Ack)
 		r := results[i]
 		switch {
+		case r.Receipt:
+			c.svc.metrics.InboundProcessed.WithLabelValues("receipt").Inc()
 		case r.Duplicate:
 			c.svc.metrics.InboundProcessed.WithLabelValues("duplicate").Inc()
 		default:
@@ -336,19 +338,42 @@ func (c *Consumer) retry(p *inProgress, it pending, err error) {
 	p.settle(it.msg, func() error { return it.msg.NakWithDelay(delay) })
 }
 
-// storeBatch stores messages in one transaction, in order.
+// storeBatch stores messages in one transaction, in order; delivery
+// receipts among them update our messages in the same transaction.
 func (s *Service) storeBatch(ctx context.Context, items []pending) ([]Stored, error) {
-	ins := make([]channels.Inbound, len(items))
-	for i, it := range items {
-		ins[i] = it.in
+	var ins, receipts []channels.Inbound
+	for _, it := range items {
+		if it.in.Receipt != nil {
+			receipts = append(receipts, it.in)
+		} else {
+			ins = append(ins, it.in)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
-	var results []Stored
+	var stored []Stored
 	err := store.Write(ctx, s.db, func(tx *gorm.DB) error {
+		if err := s.ApplyReceipts(tx, receipts); err != nil {
+			return err
+		}
+		if len(ins) == 0 {
+			return nil
+		}
 		var err error
-		results, err = s.StoreBatch(tx, ins)
+		stored, err = s.StoreBatch(tx, ins)
 		return err
 	})
-	return results, err
+	if err != nil {
+		return nil, err
+	}
+	// Results in the items' order; a receipt's is a receipt.
+	results := make([]Stored, len(items))
+	for i, it := range items {
+		if it.in.Receipt != nil {
+			results[i] = Stored{Receipt: true, Channel: it.in.Channel}
+			continue
+		}
+		results[i], stored = stored[0], stored[1:]
+	}
+	return results, nil
 }

@@ -25,7 +25,9 @@ type Stored struct {
 	Created bool
 	// Duplicate is true when the message was already stored.
 	Duplicate bool
-	Channel   string
+	// Receipt is true for a delivery receipt, which stores no message.
+	Receipt bool
+	Channel string
 }
 
 // StoreInbound records one resident message in tx. See StoreBatch.

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -53,7 +54,22 @@ type Inbound struct {
 	ReceivedAt time.Time `json:"received_at"`
 	// Raw is the network's own event, kept with the message.
 	Raw json.RawMessage `json:"raw,omitempty"`
+	// Receipt, when set, makes this no resident message but the network's
+	// word on one of ours (ExternalID, sent to Author): it updates that
+	// message's delivery status and never makes or touches a case.
+	Receipt *Receipt `json:"receipt,omitempty"`
 }
+
+// Receipt is a network's delivery receipt for a message we sent.
+type Receipt struct {
+	// Status is sent, delivered, read or failed.
+	Status string `json:"status"`
+	// Error is the network's reason when it failed.
+	Error string `json:"error,omitempty"`
+}
+
+// Receipt statuses, in the order a message goes through them.
+var ReceiptStatuses = []string{"sent", "delivered", "read", "failed"}
 
 // Validate reports the first missing field of an inbound message.
 func (m Inbound) Validate() error {
@@ -70,6 +86,8 @@ func (m Inbound) Validate() error {
 		return fmt.Errorf("inbound: visibility %q is not public or private", m.Visibility)
 	case m.Author.ExternalID == "":
 		return errors.New("inbound: author.external_id is empty")
+	case m.Receipt != nil && !slices.Contains(ReceiptStatuses, m.Receipt.Status):
+		return fmt.Errorf("inbound: receipt status %q is not sent, delivered, read or failed", m.Receipt.Status)
 	}
 	return nil
 }

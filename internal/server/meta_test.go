@@ -240,3 +240,58 @@ func TestMetaEndToEnd(t *testing.T) {
 		t.Errorf("WhatsApp message %v", c)
 	}
 }
+
+// WhatsApp's statuses move our reply on (delivered, read), never back,
+// record a failure's reason, and make no case.
+func TestWhatsAppReceipts(t *testing.T) {
+	g := &fakeGraph{}
+	h := newHarness(t, withMeta(g))
+	now := fmt.Sprint(time.Now().Unix())
+	delivery := func(messages, statuses string) string {
+		return `{"object":"whatsapp_business_account","entry":[{"id":"WABA1","changes":[{"field":"messages","value":{
+		 "messaging_product":"whatsapp","metadata":{"phone_number_id":"` + metaNumber + `"},
+		 "contacts":[{"profile":{"name":"Dan Resident"},"wa_id":"447700900123"}],
+		 "messages":[` + messages + `],"statuses":[` + statuses + `]}}]}]}`
+	}
+	h.metaSigned(delivery(`{"from":"447700900123","id":"wamid.in1","timestamp":"`+now+`","type":"text","text":{"body":"Bins?"}}`, ""))
+	caseID := h.waitCaseOf("wamid.in1")
+	reply := h.reply(caseID, "private", "Tomorrow.")
+	sent := h.waitDelivery(caseID, reply.ID)
+	if sent.DeliveryStatus != "sent" || len(sent.ExternalIDs) != 1 {
+		t.Fatalf("reply %+v", sent)
+	}
+	ours := sent.ExternalIDs[0]
+	status := func(st string) string {
+		return `{"id":"` + ours + `","status":"` + st + `","timestamp":"` + now + `","recipient_id":"447700900123"}`
+	}
+	deliveryStatus := func() string {
+		var s string
+		h.direct.Raw(`SELECT delivery_status FROM messages WHERE id = ?`, reply.ID).Scan(&s)
+		return s
+	}
+	// Read and delivered in one delivery, out of order: read wins.
+	h.metaSigned(delivery("", status("read")+","+status("delivered")))
+	h.eventually("the reply is read", func() bool { return deliveryStatus() == "read" })
+	// A late "delivered", then a "failed" after read, change nothing; a
+	// follow-up from Dan, stored after them, shows they were handled.
+	h.metaSigned(delivery("", status("delivered")))
+	h.metaSigned(delivery("", status("failed")))
+	h.metaSigned(delivery(`{"from":"447700900123","id":"wamid.in2","timestamp":"`+now+`","type":"text","text":{"body":"Thanks"}}`, ""))
+	h.waitCaseOf("wamid.in2")
+	if s := deliveryStatus(); s != "read" {
+		t.Errorf("after late receipts the reply is %s, want read", s)
+	}
+	if n := h.count(`SELECT count(*) FROM cases`); n != 1 {
+		t.Errorf("%d cases, want 1: receipts made cases", n)
+	}
+	// A failure on a reply not yet read is recorded with WhatsApp's reason.
+	second := h.reply(caseID, "private", "Anything else?")
+	theirs := h.waitDelivery(caseID, second.ID).ExternalIDs[0]
+	h.metaSigned(delivery("", `{"id":"`+theirs+`","status":"failed","timestamp":"`+now+`","recipient_id":"447700900123",
+		"errors":[{"code":131026,"title":"Message undeliverable"}]}`))
+	h.eventually("the second reply failed", func() bool {
+		var m struct{ DeliveryStatus, FailureReason string }
+		h.direct.Raw(`SELECT delivery_status, failure_reason FROM messages WHERE id = ?`, second.ID).Scan(&m)
+		return m.DeliveryStatus == "failed" && strings.Contains(m.FailureReason, "131026 Message undeliverable")
+	})
+}

@@ -362,15 +362,23 @@ func whatsapp(numbers map[string]string, c change, receivedAt time.Time, ig Igno
 		ig.add("account not configured")
 		return nil, nil
 	}
-	for range v.Statuses {
-		ig.add("status")
+	var out []channels.Inbound
+	var skipped []error
+	for k, raw := range v.Statuses {
+		in, ok, err := whatsappReceipt(account, raw, receivedAt)
+		switch {
+		case err != nil:
+			skipped = append(skipped, fmt.Errorf("statuses[%d]: %w", k, err))
+		case !ok:
+			ig.add("status")
+		default:
+			out = append(out, in)
+		}
 	}
 	names := map[string]string{}
 	for _, ct := range v.Contacts {
 		names[ct.WaID] = ct.Profile.Name
 	}
-	var out []channels.Inbound
-	var skipped []error
 	for k, raw := range v.Messages {
 		var m whatsappMessage
 		if err := json.Unmarshal(raw, &m); err != nil {
@@ -476,4 +484,52 @@ func seconds(n json.Number, fallback time.Time) time.Time {
 		return fallback
 	}
 	return time.Unix(s, 0).UTC()
+}
+
+// whatsappStatus is a delivery receipt of WhatsApp's for a message we
+// sent.
+type whatsappStatus struct {
+	ID          string `json:"id"`
+	Status      string `json:"status"`
+	Timestamp   string `json:"timestamp"`
+	RecipientID string `json:"recipient_id"`
+	Errors      []struct {
+		Code    int    `json:"code"`
+		Title   string `json:"title"`
+		Message string `json:"message"`
+	} `json:"errors"`
+}
+
+// whatsappReceipt reads a status into a receipt for our message: sent,
+// delivered, read or failed (with WhatsApp's error). Other statuses
+// (deleted, warning) make none.
+func whatsappReceipt(account string, raw json.RawMessage, receivedAt time.Time) (channels.Inbound, bool, error) {
+	var st whatsappStatus
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return channels.Inbound{}, false, err
+	}
+	switch st.Status {
+	case "sent", "delivered", "read", "failed":
+	default:
+		return channels.Inbound{}, false, nil
+	}
+	if st.ID == "" || st.RecipientID == "" {
+		return channels.Inbound{}, false, errNoID
+	}
+	r := &channels.Receipt{Status: st.Status}
+	if st.Status == "failed" {
+		for _, e := range st.Errors {
+			msg := e.Title
+			if e.Message != "" && e.Message != e.Title {
+				msg = strings.TrimSpace(msg + ": " + e.Message)
+			}
+			r.Error = joinLine(r.Error, fmt.Sprintf("WhatsApp error %d %s", e.Code, msg))
+		}
+	}
+	return channels.Inbound{
+		Channel: WhatsApp, Account: account, DedupeKey: WhatsApp + ":status:" + st.ID + ":" + st.Status, ExternalID: st.ID,
+		Visibility: channels.Private, Author: channels.Identity{ExternalID: st.RecipientID},
+		SentAt: seconds(json.Number(st.Timestamp), receivedAt), ReceivedAt: receivedAt, Receipt: r,
+		Raw: append(json.RawMessage(nil), raw...),
+	}, true, nil
 }

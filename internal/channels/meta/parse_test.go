@@ -147,7 +147,8 @@ func TestParseInstagram(t *testing.T) {
 }
 
 // WhatsApp: text, a reply with context, media, a location, shared
-// contacts, a button; statuses and reactions make no message; an unknown
+// contacts, a button; a status is a receipt, not a message; reactions
+// make none; an unknown
 // number is ignored; routing is by phone_number_id, not entry.id.
 func TestParseWhatsApp(t *testing.T) {
 	body := `{"object":"whatsapp_business_account","entry":[{"id":"WABA1","changes":[{"field":"messages","value":{
@@ -168,9 +169,14 @@ func TestParseWhatsApp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(msgs) != 5 {
-		t.Fatalf("%d messages, want 5: %+v", len(msgs), msgs)
+	if len(msgs) != 6 {
+		t.Fatalf("%d messages and receipts, want 6: %+v", len(msgs), msgs)
 	}
+	// The status is a receipt for our message, first in its change.
+	if r := msgs[0]; r.Receipt == nil || r.Receipt.Status != "delivered" || r.ExternalID != "wamid.ours" || r.Author.ExternalID != "447700900123" {
+		t.Errorf("receipt %+v", r)
+	}
+	msgs = msgs[1:]
 	m := msgs[0]
 	if m.Channel != WhatsApp || m.Account != "council-whatsapp" || m.Author.DisplayName != "Carol Resident" ||
 		m.Author.Handle != "+447700900123" || m.DedupeKey != "whatsapp:wamid.1" || !m.SentAt.Equal(time.Unix(1764669600, 0)) {
@@ -184,7 +190,7 @@ func TestParseWhatsApp(t *testing.T) {
 			t.Errorf("message %d reads %q, want it to start %q", i, msgs[i].Text, want)
 		}
 	}
-	if ig["status"] != 1 || ig["whatsapp reaction"] != 1 || ig["account not configured"] != 1 {
+	if ig["whatsapp reaction"] != 1 || ig["account not configured"] != 1 {
 		t.Errorf("ignored %v", ig)
 	}
 }
