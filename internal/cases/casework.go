@@ -393,3 +393,47 @@ func (s *Service) ApplyReceipts(tx *gorm.DB, receipts []channels.Inbound) error 
 		accounts, ids, statuses, reasons,
 		s.names.CaseEventSubject(EventDelivery, ""), EventDelivery, EventDelivery).Error
 }
+
+// ApplyChanges records residents' edits and removals on the messages they
+// name, by the message's network id in the account: the message keeps what it first
+// said, gains the edit (the latest) or the time of its removal, and a
+// message_added-like event tells open pages. A change to a message never
+// stored (it came before the message, or the message was not ours to
+// keep) is dropped; it never makes a message or a case.
+func (s *Service) ApplyChanges(tx *gorm.DB, changes []channels.Inbound) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	accounts, keys, kinds, texts, ats := make(store.Strings, len(changes)), make(store.Strings, len(changes)),
+		make(store.Strings, len(changes)), make(store.Strings, len(changes)), make(store.Strings, len(changes))
+	for i, c := range changes {
+		sanitize(&c)
+		accounts[i], keys[i], kinds[i], texts[i] = c.Account, c.ExternalID, c.Change.Kind, c.Text
+		ats[i] = c.SentAt.Format(time.RFC3339Nano)
+	}
+	return tx.Exec(`WITH change AS (
+			SELECT r.* FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[]) WITH ORDINALITY
+				AS r(account, external_id, kind, body, at, ord)
+		), updated AS (
+			UPDATE messages m SET
+				edited_body = CASE WHEN c.kind = 'edited' THEN c.body ELSE m.edited_body END,
+				edited_at = CASE WHEN c.kind = 'edited' THEN c.at::timestamptz ELSE m.edited_at END,
+				removed_at = CASE WHEN c.kind = 'removed' THEN coalesce(m.removed_at, c.at::timestamptz) ELSE m.removed_at END
+			FROM (SELECT DISTINCT ON (account, external_id, kind) * FROM change ORDER BY account, external_id, kind, at DESC, ord DESC) c
+			JOIN channel_accounts a ON a.slug = c.account
+			JOIN message_posts p ON p.channel_account_id = a.id AND p.external_id = c.external_id
+			WHERE m.id = p.message_id AND m.direction = 'inbound'
+			AND (c.kind = 'removed' OR m.edited_at IS NULL OR m.edited_at <= c.at::timestamptz)
+			RETURNING m.id, m.case_id
+		)
+		INSERT INTO outbox (subject, msg_id, payload)
+		SELECT ? || t.slug, 'case-' || cs.id || '-' || ?::text || '-' || u.id || '-' || (extract(epoch FROM now()) * 1000000000)::bigint,
+			jsonb_build_object('kind', ?::text, 'case_id', cs.id, 'reference', cs.reference, 'team', t.slug,
+				'channel', cs.channel, 'status', cs.status, 'message_id', u.id, 'at', now())
+		FROM updated u JOIN cases cs ON cs.id = u.case_id JOIN teams t ON t.id = cs.team_id`,
+		accounts, keys, kinds, texts, ats,
+		s.names.CaseEventSubject(EventMessageChanged, ""), EventMessageChanged, EventMessageChanged).Error
+}
+
+// EventMessageChanged announces a resident's edit or removal of a message.
+const EventMessageChanged = "message_changed"

@@ -313,6 +313,8 @@ func (c *Consumer) done1(p *inProgress, items []pending, results []Stored) {
 		switch {
 		case r.Receipt:
 			c.svc.metrics.InboundProcessed.WithLabelValues("receipt").Inc()
+		case r.Change:
+			c.svc.metrics.InboundProcessed.WithLabelValues("change").Inc()
 		case r.Duplicate:
 			c.svc.metrics.InboundProcessed.WithLabelValues("duplicate").Inc()
 		default:
@@ -339,13 +341,17 @@ func (c *Consumer) retry(p *inProgress, it pending, err error) {
 }
 
 // storeBatch stores messages in one transaction, in order; delivery
-// receipts among them update our messages in the same transaction.
+// receipts and residents' edits and removals among them update the
+// messages they name in the same transaction.
 func (s *Service) storeBatch(ctx context.Context, items []pending) ([]Stored, error) {
-	var ins, receipts []channels.Inbound
+	var ins, receipts, changes []channels.Inbound
 	for _, it := range items {
-		if it.in.Receipt != nil {
+		switch {
+		case it.in.Receipt != nil:
 			receipts = append(receipts, it.in)
-		} else {
+		case it.in.Change != nil:
+			changes = append(changes, it.in)
+		default:
 			ins = append(ins, it.in)
 		}
 	}
@@ -354,6 +360,9 @@ func (s *Service) storeBatch(ctx context.Context, items []pending) ([]Stored, er
 	var stored []Stored
 	err := store.Write(ctx, s.db, func(tx *gorm.DB) error {
 		if err := s.ApplyReceipts(tx, receipts); err != nil {
+			return err
+		}
+		if err := s.ApplyChanges(tx, changes); err != nil {
 			return err
 		}
 		if len(ins) == 0 {
@@ -369,8 +378,8 @@ func (s *Service) storeBatch(ctx context.Context, items []pending) ([]Stored, er
 	// Results in the items' order; a receipt's is a receipt.
 	results := make([]Stored, len(items))
 	for i, it := range items {
-		if it.in.Receipt != nil {
-			results[i] = Stored{Receipt: true, Channel: it.in.Channel}
+		if it.in.Receipt != nil || it.in.Change != nil {
+			results[i] = Stored{Receipt: it.in.Receipt != nil, Change: it.in.Change != nil, Channel: it.in.Channel}
 			continue
 		}
 		results[i], stored = stored[0], stored[1:]

@@ -25,8 +25,10 @@ type Stored struct {
 	Created bool
 	// Duplicate is true when the message was already stored.
 	Duplicate bool
-	// Receipt is true for a delivery receipt, which stores no message.
+	// Receipt is true for a delivery receipt, Change for an edit or
+	// removal: neither stores a message.
 	Receipt bool
+	Change  bool
 	Channel string
 }
 

@@ -83,6 +83,12 @@ type Message struct {
 	SentAt        *time.Time `json:"sent_at"`
 	NetworkSentAt *time.Time `json:"network_sent_at"`
 	CreatedAt     time.Time  `json:"created_at"`
+	// EditedBody and EditedAt are the resident's edit on the network;
+	// RemovedAt when they removed the message there. Body keeps what the
+	// message first said.
+	EditedBody *string    `json:"edited_body"`
+	EditedAt   *time.Time `json:"edited_at"`
+	RemovedAt  *time.Time `json:"removed_at"`
 }
 
 // Filter narrows a case list. Empty fields match everything.
@@ -302,7 +308,8 @@ func readDetail(db *gorm.DB, id int64) (Detail, error) {
 
 // messageSelect reads messages as the API shows them, into messageRow.
 const messageSelect = `SELECT id, direction, visibility, body, external_id, external_ids, in_reply_to,
-	author_user_id, delivery_status, automatic, failure_reason, send_attempts, sent_at, network_sent_at, created_at
+	author_user_id, delivery_status, automatic, failure_reason, send_attempts, sent_at, network_sent_at, created_at,
+	edited_body, edited_at, removed_at
 	FROM messages`
 
 type messageRow struct {

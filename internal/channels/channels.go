@@ -58,7 +58,23 @@ type Inbound struct {
 	// word on one of ours (ExternalID, sent to Author): it updates that
 	// message's delivery status and never makes or touches a case.
 	Receipt *Receipt `json:"receipt,omitempty"`
+	// Change, when set, makes this no new message but an edit or removal
+	// of the resident's message ExternalID (Text is the new text): it is
+	// recorded on that message, never a new one or a new case.
+	Change *Change `json:"change,omitempty"`
 }
+
+// Change is a resident's edit or removal of a message they sent.
+type Change struct {
+	// Kind is edited or removed.
+	Kind string `json:"kind"`
+}
+
+// Change kinds.
+const (
+	Edited  = "edited"
+	Removed = "removed"
+)
 
 // Receipt is a network's delivery receipt for a message we sent.
 type Receipt struct {
@@ -86,6 +102,10 @@ func (m Inbound) Validate() error {
 		return fmt.Errorf("inbound: visibility %q is not public or private", m.Visibility)
 	case m.Author.ExternalID == "":
 		return errors.New("inbound: author.external_id is empty")
+	case m.Change != nil && m.Change.Kind != Edited && m.Change.Kind != Removed:
+		return fmt.Errorf("inbound: change kind %q is not edited or removed", m.Change.Kind)
+	case m.Change != nil && m.Receipt != nil:
+		return errors.New("inbound: a change and a receipt at once")
 	case m.Receipt != nil && !slices.Contains(ReceiptStatuses, m.Receipt.Status):
 		return fmt.Errorf("inbound: receipt status %q is not sent, delivered, read or failed", m.Receipt.Status)
 	}

@@ -185,6 +185,20 @@ func TestMetaEndToEnd(t *testing.T) {
 	if d := h.caseDetail(cases["p1_c1"]); d.Messages[0].Visibility != "public" {
 		t.Errorf("the Page comment's case is %s", d.Messages[0].Visibility)
 	}
+	// Bob edits his comment, then removes it: recorded on it, nothing new.
+	change := func(verb, text string) string {
+		return `{"object":"page","entry":[{"id":"` + metaPage + `","time":1,"changes":[{"field":"feed","value":{"item":"comment","verb":"` + verb +
+			`","comment_id":"p1_c1","post_id":"p1","parent_id":"p1","from":{"id":"8001","name":"Bob Example"},"message":"` + text +
+			`","created_time":` + fmt.Sprint(time.Now().Unix()) + `}}]}]}`
+	}
+	h.metaSigned(change("edited", "Streetlight out on Mill Lane, by number 12"))
+	h.eventually("the edit is recorded", func() bool {
+		return h.count(`SELECT count(*) FROM messages WHERE external_id = 'p1_c1' AND edited_body = 'Streetlight out on Mill Lane, by number 12'`) == 1
+	})
+	h.metaSigned(change("remove", ""))
+	h.eventually("the removal is recorded", func() bool {
+		return h.count(`SELECT count(*) FROM messages WHERE external_id = 'p1_c1' AND removed_at IS NOT NULL AND body = 'Streetlight out on Mill Lane'`) == 1
+	})
 
 	// Outside WhatsApp's 24 hours a free-text reply is refused before
 	// sending, saying why and what is possible.

@@ -36,6 +36,9 @@ type entry struct {
 	Exact    string
 	// New marks what arrived after the reply being held was written.
 	New bool
+	// Edited is the resident's edit on the network and when they made
+	// it; Removed when they removed the message there.
+	Edited, EditedAt, Removed string
 }
 
 // composer is the reply form as the page shows it.
@@ -293,6 +296,12 @@ func (u *UI) timeline(d cases.Detail, names map[int64]string, since int64, now t
 		e := entry{ID: m.ID, Kind: m.Direction, Visibility: m.Visibility, Body: m.Body,
 			Local: clock(m.CreatedAt, now, u.zone), Exact: m.CreatedAt.UTC().Format(time.RFC3339),
 			New: since > 0 && m.ID > since}
+		if m.EditedBody != nil && m.EditedAt != nil {
+			e.Edited, e.EditedAt = *m.EditedBody, clock(*m.EditedAt, now, u.zone)
+		}
+		if m.RemovedAt != nil {
+			e.Removed = clock(*m.RemovedAt, now, u.zone)
+		}
 		switch m.Direction {
 		case "inbound":
 			e.Who = resident

@@ -7,14 +7,15 @@
 //
 // Here so far: the hub.challenge handshake, the X-Hub-Signature-256 check,
 // the parsing of deliveries (WhatsApp statuses as delivery receipts for
-// our messages), and the Graph API client that sends replies
+// our messages, Page comment edits and removals as changes to the stored
+// comment), and the Graph API client that sends replies
 // (Messenger and Instagram messages, tagged HUMAN_AGENT when Meta says the
 // 24-hour window has closed; public replies to comments; WhatsApp text
 // quoting the message answered), split into numbered parts, with failures
 // classified by Meta's error code; and the driver (settings, capabilities,
 // one endpoint per app). The driver is not registered in cmd/inbox yet:
-// WhatsApp templates, comment edits, private replies to comments, channel
-// health and the simulator come first.
+// WhatsApp templates, Instagram comment edits, private replies to
+// comments, channel health and the simulator come first.
 package meta
 
 // Channels the driver serves.

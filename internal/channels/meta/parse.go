@@ -235,8 +235,24 @@ func comment(channel string, accounts map[string]string, entryID string, c chang
 		if v.Item != "comment" {
 			return channels.Inbound{}, "feed " + v.Item, nil
 		}
-		if v.Verb != "add" {
-			// Edits and removals change a stored message, never make one.
+		switch v.Verb {
+		case "add":
+		case "edited", "remove":
+			// Edits and removals change the stored comment, never make one.
+			if v.CommentID == "" || v.From.ID == "" {
+				return channels.Inbound{}, "", errNoID
+			}
+			kind := channels.Edited
+			if v.Verb == "remove" {
+				kind = channels.Removed
+			}
+			at := seconds(v.Created, receivedAt)
+			in.ExternalID, in.Text, in.ConversationID = v.CommentID, v.Message, v.PostID
+			in.Author = channels.Identity{ExternalID: v.From.ID, DisplayName: v.From.Name}
+			in.SentAt, in.Change = at, &channels.Change{Kind: kind}
+			in.DedupeKey = channel + ":" + kind + ":" + v.CommentID + ":" + strconv.FormatInt(at.UnixNano(), 10)
+			return in, "", nil
+		default:
 			return channels.Inbound{}, "comment " + v.Verb, nil
 		}
 		if v.From.ID == entryID {

@@ -81,8 +81,8 @@ func equal(a, b channels.Inbound) bool {
 }
 
 // Page comments: a new comment and a reply to it are public, threaded by
-// post and parent; edits, removals, the Page's own comment and other feed
-// items make nothing.
+// post and parent; edits and removals are changes to them; the Page's
+// own comment and other feed items make nothing.
 func TestParsePageComments(t *testing.T) {
 	body := `{"object":"page","entry":[{"id":"` + page + `","time":1764669600,"changes":[
 	 {"field":"feed","value":{"item":"comment","verb":"add","comment_id":"p1_c1","post_id":"p1","parent_id":"p1",
@@ -99,10 +99,14 @@ func TestParsePageComments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(msgs) != 2 {
-		t.Fatalf("%d messages, want 2", len(msgs))
+	if len(msgs) != 4 {
+		t.Fatalf("%d messages and changes, want 4", len(msgs))
 	}
-	first, reply := msgs[0], msgs[1]
+	first, reply, edit, removal := msgs[0], msgs[1], msgs[2], msgs[3]
+	if edit.Change == nil || edit.Change.Kind != channels.Edited || edit.ExternalID != "p1_c1" || edit.Text != "edited" ||
+		removal.Change == nil || removal.Change.Kind != channels.Removed || removal.ExternalID != "p1_c2" || edit.DedupeKey == first.DedupeKey {
+		t.Errorf("edit %+v, removal %+v", edit, removal)
+	}
 	if first.Visibility != channels.Public || first.ConversationID != "p1" || first.InReplyTo != "p1" ||
 		first.Author.DisplayName != "Alice Example" || !first.SentAt.Equal(time.Unix(1764669600, 0)) || first.DedupeKey != "facebook:p1_c1" {
 		t.Errorf("comment %+v", first)
@@ -110,7 +114,7 @@ func TestParsePageComments(t *testing.T) {
 	if reply.InReplyTo != "p1_c1" || reply.ConversationID != "p1" {
 		t.Errorf("reply to a comment %+v", reply)
 	}
-	for _, k := range []string{"comment edited", "comment remove", "echo", "feed reaction", "field mention"} {
+	for _, k := range []string{"echo", "feed reaction", "field mention"} {
 		if ig[k] != 1 {
 			t.Errorf("ignored %v, want one %q", ig, k)
 		}
