@@ -2,6 +2,7 @@ package channels
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -44,4 +45,16 @@ type Sender interface {
 // an account.
 type Poller interface {
 	Poll(ctx context.Context, cursor string) (msgs []Inbound, next string, err error)
+}
+
+// RecordPart reports a sent part of a reply to the sender's onPart, which
+// may be nil; an error from it names the part.
+func RecordPart(onPart func(index int, id string) error, index int, id string) error {
+	if onPart == nil {
+		return nil
+	}
+	if err := onPart(index, id); err != nil {
+		return fmt.Errorf("recording part %d (%s): %w", index+1, id, err)
+	}
+	return nil
 }

@@ -69,7 +69,7 @@ func (c *Client) Send(ctx context.Context, out channels.Outbound, onPart func(in
 		if answer.ID == "" {
 			return nil, unreadable()
 		}
-		return []string{answer.ID}, record(onPart, 0, answer.ID)
+		return []string{answer.ID}, channels.RecordPart(onPart, 0, answer.ID)
 	case out.Visibility == channels.Private:
 		if out.Recipient == "" {
 			return nil, permanent("a private message needs the resident's id")
@@ -81,7 +81,7 @@ func (c *Client) Send(ctx context.Context, out channels.Outbound, onPart func(in
 				return ids, err
 			}
 			ids = append(ids, id)
-			if err := record(onPart, i, id); err != nil {
+			if err := channels.RecordPart(onPart, i, id); err != nil {
 				return ids, err
 			}
 		}
@@ -136,16 +136,6 @@ func (c *Client) message(ctx context.Context, out channels.Outbound, text string
 		return "", unreadable()
 	}
 	return answer.MessageID, nil
-}
-
-func record(onPart func(int, string) error, index int, id string) error {
-	if onPart == nil {
-		return nil
-	}
-	if err := onPart(index, id); err != nil {
-		return fmt.Errorf("meta: recording part %d (%s): %w", index+1, id, err)
-	}
-	return nil
 }
 
 // graphError is the Graph API's error document.

@@ -131,7 +131,7 @@ func (c *Client) Send(ctx context.Context, out channels.Outbound, onPart func(in
 		if err != nil {
 			return nil, err
 		}
-		return []string{id}, record(onPart, 0, id)
+		return []string{id}, channels.RecordPart(onPart, 0, id)
 
 	case channels.Public:
 		parts := SplitThread(out.Text, MaxPostWeight)
@@ -145,7 +145,7 @@ func (c *Client) Send(ctx context.Context, out channels.Outbound, onPart func(in
 				return ids, err
 			}
 			ids = append(ids, id)
-			if err := record(onPart, i, id); err != nil {
+			if err := channels.RecordPart(onPart, i, id); err != nil {
 				return ids, err
 			}
 			replyTo = id
@@ -153,17 +153,6 @@ func (c *Client) Send(ctx context.Context, out channels.Outbound, onPart func(in
 		return ids, nil
 	}
 	return nil, permanent(fmt.Sprintf("unknown visibility %q", out.Visibility))
-}
-
-// record reports a sent part to the caller.
-func record(onPart func(int, string) error, index int, id string) error {
-	if onPart == nil {
-		return nil
-	}
-	if err := onPart(index, id); err != nil {
-		return fmt.Errorf("x: recording part %d (%s): %w", index+1, id, err)
-	}
-	return nil
 }
 
 type postRequest struct {
