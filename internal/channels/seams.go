@@ -24,6 +24,14 @@ type Webhook interface {
 	Parse(body []byte, receivedAt time.Time) ([]Inbound, error)
 }
 
+// IgnoreCounter is implemented by webhooks whose deliveries carry updates
+// that make no message (echoes, receipts of kinds not kept, unknown
+// kinds): ParseCounting parses as Parse does and also counts those, by a
+// kind from a short fixed list, for the operators' metrics.
+type IgnoreCounter interface {
+	ParseCounting(body []byte, receivedAt time.Time) ([]Inbound, map[string]int, error)
+}
+
 // Prechecker is implemented by webhooks that can refuse a request from its
 // URL and headers alone (no signature header at all, say), so that ingest
 // spends nothing reading the body of a request that cannot be genuine.

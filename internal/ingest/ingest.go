@@ -307,7 +307,17 @@ func (h *Handler) receive(c echo.Context) error {
 		return refuse(c, http.StatusBadRequest, detail)
 	}
 
-	msgs, parseErr := ep.Webhook.Parse(body, receivedAt)
+	var msgs []channels.Inbound
+	var parseErr error
+	if counting, ok := ep.Webhook.(channels.IgnoreCounter); ok {
+		var ignored map[string]int
+		msgs, ignored, parseErr = counting.ParseCounting(body, receivedAt)
+		for kind, n := range ignored {
+			h.metrics.InboundIgnored.WithLabelValues(driver, kind).Add(float64(n))
+		}
+	} else {
+		msgs, parseErr = ep.Webhook.Parse(body, receivedAt)
+	}
 	msgs, invalid := valid(msgs)
 	if invalid != nil {
 		parseErr = errors.Join(parseErr, invalid)

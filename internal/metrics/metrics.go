@@ -19,6 +19,9 @@ type Metrics struct {
 	WebhookSeconds *prometheus.HistogramVec
 	// InboundMessages counts resident messages published to INBOUND.
 	InboundMessages *prometheus.CounterVec
+	// InboundIgnored counts the updates of verified deliveries that made
+	// no message (echoes, unknown kinds, unconfigured accounts), by kind.
+	InboundIgnored *prometheus.CounterVec
 	// CasesCreated counts new cases by channel.
 	CasesCreated *prometheus.CounterVec
 	// InboundProcessed counts INBOUND messages by result (stored, duplicate, failed, rejected).
@@ -75,6 +78,10 @@ func New() *Metrics {
 			Name: "inbox_api_requests_total",
 			Help: "REST API requests by route and status code.",
 		}, []string{"route", "code"}),
+		InboundIgnored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "inbox_inbound_ignored_total",
+			Help: "Updates of verified webhook deliveries that made no message, by driver and kind.",
+		}, []string{"driver", "kind"}),
 		SLAAlerts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "inbox_sla_alerts_total",
 			Help: "SLA warnings and breaches announced, by target and kind.",
@@ -87,7 +94,7 @@ func New() *Metrics {
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.Webhooks, m.WebhookSeconds, m.InboundMessages, m.CasesCreated,
+		m.Webhooks, m.WebhookSeconds, m.InboundMessages, m.InboundIgnored, m.CasesCreated,
 		m.InboundProcessed, m.Outbound, m.OutboxPublished, m.APIRequests, m.SLAAlerts, m.AutomaticReplies,
 	)
 	return m

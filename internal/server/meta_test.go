@@ -182,6 +182,14 @@ func TestMetaEndToEnd(t *testing.T) {
 	if n := h.count(`SELECT count(*) FROM messages WHERE external_id IN ('m_echo', 'wamid.unknown')`); n != 0 {
 		t.Errorf("an echo or a status became a message")
 	}
+	// Refused deliveries are counted as forged; the echoes (one in each of
+	// the two messenger deliveries) as ignored.
+	if got := metric(t, h, `inbox_webhooks_total{channel="meta",result="forged"}`); got != "2" {
+		t.Errorf("forged Meta deliveries counted %s, want 2", got)
+	}
+	if got := metric(t, h, `inbox_inbound_ignored_total{driver="meta",kind="echo"}`); got != "2" {
+		t.Errorf("ignored echoes counted %s, want 2", got)
+	}
 	if d := h.caseDetail(cases["p1_c1"]); d.Messages[0].Visibility != "public" {
 		t.Errorf("the Page comment's case is %s", d.Messages[0].Visibility)
 	}

@@ -27,6 +27,24 @@ type Ignored map[string]int
 
 func (ig Ignored) add(kind string) { ig[kind]++ }
 
+// Kinds folds the counts into the few kinds operators watch: echo,
+// account (not configured), status, unsupported (a kind of update or
+// message this driver does not read).
+func (ig Ignored) Kinds() map[string]int {
+	out := map[string]int{}
+	for k, n := range ig {
+		switch k {
+		case "echo", "status":
+			out[k] += n
+		case "account not configured":
+			out["account"] += n
+		default:
+			out["unsupported"] += n
+		}
+	}
+	return out
+}
+
 // delivery is a webhook body: object names the product.
 type delivery struct {
 	Object string  `json:"object"`

@@ -89,3 +89,11 @@ func (w *Webhook) Parse(body []byte, receivedAt time.Time) ([]channels.Inbound, 
 func (w *Webhook) routes() Routes {
 	return Routes{Pages: w.Pages, Instagram: w.Instagram, Numbers: w.Numbers}
 }
+
+var _ channels.IgnoreCounter = (*Webhook)(nil)
+
+// ParseCounting parses as Parse does and counts what made no message.
+func (w *Webhook) ParseCounting(body []byte, receivedAt time.Time) ([]channels.Inbound, map[string]int, error) {
+	msgs, ig, err := Parse(body, w.routes(), receivedAt)
+	return msgs, ig.Kinds(), err
+}
