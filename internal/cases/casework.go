@@ -385,7 +385,7 @@ func (s *Service) ApplyReceipts(tx *gorm.DB, receipts []channels.Inbound) error 
 			AND NOT (m.delivery_status = 'read' AND r.status = 'failed')
 			RETURNING m.id, m.case_id
 		)
-		`+messageEvents,
+		`+store.MessageEvents,
 		accounts, ids, statuses, reasons,
 		s.names.CaseEventSubject(EventDelivery, ""), EventDelivery, EventDelivery).Error
 }
@@ -422,20 +422,10 @@ func (s *Service) ApplyChanges(tx *gorm.DB, changes []channels.Inbound) error {
 			AND (c.kind = 'removed' OR m.edited_at IS NULL OR m.edited_at <= c.at::timestamptz)
 			RETURNING m.id, m.case_id
 		)
-		`+messageEvents,
+		`+store.MessageEvents,
 		accounts, keys, kinds, texts, ats,
 		s.names.CaseEventSubject(EventMessageChanged, ""), EventMessageChanged, EventMessageChanged).Error
 }
 
 // EventMessageChanged announces a resident's edit or removal of a message.
 const EventMessageChanged = "message_changed"
-
-// messageEvents ends a statement whose CTE "updated" returned messages
-// (id, case_id) it changed: it writes one case event per message to the
-// outbox. Its parameters are the event subject without the team, and the
-// event kind twice.
-const messageEvents = `INSERT INTO outbox (subject, msg_id, payload)
-		SELECT ? || t.slug, 'case-' || c.id || '-' || ?::text || '-' || u.id || '-' || (extract(epoch FROM now()) * 1000000000)::bigint,
-			jsonb_build_object('kind', ?::text, 'case_id', c.id, 'reference', c.reference, 'team', t.slug,
-				'channel', c.channel, 'status', c.status, 'message_id', u.id, 'at', now())
-		FROM updated u JOIN cases c ON c.id = u.case_id JOIN teams t ON t.id = c.team_id`

@@ -335,10 +335,6 @@ func (l *lease) announce(tx *gorm.DB) error {
 	if l.s.bus == nil {
 		return nil
 	}
-	return tx.Exec(`INSERT INTO outbox (subject, msg_id, payload)
-		SELECT ? || t.slug, 'case-' || c.id || '-' || ?::text || '-' || m.id || '-' || (extract(epoch FROM now()) * 1000000000)::bigint,
-			jsonb_build_object('kind', ?::text, 'case_id', c.id, 'reference', c.reference, 'team', t.slug,
-				'channel', c.channel, 'status', c.status, 'message_id', m.id, 'at', now())
-		FROM messages m JOIN cases c ON c.id = m.case_id JOIN teams t ON t.id = c.team_id WHERE m.id = ?`,
-		l.s.bus.CaseEventSubject(eventDelivery, ""), eventDelivery, eventDelivery, l.id).Error
+	return tx.Exec(`WITH updated AS (SELECT id, case_id FROM messages WHERE id = ?) `+store.MessageEvents,
+		l.id, l.s.bus.CaseEventSubject(eventDelivery, ""), eventDelivery, eventDelivery).Error
 }
