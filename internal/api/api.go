@@ -4,6 +4,7 @@ package api
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -234,11 +235,22 @@ func (h *handlers) setPriority(c echo.Context) error {
 type Rules interface {
 	Routing() any
 	SLA() any
+	// ChannelAccounts lists the configured channel accounts and their
+	// health.
+	ChannelAccounts(ctx context.Context) (any, error)
 }
 
 func (h *handlers) getRouting(c echo.Context) error { return c.JSON(http.StatusOK, h.rules.Routing()) }
 
 func (h *handlers) getSLA(c echo.Context) error { return c.JSON(http.StatusOK, h.rules.SLA()) }
+
+func (h *handlers) listChannelAccounts(c echo.Context) error {
+	accounts, err := h.rules.ChannelAccounts(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"channel_accounts": accounts})
+}
 
 type assignmentRequest struct {
 	AssigneeID *int64 `json:"assignee_id" validate:"omitempty,gt=0,excluded_with=Unassign"`

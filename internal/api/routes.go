@@ -42,6 +42,9 @@ var routes = []Route{
 	{http.MethodPost, "/queue/next", may(cases.ActAssignSelf), (*handlers).claimNext},
 	{http.MethodGet, "/routing", may(cases.ActReadRules), (*handlers).getRouting},
 	{http.MethodGet, "/sla", may(cases.ActReadRules), (*handlers).getSLA},
+	// Whether each account's network takes its credential: anyone who
+	// answers residents needs to know when replies wait.
+	{http.MethodGet, "/channel-accounts", may(cases.ActRead), (*handlers).listChannelAccounts},
 }
 
 // Route is one call of the API.

@@ -145,6 +145,10 @@ const (
 	RateLimited
 	// Permanent: the network refused the message (4xx); do not retry.
 	Permanent
+	// Unauthorised: the network refused the account's credential (expired
+	// or revoked). The reply is not at fault: it waits, with every other
+	// reply of the account, until the credential is replaced.
+	Unauthorised
 )
 
 func (k SendErrorKind) String() string {
@@ -155,6 +159,8 @@ func (k SendErrorKind) String() string {
 		return "rate_limited"
 	case Permanent:
 		return "permanent"
+	case Unauthorised:
+		return "unauthorised"
 	}
 	return "unknown"
 }

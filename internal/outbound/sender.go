@@ -111,6 +111,9 @@ type worker struct {
 	// configuration.
 	stopped context.Context
 	stop    context.CancelFunc
+	// refusal pauses the worker while the network refuses the account's
+	// credential.
+	refusal refusal
 }
 
 // Start creates the shared rate-limit bucket and one durable consumer per
@@ -145,7 +148,10 @@ func (s *Sender) Use(ctx context.Context, senders map[string]channels.Sender) er
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, account := range slices.Sorted(maps.Keys(senders)) {
-		if _, running := s.workers[account]; running {
+		if w, running := s.workers[account]; running {
+			// Opened again with what may be a new credential: an account
+			// whose credential was refused tries its waiting replies.
+			w.refusal.lift()
 			continue
 		}
 		cons, err := s.bus.Consumer(ctx, bus.Outbound, jetstream.ConsumerConfig{
@@ -222,6 +228,10 @@ func (s *Sender) dbCtx() (context.Context, context.CancelFunc) {
 // nothing while the account is rate limited.
 func (s *Sender) work(w *worker) {
 	for w.stopped.Err() == nil {
+		w.refusal.waitLifted(w.stopped)
+		if w.stopped.Err() != nil {
+			return
+		}
 		if wait := s.limits.wait(w.stopped, w.account); wait > 0 {
 			s.pause(w, wait)
 			continue
@@ -320,16 +330,17 @@ func (s *Sender) handle(w *worker, m jetstream.Msg) {
 			l.end()
 			s.metrics.Outbound.WithLabelValues(out.Channel, "sent").Inc()
 			_ = m.Ack()
+			s.markAccepted(w.account)
 			return
 		}
 	}
 	l.end()
-	s.failed(l, out, err, context.Cause(sendCtx))
+	s.failed(w, l, out, err, context.Cause(sendCtx))
 }
 
 // failed handles a send that did not go through: err is what the driver
 // (or recording) returned, cause why the send was cancelled, if it was.
-func (s *Sender) failed(l *lease, out channels.Outbound, err, cause error) {
+func (s *Sender) failed(w *worker, l *lease, out channels.Outbound, err, cause error) {
 	m := l.msg
 	switch {
 	case errors.Is(err, errClaimLost) || errors.Is(cause, errClaimLost):
@@ -365,6 +376,22 @@ func (s *Sender) failed(l *lease, out channels.Outbound, err, cause error) {
 		s.log.Info("outbound rate limited", "account", out.Account, "message_id", out.MessageID, "retry_in", time.Until(until))
 		if owned, dbErr = l.release(ctx, se.Reason); dbErr == nil && owned {
 			_ = m.NakWithDelay(time.Until(until))
+		}
+	case channels.Unauthorised:
+		// The reply waits, not failed, and so does every other reply of the
+		// account: this worker fetches nothing more until a reload opens
+		// the account again.
+		s.metrics.Outbound.WithLabelValues(out.Channel, "unauthorised").Inc()
+		w.refusal.refuse()
+		var first bool
+		if first, dbErr = s.markRefused(ctx, out.Account, se.Reason); dbErr == nil && first {
+			s.log.Error("channel account unhealthy: the network refused its credential; its replies wait until the configuration is reloaded with a new one",
+				"account", out.Account, "channel", out.Channel, "reason", se.Reason)
+		}
+		if dbErr == nil {
+			if owned, dbErr = l.release(ctx, "waiting: the network refused the account's credential ("+se.Reason+")"); dbErr == nil && owned {
+				_ = m.NakWithDelay(s.cfg.BaseBackoff)
+			}
 		}
 	case channels.Permanent:
 		if owned, dbErr = l.fail(ctx, se.Reason); dbErr == nil && owned {

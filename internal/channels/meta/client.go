@@ -184,7 +184,7 @@ func sendError(status int, answer []byte, now time.Time) error {
 	case throttled[ge.Code]:
 		return &sendFailure{graph: ge, SendError: channels.SendError{Kind: channels.RateLimited, Reason: reason, RetryAt: now.Add(time.Minute), Status: status}}
 	case credential[ge.Code] || status == http.StatusUnauthorized:
-		return &sendFailure{graph: ge, credential: true, SendError: channels.SendError{Kind: channels.Retryable, Reason: reason, Status: status}}
+		return &sendFailure{graph: ge, credential: true, SendError: channels.SendError{Kind: channels.Unauthorised, Reason: reason, Status: status}}
 	case ge.Code == 131047:
 		return &sendFailure{graph: ge, SendError: channels.SendError{Kind: channels.Permanent,
 			Reason: "more than 24 hours since the resident's last WhatsApp message: only an approved template can go out (" + reason + ")", Status: status}}

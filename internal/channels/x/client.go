@@ -214,6 +214,14 @@ func (c *Client) post(ctx context.Context, path string, in, out any) (int, error
 			RetryAt: retryAt(resp.Header, time.Now()),
 			Status:  status,
 		}
+	case status == http.StatusUnauthorized:
+		// The access token expired or was revoked: the account's
+		// problem, not the reply's.
+		return status, &channels.SendError{
+			Kind:   channels.Unauthorised,
+			Reason: reason(status, answer),
+			Status: status,
+		}
 	case status >= 500:
 		// X has been seen to publish a post and still answer 5xx, so a
 		// retry may post twice.

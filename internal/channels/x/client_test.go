@@ -354,8 +354,8 @@ func TestSendUnauthorized(t *testing.T) {
 	_, client := newFake(t)
 	client.BearerToken = ""
 	_, err := client.PostReply(t.Context(), "Hello", residentPost)
-	if se := sendError(t, err); se.Kind != channels.Permanent || se.Status != http.StatusUnauthorized {
-		t.Errorf("got %+v, want permanent 401", se)
+	if se := sendError(t, err); se.Kind != channels.Unauthorised || se.Status != http.StatusUnauthorized {
+		t.Errorf("got %+v, want unauthorised 401", se)
 	}
 }
 

@@ -122,6 +122,7 @@ type Server struct {
 	requests  []*Request
 	inFlight  int
 	limit     *rateLimit
+	revoked   map[string]bool
 }
 
 // New returns a fake X API with nothing sent.
@@ -324,7 +325,7 @@ func (s *Server) api(h handler) http.HandlerFunc {
 			writeFailure(w, f)
 			return
 		}
-		if !authorized(r) {
+		if !s.authorized(r) {
 			writeProblem(w, http.StatusUnauthorized, "Unauthorized", "Unauthorized")
 			return
 		}
@@ -467,8 +468,22 @@ func conversationID(a, b string) string {
 
 // authorized reports whether r carries a bearer token. The fake accepts
 // any token.
-func authorized(r *http.Request) bool {
-	return strings.TrimSpace(bearer(r)) != ""
+func (s *Server) authorized(r *http.Request) bool {
+	token := strings.TrimSpace(bearer(r))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return token != "" && !s.revoked[token]
+}
+
+// Revoke makes the fake refuse token from now on, as X does an access
+// token the account's owner revoked: 401 to every request carrying it.
+func (s *Server) Revoke(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.revoked == nil {
+		s.revoked = map[string]bool{}
+	}
+	s.revoked[token] = true
 }
 
 // bearer is the request's bearer token, empty when it has none.

@@ -1,0 +1,103 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/citizeninbox/inbox/internal/store"
+)
+
+// AccountHealth is one configured channel account as the API shows it:
+// whether its network takes its credential, and how many replies wait to
+// go out on it.
+type AccountHealth struct {
+	Slug    string `json:"slug"`
+	Channel string `json:"channel"`
+	Name    string `json:"name"`
+	Team    string `json:"team"`
+	Healthy bool   `json:"healthy"`
+	// UnhealthySince is when the network first refused the credential;
+	// Reason is what it said.
+	UnhealthySince *time.Time `json:"unhealthy_since"`
+	Reason         string     `json:"reason"`
+	RepliesWaiting int        `json:"replies_waiting"`
+}
+
+// accountHealth reads the configured accounts' health from the database,
+// which every replica shares, in the configuration's order.
+func (s *Server) accountHealth(ctx context.Context) ([]AccountHealth, error) {
+	f := s.file.Load()
+	slugs := make([]string, len(f.ChannelAccounts))
+	for i, a := range f.ChannelAccounts {
+		slugs[i] = a.Slug
+	}
+	var rows []AccountHealth
+	err := s.DB.WithContext(ctx).Raw(`SELECT a.slug, a.channel, a.name, t.slug AS team,
+			a.credential_refused_at IS NULL AS healthy, a.credential_refused_at AS unhealthy_since,
+			a.credential_reason AS reason,
+			(SELECT count(*) FROM messages m WHERE m.channel_account_id = a.id
+				AND m.delivery_status IN ('queued', 'sending')) AS replies_waiting
+		FROM unnest(?::text[]) WITH ORDINALITY AS c(slug, n)
+		JOIN channel_accounts a ON a.slug = c.slug
+		JOIN teams t ON t.id = a.team_id
+		ORDER BY c.n`, store.Strings(slugs)).Scan(&rows).Error
+	if rows == nil {
+		rows = []AccountHealth{}
+	}
+	return rows, err
+}
+
+// ChannelAccounts lists the configured accounts and their health, for the
+// API.
+func (r *rulesInForce) ChannelAccounts(ctx context.Context) (any, error) {
+	return (*Server)(r).accountHealth(ctx)
+}
+
+// healthCollector exports the accounts' health to /metrics, read from the
+// database at each scrape so every replica reports the same.
+type healthCollector struct {
+	s       *Server
+	healthy *prometheus.Desc
+	waiting *prometheus.Desc
+}
+
+func newHealthCollector(s *Server) *healthCollector {
+	return &healthCollector{
+		s: s,
+		healthy: prometheus.NewDesc("inbox_channel_account_healthy",
+			"1 while the channel account's network takes its credential, 0 once it refused it (replies wait).",
+			[]string{"account", "channel"}, nil),
+		waiting: prometheus.NewDesc("inbox_channel_account_replies_waiting",
+			"Replies queued or being sent on the channel account.",
+			[]string{"account", "channel"}, nil),
+	}
+}
+
+func (c *healthCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.healthy
+	ch <- c.waiting
+}
+
+// scrapeTimeout bounds the database read of one scrape.
+const scrapeTimeout = 5 * time.Second
+
+func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+	defer cancel()
+	rows, err := c.s.accountHealth(ctx)
+	if err != nil {
+		c.s.log.Warn("metrics: channel account health unavailable", "err", err)
+		ch <- prometheus.NewInvalidMetric(c.healthy, err)
+		return
+	}
+	for _, r := range rows {
+		v := 0.0
+		if r.Healthy {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.healthy, prometheus.GaugeValue, v, r.Slug, r.Channel)
+		ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(r.RepliesWaiting), r.Slug, r.Channel)
+	}
+}
