@@ -88,8 +88,9 @@ func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	rows, err := c.s.accountHealth(ctx)
 	if err != nil {
+		// No series rather than an error: /metrics stays up while the
+		// database is down, which is when operators read it most.
 		c.s.log.Warn("metrics: channel account health unavailable", "err", err)
-		ch <- prometheus.NewInvalidMetric(c.healthy, err)
 		return
 	}
 	for _, r := range rows {

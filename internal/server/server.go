@@ -265,7 +265,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	ops.Use(middleware.Recover())
 	ops.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	ops.GET("/readyz", s.ready)
-	ops.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{})))
+	ops.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})))
 	s.ops = &http.Server{
 		Handler:           ops,
 		ReadHeaderTimeout: 5 * time.Second,
