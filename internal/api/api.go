@@ -154,8 +154,13 @@ func (h *handlers) getCase(c echo.Context) error {
 }
 
 type replyRequest struct {
-	Text       string `json:"text" validate:"required,max=10000,nonul"`
-	Visibility string `json:"visibility" validate:"required,oneof=public private"`
+	// Text is required unless Template names one of the account's
+	// approved templates, which goes with Parameters instead.
+	Text       string   `json:"text" validate:"max=10000,nonul"`
+	Visibility string   `json:"visibility" validate:"required,oneof=public private"`
+	InReplyTo  int64    `json:"in_reply_to_message_id" validate:"omitempty,gt=0"`
+	Template   string   `json:"template" validate:"omitempty,max=512,nonul"`
+	Parameters []string `json:"parameters" validate:"omitempty,max=10,dive,max=1024,nonul"`
 }
 
 func (h *handlers) reply(c echo.Context) error {
@@ -163,8 +168,13 @@ func (h *handlers) reply(c echo.Context) error {
 	if err := h.bindJSON(c, &req); err != nil {
 		return err
 	}
-	if strings.TrimSpace(req.Text) == "" {
+	switch {
+	case req.Template == "" && strings.TrimSpace(req.Text) == "":
 		return &validationError{fields: []FieldError{{Field: "text", Message: "is required"}}}
+	case req.Template != "" && req.Text != "":
+		return &validationError{fields: []FieldError{{Field: "text", Message: "must be empty when a template is sent"}}}
+	case req.Template == "" && len(req.Parameters) > 0:
+		return &validationError{fields: []FieldError{{Field: "parameters", Message: "are a template's, and no template is named"}}}
 	}
 	key := c.Request().Header.Get("Idempotency-Key")
 	if len(key) > 200 {
@@ -172,6 +182,7 @@ func (h *handlers) reply(c echo.Context) error {
 	}
 	msg, err := h.cases.Reply(c.Request().Context(), actor(c), c.Param("case"), cases.ReplyInput{
 		Text: strings.TrimSpace(req.Text), Visibility: channels.Visibility(req.Visibility), IdempotencyKey: key,
+		InReplyTo: req.InReplyTo, Template: req.Template, Parameters: req.Parameters,
 	})
 	if err != nil {
 		return err

@@ -90,6 +90,22 @@ func problemFor(err error) Problem {
 		p := mk(http.StatusConflict, "window_closed", err.Error())
 		p.Title = "Messaging window closed"
 		return p
+	case errors.Is(err, cases.ErrPrivateReplyUsed):
+		p := mk(http.StatusConflict, "private_reply_used", err.Error())
+		p.Title = "Private reply already sent"
+		return p
+	case errors.Is(err, cases.ErrReplyTarget):
+		p := mk(http.StatusUnprocessableEntity, "unprocessable", err.Error())
+		p.Errors = []FieldError{{Field: "in_reply_to_message_id", Message: err.Error()}}
+		return p
+	case errors.Is(err, cases.ErrUnknownTemplate), errors.Is(err, cases.ErrTemplateNotPrivate):
+		p := mk(http.StatusUnprocessableEntity, "unprocessable", err.Error())
+		p.Errors = []FieldError{{Field: "template", Message: err.Error()}}
+		return p
+	case errors.Is(err, cases.ErrTemplateParameters):
+		p := mk(http.StatusUnprocessableEntity, "unprocessable", err.Error())
+		p.Errors = []FieldError{{Field: "parameters", Message: err.Error()}}
+		return p
 	case errors.Is(err, channels.ErrTooLong):
 		p := mk(http.StatusUnprocessableEntity, "too_long", err.Error())
 		p.Errors = []FieldError{{Field: "text", Message: err.Error()}}

@@ -26,6 +26,16 @@ type ReplyInput struct {
 	// adviser had in view while writing: a resident's message or another
 	// adviser's reply after it holds the reply (ErrConversationMoved).
 	SeenMessageID int64
+	// InReplyTo, when set, is the resident's message of the case the reply
+	// answers: a public reply goes under that post, a private one quotes
+	// the message where the network can (WhatsApp) or is the one private
+	// reply to that public post (Meta's comments).
+	InReplyTo int64
+	// Template, when set, is the name of one of the account's approved
+	// templates, sent with Parameters in place of Text (a private message
+	// the network takes after its window for free text has closed).
+	Template   string
+	Parameters []string
 }
 
 // ErrIdempotencyKeyReused is returned when a key already made a reply on
@@ -59,6 +69,22 @@ func (s *Service) reply(ctx context.Context, actor Actor, ref string, in ReplyIn
 		if err := check(actor, c.ID, c.TeamID, ActReply); err != nil {
 			return err
 		}
+		var acct struct {
+			Slug    string
+			Channel string
+		}
+		if err := tx.Raw(`SELECT slug, channel FROM channel_accounts WHERE id = ?`, c.ChannelAccountID).Scan(&acct).Error; err != nil {
+			return err
+		}
+		text := in.Text
+		var template *channels.TemplateReply
+		if in.Template != "" {
+			t, rendered, err := s.renderTemplate(acct.Slug, in)
+			if err != nil {
+				return err
+			}
+			text, template = rendered, &t
+		}
 		if in.IdempotencyKey != "" {
 			var prior struct {
 				ID     int64
@@ -70,7 +96,7 @@ func (s *Service) reply(ctx context.Context, actor Actor, ref string, in ReplyIn
 				return err
 			}
 			if prior.ID != 0 {
-				if prior.CaseID != c.ID || prior.Body != in.Text {
+				if prior.CaseID != c.ID || prior.Body != text {
 					return ErrIdempotencyKeyReused
 				}
 				written, err = readMessage(tx, prior.ID)
@@ -89,48 +115,17 @@ func (s *Service) reply(ctx context.Context, actor Actor, ref string, in ReplyIn
 				return ErrConversationMoved
 			}
 		}
-		var acct struct {
-			Slug    string
-			Channel string
-		}
-		if err := tx.Raw(`SELECT slug, channel FROM channel_accounts WHERE id = ?`, c.ChannelAccountID).Scan(&acct).Error; err != nil {
+		out, err := s.address(tx, c, acct.Channel, acct.Slug, in, text)
+		if err != nil {
 			return err
 		}
-		if err := s.checkReply(acct.Slug, in.Visibility, in.Text); err != nil {
-			return err
-		}
-		if err := s.checkWindow(tx, c.ID, acct.Channel, acct.Slug, in.Visibility); err != nil {
-			return err
-		}
-		out := channels.Outbound{Channel: acct.Channel, Account: acct.Slug, Visibility: in.Visibility, Text: in.Text}
-		switch in.Visibility {
-		case channels.Public:
-			// The case's resident's latest public post; another resident's
-			// post in the thread only when the case has none of theirs.
-			if err := tx.Raw(`SELECT external_id FROM messages
-				WHERE case_id = ? AND direction = 'inbound' AND visibility = 'public' AND external_id <> ''
-				ORDER BY (contact_identity_id = ?) DESC, id DESC LIMIT 1`, c.ID, c.ContactIdentityID).Scan(&out.InReplyTo).Error; err != nil {
-				return err
-			}
-			if out.InReplyTo == "" {
-				return ErrNoPublicThread
-			}
-		case channels.Private:
-			if err := tx.Raw(`SELECT external_id FROM contact_identities WHERE id = ?`, c.ContactIdentityID).Scan(&out.Recipient).Error; err != nil {
-				return err
-			}
-			if out.Recipient == "" {
-				return ErrNoResident
-			}
-		default:
-			return fmt.Errorf("visibility %q is not public or private", in.Visibility)
-		}
+		out.Template = template
 		msg := &store.Message{
 			CaseID:           c.ID,
 			ChannelAccountID: c.ChannelAccountID,
 			Direction:        "outbound",
 			Visibility:       string(in.Visibility),
-			Body:             in.Text,
+			Body:             text,
 			InReplyTo:        out.InReplyTo,
 			DeliveryStatus:   "queued",
 			ExternalIDs:      []string{},

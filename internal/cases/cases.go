@@ -84,6 +84,8 @@ type ReplyRules interface {
 	MeasureReply(account string, vis channels.Visibility, text string) (channels.Measurement, error)
 	ReplyVisibilities(account string) []channels.Visibility
 	ReplyWindow(account string, vis channels.Visibility) time.Duration
+	Templates(account string) []channels.Template
+	PrivateReplyToPublic(account string) time.Duration
 }
 
 // MeasureReply measures a reply's text on a channel account by the rule

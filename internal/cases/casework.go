@@ -2,6 +2,7 @@ package cases
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -291,12 +292,27 @@ type WindowClosedError struct {
 	Visibility channels.Visibility
 	Window     time.Duration
 	ClosedAt   time.Time
+	// ToPublicPost says the window was that of the one private reply to a
+	// resident's public post.
+	ToPublicPost bool
+	// Templates are the account's approved templates, which the network
+	// takes when free text is closed.
+	Templates []string
 }
 
 func (e *WindowClosedError) Error() string {
-	return fmt.Sprintf("%s takes a %s reply for %s after the resident's last message, and that closed at %s; "+
-		"reply publicly where the channel allows, or wait for the resident to write again",
-		e.Channel, e.Visibility, windowWords(e.Window), e.ClosedAt.UTC().Format(time.RFC3339))
+	closed := e.ClosedAt.UTC().Format(time.RFC3339)
+	if e.ToPublicPost {
+		return fmt.Sprintf("%s takes one private reply to a public post for %s after it, and that closed at %s; "+
+			"reply publicly instead", e.Channel, windowWords(e.Window), closed)
+	}
+	instead := "reply publicly where the channel allows, or wait for the resident to write again"
+	if len(e.Templates) > 0 {
+		instead = fmt.Sprintf("send one of the account's approved templates (%s) with its parameters, "+
+			"or wait for the resident to write again", strings.Join(e.Templates, ", "))
+	}
+	return fmt.Sprintf("%s takes a %s reply for %s after the resident's last message, and that closed at %s; %s",
+		e.Channel, e.Visibility, windowWords(e.Window), closed, instead)
 }
 
 // Is makes errors.Is(err, ErrWindowClosed) hold.
@@ -312,13 +328,13 @@ func windowWords(d time.Duration) string {
 // lastResidentMessage is when the resident last wrote on the case with
 // visibility vis, by the network's clock; zero when they never did.
 func lastResidentMessage(tx *gorm.DB, caseID int64, vis channels.Visibility) (time.Time, error) {
-	var at *time.Time
+	var at sql.NullTime
 	err := tx.Raw(`SELECT max(coalesce(network_sent_at, created_at)) FROM messages
-		WHERE case_id = ? AND direction = 'inbound' AND visibility = ?`, caseID, string(vis)).Scan(&at).Error
-	if err != nil || at == nil {
+		WHERE case_id = ? AND direction = 'inbound' AND visibility = ?`, caseID, string(vis)).Row().Scan(&at)
+	if err != nil || !at.Valid {
 		return time.Time{}, err
 	}
-	return *at, nil
+	return at.Time, nil
 }
 
 // checkWindow refuses a reply the network's window no longer allows.
@@ -332,7 +348,13 @@ func (s *Service) checkWindow(tx *gorm.DB, caseID int64, channel, account string
 		return err
 	}
 	if closes := last.Add(window); time.Now().After(closes) {
-		return &WindowClosedError{Channel: channel, Visibility: vis, Window: window, ClosedAt: closes}
+		e := &WindowClosedError{Channel: channel, Visibility: vis, Window: window, ClosedAt: closes}
+		if vis == channels.Private {
+			for _, t := range s.Templates(account) {
+				e.Templates = append(e.Templates, t.Name)
+			}
+		}
+		return e
 	}
 	return nil
 }

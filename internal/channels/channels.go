@@ -133,6 +133,13 @@ type Outbound struct {
 	// SentParts holds the network ids of parts already posted by an earlier
 	// attempt, so a retried thread continues where it stopped.
 	SentParts []string `json:"sent_parts,omitempty"`
+	// ToPublicPost makes a private reply answer the resident's public post
+	// InReplyTo (see Capabilities.PrivateReplyToPublic) rather than a
+	// conversation.
+	ToPublicPost bool `json:"to_public_post,omitempty"`
+	// Template, when set, is the approved template the reply sends, Text
+	// being its rendering for the record.
+	Template *TemplateReply `json:"template,omitempty"`
 }
 
 // SendErrorKind classifies a failed send.

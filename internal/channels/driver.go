@@ -76,6 +76,9 @@ type Account struct {
 	Poller Poller
 	// PollEvery is the pause between two polls (a minute when zero).
 	PollEvery time.Duration
+	// Templates are the messages the network approved for the account,
+	// which go out when its window for free text has closed (WhatsApp).
+	Templates []Template
 }
 
 // Capabilities are what one channel can carry.
@@ -88,6 +91,11 @@ type Capabilities struct {
 	// message the network lets a reply go out; missing or zero means no
 	// limit.
 	ReplyWindow map[Visibility]time.Duration
+	// PrivateReplyToPublic is how long after a resident's public post the
+	// network lets one private message answer it, when the resident has not
+	// written privately (Meta's private replies to comments); zero when it
+	// has no such reply. That message is one part.
+	PrivateReplyToPublic time.Duration
 }
 
 // TextRule is how a network measures the text of one kind of reply.

@@ -141,6 +141,16 @@ func (r *Registry) Open(accounts []AccountConfig, deps Deps) (*Accounts, error) 
 		if err != nil {
 			return nil, fmt.Errorf("channel account %s: %w", cfg.Slug, err)
 		}
+		names := map[string]bool{}
+		for _, t := range acct.Templates {
+			if _, err := t.Parameters(); err != nil {
+				return nil, fmt.Errorf("channel account %s: template %s: %w", cfg.Slug, t.Name, err)
+			}
+			if names[t.Name] {
+				return nil, fmt.Errorf("channel account %s: template %s is configured twice", cfg.Slug, t.Name)
+			}
+			names[t.Name] = true
+		}
 		a.bySlug[cfg.Slug] = opened{cfg: cfg, caps: d.Channels()[cfg.Channel], account: acct}
 		if acct.Sender != nil {
 			a.senders[cfg.Slug] = acct.Sender
@@ -324,6 +334,18 @@ func (a *Accounts) ReplyVisibilities(account string) []Visibility {
 		}
 	}
 	return out
+}
+
+// Templates are the approved templates of the account, for replies when
+// the window for free text has closed.
+func (a *Accounts) Templates(account string) []Template {
+	return a.bySlug[account].account.Templates
+}
+
+// PrivateReplyToPublic is how long after a resident's public post the
+// account's network lets one private message answer it; zero when never.
+func (a *Accounts) PrivateReplyToPublic(account string) time.Duration {
+	return a.bySlug[account].caps.PrivateReplyToPublic
 }
 
 // ReplyWindow is how long after the resident's last message the account's

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/store"
 )
 
@@ -23,6 +24,9 @@ type AccountHealth struct {
 	UnhealthySince *time.Time `json:"unhealthy_since"`
 	Reason         string     `json:"reason"`
 	RepliesWaiting int        `json:"replies_waiting"`
+	// Templates are the account's approved templates, for replies after
+	// the network's window for free text has closed.
+	Templates []channels.Template `json:"templates" gorm:"-"`
 }
 
 // accountHealth reads the configured accounts' health from the database,
@@ -45,6 +49,11 @@ func (s *Server) accountHealth(ctx context.Context) ([]AccountHealth, error) {
 		ORDER BY c.n`, store.Strings(slugs)).Scan(&rows).Error
 	if rows == nil {
 		rows = []AccountHealth{}
+	}
+	for i := range rows {
+		if rows[i].Templates = s.Cases.Templates(rows[i].Slug); rows[i].Templates == nil {
+			rows[i].Templates = []channels.Template{}
+		}
 	}
 	return rows, err
 }

@@ -26,6 +26,10 @@ type problemJSON struct {
 	Title  string `json:"title"`
 	Status int    `json:"status"`
 	Detail string `json:"detail"`
+	Errors []struct {
+		Field   string `json:"field"`
+		Message string `json:"message"`
+	} `json:"errors"`
 }
 
 // claim calls POST /queue/next as the token and returns the answer, with

@@ -494,6 +494,8 @@ func (u *UI) reply(r *request) error {
 		c.Error, c.ErrorAt = "Choose another kind of reply: "+err.Error(), "visibility-public"
 	case errors.Is(err, cases.ErrWindowClosed):
 		c.Error, c.ErrorAt = "The network no longer takes this kind of reply: "+err.Error(), "visibility-"+c.Visibility
+	case errors.Is(err, cases.ErrPrivateReplyUsed):
+		c.Error, c.ErrorAt = "The resident's post already had its one private reply: "+err.Error(), "visibility-public"
 	case errors.Is(err, cases.ErrNoResident):
 		c.Error, c.ErrorAt = "The resident cannot be messaged privately on this channel: reply publicly", "visibility-public"
 	case errors.Is(err, cases.ErrUnknownAccount), errors.Is(err, channels.ErrUnknownAccount):

@@ -70,6 +70,30 @@ func (c *Client) Send(ctx context.Context, out channels.Outbound, onPart func(in
 			return nil, unreadable()
 		}
 		return []string{answer.ID}, channels.RecordPart(onPart, 0, answer.ID)
+	case out.Visibility == channels.Private && out.Template != nil:
+		if c.Channel != WhatsApp {
+			return nil, permanent(c.Channel + " has no message templates")
+		}
+		if len(ids) > 0 {
+			return ids, nil
+		}
+		id, err := c.template(ctx, out)
+		if err != nil {
+			return nil, err
+		}
+		return []string{id}, channels.RecordPart(onPart, 0, id)
+	case out.Visibility == channels.Private && out.ToPublicPost:
+		if c.Channel == WhatsApp || out.InReplyTo == "" {
+			return nil, permanent("a private reply to a comment needs the comment, on Facebook or Instagram")
+		}
+		if len(ids) > 0 {
+			return ids, nil
+		}
+		id, err := c.privateReply(ctx, out)
+		if err != nil {
+			return nil, err
+		}
+		return []string{id}, channels.RecordPart(onPart, 0, id)
 	case out.Visibility == channels.Private:
 		if out.Recipient == "" {
 			return nil, permanent("a private message needs the resident's id")
@@ -136,6 +160,52 @@ func (c *Client) message(ctx context.Context, out channels.Outbound, text string
 		return "", unreadable()
 	}
 	return answer.MessageID, nil
+}
+
+// privateReply answers a resident's Page or Instagram comment with a
+// private message (recipient.comment_id): Meta takes one per comment,
+// within 7 days of it, and no more until the resident answers.
+func (c *Client) privateReply(ctx context.Context, out channels.Outbound) (string, error) {
+	req := map[string]any{"recipient": map[string]string{"comment_id": out.InReplyTo}, "messaging_type": "RESPONSE",
+		"message": map[string]string{"text": out.Text}}
+	var answer struct {
+		MessageID string `json:"message_id"`
+	}
+	if err := c.post(ctx, "/"+c.AccountID+"/messages", req, &answer); err != nil {
+		return "", err
+	}
+	if answer.MessageID == "" {
+		return "", unreadable()
+	}
+	return answer.MessageID, nil
+}
+
+// template sends an approved WhatsApp template with its body parameters,
+// the only message WhatsApp takes 24 hours after the resident's last.
+func (c *Client) template(ctx context.Context, out channels.Outbound) (string, error) {
+	t := out.Template
+	params := make([]map[string]string, len(t.Parameters))
+	for i, p := range t.Parameters {
+		params[i] = map[string]string{"type": "text", "text": p}
+	}
+	body := map[string]any{"name": t.Name, "language": map[string]string{"code": t.Language}}
+	if len(params) > 0 {
+		body["components"] = []map[string]any{{"type": "body", "parameters": params}}
+	}
+	req := map[string]any{"messaging_product": "whatsapp", "recipient_type": "individual", "to": out.Recipient,
+		"type": "template", "template": body}
+	var answer struct {
+		Messages []struct {
+			ID string `json:"id"`
+		} `json:"messages"`
+	}
+	if err := c.post(ctx, "/"+c.AccountID+"/messages", req, &answer); err != nil {
+		return "", err
+	}
+	if len(answer.Messages) == 0 || answer.Messages[0].ID == "" {
+		return "", unreadable()
+	}
+	return answer.Messages[0].ID, nil
 }
 
 // graphError is the Graph API's error document.

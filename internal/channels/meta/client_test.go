@@ -214,3 +214,48 @@ func FuzzSplit(f *testing.F) {
 		}
 	})
 }
+
+// A private reply to a comment names the comment, not the resident, and
+// goes in one message; a template goes by name and language with its
+// parameters. Each only where the network has it.
+func TestSendPrivateReplyAndTemplate(t *testing.T) {
+	g := &graph{}
+	fb := client(t, Facebook, page, g)
+	ids, err := fb.Send(context.Background(), channels.Outbound{Visibility: channels.Private, Recipient: "8001",
+		InReplyTo: "p1_c1", ToPublicPost: true, Text: "Could you send us the house number?"}, nil)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("private reply: %v %v", ids, err)
+	}
+	got, _ := json.Marshal(g.calls[0].Body)
+	if want := `{"message":{"text":"Could you send us the house number?"},"messaging_type":"RESPONSE","recipient":{"comment_id":"p1_c1"}}`; string(got) != want {
+		t.Errorf("private reply body %s, want %s", got, want)
+	}
+	wa := client(t, WhatsApp, number, g)
+	tmpl := &channels.TemplateReply{Name: "case_update", Language: "en_GB", Parameters: []string{"Erin", "HSG-1"}}
+	if _, err := wa.Send(context.Background(), channels.Outbound{Visibility: channels.Private, Recipient: "447700900777",
+		Text: "rendered for the record", Template: tmpl}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = json.Marshal(g.calls[1].Body)
+	want := `{"messaging_product":"whatsapp","recipient_type":"individual","template":{"components":[{"parameters":[{"text":"Erin","type":"text"},{"text":"HSG-1","type":"text"}],"type":"body"}],"language":{"code":"en_GB"},"name":"case_update"},"to":"447700900777","type":"template"}`
+	if string(got) != want {
+		t.Errorf("template body %s, want %s", got, want)
+	}
+	// Neither goes where the network has no such thing.
+	for name, out := range map[string]struct {
+		c   *Client
+		out channels.Outbound
+	}{
+		"template on Messenger": {fb, channels.Outbound{Visibility: channels.Private, Recipient: "8001", Template: tmpl}},
+		"private reply on WhatsApp": {wa, channels.Outbound{Visibility: channels.Private, Recipient: "447700900777",
+			InReplyTo: "wamid.x", ToPublicPost: true, Text: "hi"}},
+	} {
+		_, err := out.c.Send(context.Background(), out.out, nil)
+		if se := channels.AsSendError(err); se == nil || se.Kind != channels.Permanent {
+			t.Errorf("%s: %v, want a permanent failure", name, err)
+		}
+	}
+	if len(g.calls) != 2 {
+		t.Errorf("%d calls, want 2: a refused send reached the network", len(g.calls))
+	}
+}

@@ -30,6 +30,19 @@ type Settings struct {
 	// GraphVersion is the Graph API version called (DefaultVersion when
 	// empty).
 	GraphVersion string `yaml:"graph_version" validate:"omitempty,startswith=v"`
+	// Templates are the WhatsApp number's approved message templates, as
+	// Meta approved them: they go out when the 24 hours for free text have
+	// passed.
+	Templates []TemplateSettings `yaml:"templates" validate:"omitempty,max=100,dive"`
+}
+
+// TemplateSettings is one approved WhatsApp template: its name and
+// language in Meta's WhatsApp Manager, and its body text with the
+// placeholders {{1}} … {{n}} as approved.
+type TemplateSettings struct {
+	Name     string `yaml:"name" validate:"required,max=512"`
+	Language string `yaml:"language" validate:"required,max=15"`
+	Body     string `yaml:"body" validate:"required,max=1024"`
 }
 
 // Name is the driver's name, "meta".
@@ -51,12 +64,14 @@ func (Driver) Channels() map[string]channels.Capabilities {
 	}
 	return map[string]channels.Capabilities{
 		Facebook: {
-			Text:        map[channels.Visibility]channels.TextRule{channels.Private: private(limits[Facebook]), channels.Public: comment(8000)},
-			ReplyWindow: map[channels.Visibility]time.Duration{channels.Private: 7 * 24 * time.Hour},
+			Text:                 map[channels.Visibility]channels.TextRule{channels.Private: private(limits[Facebook]), channels.Public: comment(8000)},
+			ReplyWindow:          map[channels.Visibility]time.Duration{channels.Private: 7 * 24 * time.Hour},
+			PrivateReplyToPublic: 7 * 24 * time.Hour,
 		},
 		Instagram: {
-			Text:        map[channels.Visibility]channels.TextRule{channels.Private: private(limits[Instagram]), channels.Public: comment(2200)},
-			ReplyWindow: map[channels.Visibility]time.Duration{channels.Private: 7 * 24 * time.Hour},
+			Text:                 map[channels.Visibility]channels.TextRule{channels.Private: private(limits[Instagram]), channels.Public: comment(2200)},
+			ReplyWindow:          map[channels.Visibility]time.Duration{channels.Private: 7 * 24 * time.Hour},
+			PrivateReplyToPublic: 7 * 24 * time.Hour,
 		},
 		WhatsApp: {
 			Text:        map[channels.Visibility]channels.TextRule{channels.Private: private(limits[WhatsApp])},
@@ -85,6 +100,19 @@ func (Driver) Decode(acct channels.AccountConfig, decode func(any) error) (any, 
 			return nil, &channels.SettingError{Field: f.field, Reason: "is required for a " + f.channel + " account"}
 		}
 	}
+	if len(s.Templates) > 0 && acct.Channel != WhatsApp {
+		return nil, &channels.SettingError{Field: "templates", Reason: "are for whatsapp accounts, not " + acct.Channel}
+	}
+	seen := map[string]bool{}
+	for i, t := range s.Templates {
+		if seen[t.Name] {
+			return nil, &channels.SettingError{Field: fmt.Sprintf("templates[%d].name", i), Reason: t.Name + " is configured twice"}
+		}
+		seen[t.Name] = true
+		if _, err := s.template(i).Parameters(); err != nil {
+			return nil, &channels.SettingError{Field: fmt.Sprintf("templates[%d].body", i), Reason: err.Error()}
+		}
+	}
 	return s, nil
 }
 
@@ -94,6 +122,11 @@ func settingsOf(acct channels.AccountConfig) (Settings, error) {
 		return Settings{}, fmt.Errorf("meta: account %s has settings of type %T, want meta.Settings", acct.Slug, acct.Settings)
 	}
 	return s, nil
+}
+
+func (s Settings) template(i int) channels.Template {
+	t := s.Templates[i]
+	return channels.Template{Name: t.Name, Language: t.Language, Body: t.Body}
 }
 
 // ownID is the account's own id on its network.
@@ -115,9 +148,14 @@ func (Driver) Open(acct channels.AccountConfig, deps channels.Deps) (channels.Ac
 		return channels.Account{}, err
 	}
 	id := s.ownID(acct.Channel)
+	templates := make([]channels.Template, len(s.Templates))
+	for i := range s.Templates {
+		templates[i] = s.template(i)
+	}
 	return channels.Account{
 		ExternalID: id,
 		Endpoint:   s.App,
+		Templates:  templates,
 		Sender: &Client{BaseURL: acct.APIBaseURL, Version: s.GraphVersion, Channel: acct.Channel, AccountID: id,
 			Token: s.AccessToken, HTTP: deps.HTTP},
 	}, nil
