@@ -31,6 +31,7 @@ import (
 
 	"github.com/citizeninbox/inbox/internal/auth"
 	"github.com/citizeninbox/inbox/internal/channels"
+	"github.com/citizeninbox/inbox/internal/channels/meta"
 	"github.com/citizeninbox/inbox/internal/channels/x"
 	"github.com/citizeninbox/inbox/internal/config"
 	"github.com/citizeninbox/inbox/internal/server"
@@ -129,6 +130,7 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 func drivers() (*channels.Registry, error) {
 	return channels.NewRegistry(
 		x.Driver{},
+		meta.Driver{},
 	)
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/citizeninbox/inbox/internal/channels"
+	"github.com/citizeninbox/inbox/internal/channels/meta"
 	"github.com/citizeninbox/inbox/internal/channels/x"
 )
 
@@ -216,15 +217,21 @@ func TestParseWithoutDrivers(t *testing.T) {
 func TestExampleConfigurationIsValid(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
 	path := filepath.Join(filepath.Dir(file), "..", "..", "deploy", "config.example.yaml")
-	vars := env(map[string]string{"X_API_BASE_URL": "http://127.0.0.1:8081", "X_CONSUMER_SECRET": "s", "X_ACCESS_TOKEN": "t"})
-	f, err := Load(path, vars, drivers(t))
+	vars := env(map[string]string{"X_API_BASE_URL": "http://127.0.0.1:8081", "X_CONSUMER_SECRET": "s", "X_ACCESS_TOKEN": "t",
+		"META_API_BASE_URL": "http://127.0.0.1:8082", "META_APP_SECRET": "s", "META_VERIFY_TOKEN": "v", "META_ACCESS_TOKEN": "t"})
+	// The networks cmd/inbox serves.
+	served, err := channels.NewRegistry(x.Driver{}, meta.Driver{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(path, vars, served)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(f.ChannelAccounts) == 0 {
 		t.Error("example has no channel accounts")
 	}
-	if _, err := Load(path, env(nil), drivers(t)); err == nil || !strings.Contains(err.Error(), "api_base_url: environment variable X_API_BASE_URL is not set") {
+	if _, err := Load(path, env(nil), served); err == nil || !strings.Contains(err.Error(), "api_base_url: environment variable X_API_BASE_URL is not set") {
 		t.Errorf("example without its environment: %v", err)
 	}
 	if _, err := os.Stat(path); err != nil {

@@ -27,7 +27,8 @@ type Metrics struct {
 	// InboundProcessed counts INBOUND messages by result (stored, duplicate, failed, rejected).
 	InboundProcessed *prometheus.CounterVec
 	// Outbound counts outbound send results by channel (sent, failed,
-	// retried, rate_limited, ambiguous, record_retried, lost_claim,
+	// retried, rate_limited, unauthorised (the network refused the
+	// account's credential), ambiguous, record_retried, lost_claim,
 	// abandoned).
 	Outbound *prometheus.CounterVec
 	// OutboxPublished counts outbox rows published to JetStream.

@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/citizeninbox/inbox/internal/channels"
+	"github.com/citizeninbox/inbox/internal/channels/meta"
 	"github.com/citizeninbox/inbox/internal/channels/x"
 	"github.com/citizeninbox/inbox/internal/config"
 	"github.com/citizeninbox/inbox/internal/routing"
@@ -76,7 +77,7 @@ func loadFragment(t testing.TB, path string, teams []string, calendars map[strin
 // configuration, deploy/config.example.yaml, compiled as the server does.
 func councilRouter(t testing.TB) *routing.Router {
 	t.Helper()
-	reg, err := channels.NewRegistry(x.Driver{})
+	reg, err := channels.NewRegistry(x.Driver{}, meta.Driver{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,17 +5,16 @@
 // each update is routed to its channel account by the Page id, Instagram
 // account id or WhatsApp phone number id it names.
 //
-// Here so far: the hub.challenge handshake, the X-Hub-Signature-256 check,
-// the parsing of deliveries (WhatsApp statuses as delivery receipts for
-// our messages, Page comment edits and removals as changes to the stored
-// comment), and the Graph API client that sends replies
+// The driver reads deliveries (Messenger and Instagram messages, Page and
+// Instagram comments, WhatsApp messages; WhatsApp statuses as delivery
+// receipts for our messages; Page comment edits and removals as changes
+// to the stored comment) and sends replies through the Graph API
 // (Messenger and Instagram messages, tagged HUMAN_AGENT when Meta says the
-// 24-hour window has closed; public replies to comments; WhatsApp text
-// quoting the message answered), split into numbered parts, with failures
-// classified by Meta's error code; and the driver (settings, capabilities,
-// one endpoint per app). The driver is not registered in cmd/inbox yet:
-// WhatsApp templates, Instagram comment edits, private replies to
-// comments, channel health and the simulator come first.
+// 24-hour window has closed; the one private reply to a comment; public
+// replies to comments; WhatsApp text quoting the message answered, and
+// approved templates), split into numbered parts, with failures
+// classified by Meta's error code. metafake is its fake Graph API and
+// simulation.
 package meta
 
 // Channels the driver serves.
