@@ -5,7 +5,7 @@ BENCHTIME ?= 10000x
 EMERGENCYTIME ?= 400x
 GOLANGCI  := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
-.PHONY: all build run test bench lint fuzz assets clean
+.PHONY: all build run test peers bench lint fuzz assets clean
 
 all: build
 
@@ -19,9 +19,22 @@ run: build
 
 # Needs PostgreSQL on 127.0.0.1:5432 and NATS with JetStream on 127.0.0.1:4222
 # (see README). Every test gets its own database and stream namespace.
-test:
+test: peers
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+# Independent peers some tests check the drivers against (a network's own
+# validator or emulator, from the npm registry), each pinned with its lock
+# file in internal/channels/<network>/testdata/peer; installed once, and
+# again when the lock file changes.
+peers:
+	@set -e; for lock in $(wildcard internal/channels/*/testdata/peer/package-lock.json); do \
+		dir=$$(dirname $$lock); \
+		if [ ! $$dir/node_modules/.package-lock.json -nt $$lock ]; then \
+			echo "installing the test peer in $$dir"; \
+			(cd $$dir && npm ci --no-audit --no-fund --loglevel=error); \
+		fi; \
+	done
 
 bench:
 	$(GO) test -run '^$$' -bench RoutingCorpus -benchtime=1x ./internal/routing/
