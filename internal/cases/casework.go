@@ -376,12 +376,13 @@ func (s *Service) WindowCloses(ctx context.Context, caseID int64, account string
 }
 
 // ApplyReceipts records networks' delivery receipts on the messages we
-// sent, found by the network id of any of their parts in the account: a
-// status only moves on (sent, delivered, read; failed from anything but
-// read), so receipts arriving late or twice change nothing. Each change
-// emits a delivery event for open case pages. A receipt for a message we
-// do not know (sent by another system) is dropped. Receipts never make or
-// touch a case.
+// sent, found by the network id of any of their parts in the account (see
+// store.ReceiptsApplied); each change emits a delivery event for open case
+// pages. A receipt for an id not recorded yet waits in pending_receipts,
+// which the sender applies when it records the id (the network may report
+// before the sender has written down its answer); one for a message
+// another system sent is dropped after store.PendingReceiptsKept. Receipts
+// never make or touch a case.
 func (s *Service) ApplyReceipts(tx *gorm.DB, receipts []channels.Inbound) error {
 	if len(receipts) == 0 {
 		return nil
@@ -391,25 +392,27 @@ func (s *Service) ApplyReceipts(tx *gorm.DB, receipts []channels.Inbound) error 
 	for i, r := range receipts {
 		accounts[i], ids[i], statuses[i], reasons[i] = r.Account, r.ExternalID, r.Receipt.Status, r.Receipt.Error
 	}
-	return tx.Exec(`WITH receipt AS (
+	if err := tx.Exec(`WITH receipt AS (
 			SELECT DISTINCT ON (p.message_id) p.message_id, r.status, r.reason, r.ord
 			FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) WITH ORDINALITY AS r(account, external_id, status, reason, ord)
 			JOIN channel_accounts a ON a.slug = r.account
 			JOIN message_posts p ON p.channel_account_id = a.id AND p.external_id = r.external_id
-			ORDER BY p.message_id, CASE r.status WHEN 'failed' THEN 4 WHEN 'read' THEN 3 WHEN 'delivered' THEN 2 ELSE 1 END DESC, r.ord
-		), updated AS (
-			UPDATE messages m SET delivery_status = r.status,
-				failure_reason = CASE WHEN r.status = 'failed' THEN left('the network could not deliver it: ' || r.reason, 500) ELSE m.failure_reason END
-			FROM receipt r
-			WHERE m.id = r.message_id AND m.direction = 'outbound'
-			AND CASE m.delivery_status WHEN 'read' THEN 3 WHEN 'delivered' THEN 2 WHEN 'sent' THEN 1 WHEN 'failed' THEN 5 ELSE 0 END
-				< CASE r.status WHEN 'read' THEN 3 WHEN 'delivered' THEN 2 WHEN 'sent' THEN 1 ELSE 4 END
-			AND NOT (m.delivery_status = 'read' AND r.status = 'failed')
-			RETURNING m.id, m.case_id
-		)
+			ORDER BY p.message_id, `+store.ReceiptRank+` DESC, r.ord
+		), `+store.ReceiptsApplied+`
 		`+store.MessageEvents,
 		accounts, ids, statuses, reasons,
-		s.names.CaseEventSubject(EventDelivery, ""), EventDelivery, EventDelivery).Error
+		s.names.CaseEventSubject(EventDelivery, ""), EventDelivery, EventDelivery).Error; err != nil {
+		return err
+	}
+	return tx.Exec(`WITH expired AS (
+			DELETE FROM pending_receipts WHERE received_at < now() - ?::interval
+		)
+		INSERT INTO pending_receipts (channel_account_id, external_id, status, reason)
+		SELECT a.id, r.external_id, r.status, r.reason
+		FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS r(account, external_id, status, reason)
+		JOIN channel_accounts a ON a.slug = r.account
+		WHERE NOT EXISTS (SELECT 1 FROM message_posts p WHERE p.channel_account_id = a.id AND p.external_id = r.external_id)`,
+		store.PendingReceiptsKept, accounts, ids, statuses, reasons).Error
 }
 
 // ApplyChanges records residents' edits and removals on the messages they

@@ -235,15 +235,35 @@ func (l *lease) recordPart(ctx context.Context, part string) (bool, error) {
 			return res.Error
 		}
 		owned = true
-		return insertPosts(tx, l.id, []string{part})
+		return l.insertPosts(tx, []string{part})
 	})
 	return owned, err
 }
 
-func insertPosts(tx *gorm.DB, id int64, parts []string) error {
-	return tx.Exec(`INSERT INTO message_posts (channel_account_id, external_id, message_id, case_id)
+// insertPosts records a reply's sent parts, and applies the delivery
+// receipts the network sent for them before they were recorded.
+func (l *lease) insertPosts(tx *gorm.DB, parts []string) error {
+	if err := tx.Exec(`INSERT INTO message_posts (channel_account_id, external_id, message_id, case_id)
 		SELECT m.channel_account_id, p, m.id, m.case_id FROM messages m, unnest(?::text[]) AS p
-		WHERE m.id = ? ON CONFLICT DO NOTHING`, store.Strings(parts), id).Error
+		WHERE m.id = ? ON CONFLICT DO NOTHING`, store.Strings(parts), l.id).Error; err != nil {
+		return err
+	}
+	var subject string
+	if l.s.bus != nil {
+		subject = l.s.bus.CaseEventSubject(eventDelivery, "")
+	}
+	q := `WITH pending AS (
+			DELETE FROM pending_receipts r USING messages m
+			WHERE m.id = ? AND r.channel_account_id = m.channel_account_id AND r.external_id = ANY(?::text[])
+			RETURNING m.id AS message_id, r.status, r.reason, r.id
+		), receipt AS (
+			SELECT DISTINCT ON (r.message_id) r.message_id, r.status, r.reason FROM pending r
+			ORDER BY r.message_id, ` + store.ReceiptRank + ` DESC, r.id
+		), ` + store.ReceiptsApplied
+	if subject == "" {
+		return tx.Exec(q+` SELECT count(*) FROM updated`, l.id, store.Strings(parts)).Error
+	}
+	return tx.Exec(q+` `+store.MessageEvents, l.id, store.Strings(parts), subject, eventDelivery, eventDelivery).Error
 }
 
 // markSent records the reply as accepted by the network, with every part's
@@ -256,14 +276,18 @@ func (l *lease) markSent(ctx context.Context, ids []string) (bool, error) {
 			CaseID    int64
 			Automatic string
 		}
-		if err := tx.Raw(`UPDATE messages SET delivery_status = 'sent', external_id = ?, external_ids = ?,
-				sent_at = now(), failure_reason = '', sending_until = NULL, send_owner = NULL
+		// A receipt may have come first: a reply already delivered, read or
+		// failed keeps that.
+		if err := tx.Raw(`UPDATE messages SET external_id = ?, external_ids = ?,
+				delivery_status = CASE WHEN delivery_status IN ('delivered', 'read', 'failed') THEN delivery_status ELSE 'sent' END,
+				failure_reason = CASE WHEN delivery_status = 'failed' THEN failure_reason ELSE '' END,
+				sent_at = now(), sending_until = NULL, send_owner = NULL
 			WHERE id = ? AND send_owner = ? RETURNING case_id, automatic`,
 			ids[0], store.Strings(ids), l.id, l.owner).Scan(&row).Error; err != nil || row.CaseID == 0 {
 			return err
 		}
 		owned = true
-		if err := insertPosts(tx, l.id, ids); err != nil {
+		if err := l.insertPosts(tx, ids); err != nil {
 			return err
 		}
 		if err := l.announce(tx); err != nil {

@@ -9,3 +9,29 @@ const MessageEvents = `INSERT INTO outbox (subject, msg_id, payload)
 			jsonb_build_object('kind', ?::text, 'case_id', c.id, 'reference', c.reference, 'team', t.slug,
 				'channel', c.channel, 'status', c.status, 'message_id', u.id, 'at', now())
 		FROM updated u JOIN cases c ON c.id = u.case_id JOIN teams t ON t.id = c.team_id`
+
+// ReceiptRank orders the receipts of one message, the strongest first
+// (failed, read, delivered, sent), for a DISTINCT ON over a CTE aliased r.
+const ReceiptRank = `CASE r.status WHEN 'failed' THEN 4 WHEN 'read' THEN 3 WHEN 'delivered' THEN 2 ELSE 1 END`
+
+// ReceiptsApplied is the CTE "updated" that applies delivery receipts,
+// from a CTE "receipt" (message_id, status, reason) of one receipt per
+// message, to our messages: a status only moves on (sent, delivered,
+// read; failed from anything but read), so receipts arriving late or twice
+// change nothing. It returns (id, case_id) for MessageEvents.
+const ReceiptsApplied = `updated AS (
+			UPDATE messages m SET delivery_status = r.status,
+				failure_reason = CASE WHEN r.status = 'failed' THEN left('the network could not deliver it: ' || r.reason, 500) ELSE m.failure_reason END
+			FROM receipt r
+			WHERE m.id = r.message_id AND m.direction = 'outbound'
+			AND CASE m.delivery_status WHEN 'read' THEN 3 WHEN 'delivered' THEN 2 WHEN 'sent' THEN 1 WHEN 'failed' THEN 5 ELSE 0 END
+				< CASE r.status WHEN 'read' THEN 3 WHEN 'delivered' THEN 2 WHEN 'sent' THEN 1 ELSE 4 END
+			AND NOT (m.delivery_status = 'read' AND r.status = 'failed')
+			RETURNING m.id, m.case_id
+		)`
+
+// PendingReceiptsKept is how long a receipt for a message we have not
+// recorded yet waits for it: the network may report delivery before the
+// sender has recorded the id it answered with. Receipts for messages
+// another system sent are dropped after it.
+const PendingReceiptsKept = "1 day"
