@@ -76,6 +76,13 @@ type messaging struct {
 			} `json:"payload"`
 		} `json:"attachments"`
 	} `json:"message"`
+	// MessageEdit is a resident's edit of a message they sent
+	// (message_edits field).
+	MessageEdit *struct {
+		MID     string      `json:"mid"`
+		Text    string      `json:"text"`
+		NumEdit json.Number `json:"num_edit"`
+	} `json:"message_edit"`
 }
 
 type change struct {
@@ -146,6 +153,9 @@ var errNoID = errors.New("the update names no message id or author")
 
 // direct reads a Messenger or Instagram message.
 func direct(channel string, accounts map[string]string, entryID string, m messaging, receivedAt time.Time) (channels.Inbound, string, error) {
+	if m.MessageEdit != nil {
+		return directEdit(channel, accounts, entryID, m, receivedAt)
+	}
 	if m.Message == nil {
 		return channels.Inbound{}, "messaging without a message (read, delivery, postback, reaction)", nil
 	}
@@ -177,6 +187,36 @@ func direct(channel string, accounts map[string]string, entryID string, m messag
 	}
 	if m.Message.ReplyTo != nil {
 		in.InReplyTo = m.Message.ReplyTo.MID
+	}
+	raw, _ := json.Marshal(m)
+	in.Raw = raw
+	return in, "", nil
+}
+
+// directEdit reads a resident's edit of a Messenger or Instagram message:
+// a change to the stored message, never a message of its own.
+func directEdit(channel string, accounts map[string]string, entryID string, m messaging, receivedAt time.Time) (channels.Inbound, string, error) {
+	own := m.Recipient.ID
+	if own == "" {
+		own = entryID
+	}
+	account, ok := accounts[own]
+	_, ours := accounts[m.Sender.ID]
+	switch {
+	case ours || m.Sender.ID == own:
+		return channels.Inbound{}, "echo", nil
+	case !ok:
+		return channels.Inbound{}, "account not configured", nil
+	case m.MessageEdit.MID == "" || m.Sender.ID == "":
+		return channels.Inbound{}, "", errNoID
+	}
+	at := millis(m.Timestamp, receivedAt)
+	in := channels.Inbound{
+		Channel: channel, Account: account, ExternalID: m.MessageEdit.MID, Visibility: channels.Private,
+		Text: m.MessageEdit.Text, Author: channels.Identity{ExternalID: m.Sender.ID},
+		SentAt: at, ReceivedAt: receivedAt, Change: &channels.Change{Kind: channels.Edited},
+		DedupeKey: channel + ":" + channels.Edited + ":" + m.MessageEdit.MID + ":" + m.MessageEdit.NumEdit.String() + ":" +
+			strconv.FormatInt(at.UnixNano(), 10),
 	}
 	raw, _ := json.Marshal(m)
 	in.Raw = raw

@@ -315,6 +315,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(messenger))
 	f.Add([]byte(`{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"` + number + `"},"messages":[{"from":"1","id":"w","timestamp":"x","type":"text","text":{"body":"b"}}]}}]}]}`))
 	f.Add([]byte(`{"object":"instagram","entry":[{"id":"` + igID + `","changes":[{"field":"comments","value":{"from":{"id":"2"},"comment_id":"c"}}]}]}`))
+	f.Add([]byte(`{"object":"page","entry":[{"id":"` + page + `","messaging":[{"sender":{"id":"7"},"recipient":{"id":"` + page + `"},"timestamp":1,"message_edit":{"mid":"m","text":"t","num_edit":1}}]}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		msgs, _, _ := Parse(body, routes, received)
 		for _, m := range msgs {
@@ -334,4 +335,34 @@ func FuzzVerify(f *testing.F) {
 			t.Errorf("verified %q for a body it does not sign", header)
 		}
 	})
+}
+
+// A resident's edit of a Messenger or Instagram message is a change to
+// the stored message, each edit its own; the Page's own edits are echoes.
+func TestParseMessageEdits(t *testing.T) {
+	body := `{"object":"page","entry":[{"id":"` + page + `","time":1764669600000,"messaging":[
+	 {"sender":{"id":"7001"},"recipient":{"id":"` + page + `"},"timestamp":1764669700000,"message_edit":{"mid":"m_1","text":"Bins missed on Elm Street, number 4","num_edit":1}},
+	 {"sender":{"id":"7001"},"recipient":{"id":"` + page + `"},"timestamp":1764669800000,"message_edit":{"mid":"m_1","text":"Bins missed on Elm Street, number 14","num_edit":2}},
+	 {"sender":{"id":"` + page + `"},"recipient":{"id":"7001"},"timestamp":1764669800000,"message_edit":{"mid":"m_ours","text":"x","num_edit":1}},
+	 {"sender":{"id":"7001"},"recipient":{"id":"` + page + `"},"timestamp":1764669800000,"message_edit":{"text":"no id"}}
+	]}]}`
+	msgs, ig, err := Parse([]byte(body), routes, received)
+	if err == nil {
+		t.Error("an edit naming no message was not reported")
+	}
+	if len(msgs) != 2 {
+		t.Fatalf("%d changes, want 2", len(msgs))
+	}
+	for i, m := range msgs {
+		if m.Change == nil || m.Change.Kind != channels.Edited || m.ExternalID != "m_1" || m.Channel != Facebook ||
+			m.Visibility != channels.Private || m.Author.ExternalID != "7001" || m.Validate() != nil {
+			t.Errorf("edit %d: %+v", i, m)
+		}
+	}
+	if msgs[0].DedupeKey == msgs[1].DedupeKey || msgs[1].Text != "Bins missed on Elm Street, number 14" {
+		t.Errorf("two edits %q %q", msgs[0].DedupeKey, msgs[1].DedupeKey)
+	}
+	if ig["echo"] != 1 {
+		t.Errorf("ignored %v, want the Page's own edit as an echo", ig)
+	}
 }
