@@ -298,6 +298,9 @@ func (s *Simulation) Handshake(ctx context.Context, client *http.Client, webhook
 		return "", fmt.Errorf("webhook verification: %w", err)
 	}
 	switch {
+	case status == http.StatusNotFound:
+		return "", fmt.Errorf("webhook verification: GET %s answered 404: %s; the inbox serves no Meta app there (is the app configured?)",
+			webhookURL, shorten(string(body), 300))
 	case status != http.StatusOK:
 		return "", fmt.Errorf("webhook verification: GET %s answered %d: %s; -verify-token (or %s) must be the app's verify_token",
 			webhookURL, status, shorten(string(body), 300), VerifyTokenEnv)
