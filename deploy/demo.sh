@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The demo behind `make run`: the server with an embedded NATS and the
 # PostgreSQL database "inbox", and the network simulator serving a fake X API
-# and playing residents who post, reply and send direct messages. Cases
+# and playing residents who post, reply and send direct messages. When the
+# configuration has the Meta app's accounts (council-meta), a second
+# simulator does the same on Facebook, Instagram and WhatsApp. Cases
 # appear as they arrive; answer them in the web pages (the sign-ins are
 # printed below) or through the REST API with the token printed below, and
 # the simulated residents answer back. Ctrl-C stops both.
@@ -20,7 +22,12 @@ export INBOX_CONFIG="${INBOX_CONFIG:-deploy/config.example.yaml}"
 export X_API_BASE_URL="${X_API_BASE_URL:-http://127.0.0.1:8081}"
 export X_CONSUMER_SECRET="${X_CONSUMER_SECRET:-demo-consumer-secret}"
 export X_ACCESS_TOKEN="${X_ACCESS_TOKEN:-demo-access-token}"
+export META_API_BASE_URL="${META_API_BASE_URL:-http://127.0.0.1:8082}"
+export META_APP_SECRET="${META_APP_SECRET:-demo-meta-app-secret}"
+export META_VERIFY_TOKEN="${META_VERIFY_TOKEN:-demo-meta-verify-token}"
+export META_ACCESS_TOKEN="${META_ACCESS_TOKEN:-demo-meta-access-token}"
 sim_addr="${X_API_BASE_URL#http://}"
+meta_sim_addr="${META_API_BASE_URL#http://}"
 base="http://$INBOX_HTTP_ADDR"
 ops="http://$INBOX_OPS_ADDR"
 
@@ -55,6 +62,14 @@ done
 port_busy "$INBOX_HTTP_ADDR" && fail "$INBOX_HTTP_ADDR is in use: stop what runs there, or set INBOX_HTTP_ADDR"
 port_busy "$INBOX_OPS_ADDR" && fail "$INBOX_OPS_ADDR is in use: stop what runs there, or set INBOX_OPS_ADDR"
 port_busy "$sim_addr" && fail "$sim_addr is in use: stop what runs there, or set X_API_BASE_URL"
+# The Meta simulator plays the Meta app's accounts only when the
+# configuration has them: without them the inbox would refuse its
+# handshake. DEMO_META=0 leaves it out all the same.
+meta_sim=
+if [ "${DEMO_META:-1}" != 0 ] && grep -qs 'council-meta' "$INBOX_CONFIG"; then
+	meta_sim=1
+	port_busy "$meta_sim_addr" && fail "$meta_sim_addr is in use: stop what runs there, or set META_API_BASE_URL"
+fi
 
 if ! psql "$admin_url" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
 	psql "$admin_url" -qc "CREATE DATABASE \"$db\"" || fail "could not create database $db"
@@ -102,7 +117,10 @@ demo() {
 		sleep 0.2
 	done
 
-	local jq=""
+	local jq="" meta_line="  Meta          not in $INBOX_CONFIG (no council-meta accounts): no Meta simulator"
+	if [ -n "$meta_sim" ]; then
+		meta_line="  Fake Meta API $META_API_BASE_URL          (Facebook, Instagram, WhatsApp; what the council sent: $META_API_BASE_URL/__sim/sent)"
+	fi
 	command -v jq >/dev/null && jq=" | jq"
 	cat <<TXT
 
@@ -115,6 +133,7 @@ demo() {
   Server        $base          (log: data/inbox.log)
   Operations    $ops          (/metrics, /healthz, /readyz)
   Fake X API    $X_API_BASE_URL          (what the council sent: $X_API_BASE_URL/__sim/sent)
+$meta_line
   API token     $token
 
   Try, in another terminal:
@@ -134,9 +153,28 @@ TXT
 
 	bin/netsim -listen "$sim_addr" -webhook "$base/webhooks/x/council-x" -ready "$ops/readyz" &
 	pids+=($!)
-	# Either stopping on its own stops the other.
-	local status=0
-	wait -n "${pids[@]}" || status=$?
+	local meta_pid=""
+	if [ -n "$meta_sim" ]; then
+		bin/netsim -network meta -listen "$meta_sim_addr" -webhook "$base/webhooks/meta/council-meta" -ready "$ops/readyz" &
+		meta_pid=$!
+		pids+=("$meta_pid")
+	fi
+	# The server or the X simulator stopping on its own stops the rest.
+	# The Meta simulator stopping (its handshake refused, say) leaves the
+	# X demo running.
+	local status ended
+	while :; do
+		status=0
+		ended=
+		wait -n -p ended "${pids[@]}" || status=$?
+		if [ -z "$stopping" ] && [ -n "$meta_pid" ] && [ "$ended" = "$meta_pid" ]; then
+			[ "$status" -ne 0 ] && echo "demo: the Meta simulator stopped (exit $status, see above); the X demo goes on" >&2
+			pids=("${pids[@]:0:2}")
+			meta_pid=
+			continue
+		fi
+		break
+	done
 	stop
 	wait || true
 	if [ -n "$stopping" ] && [ "$status" -ne 0 ] && [ "$status" -gt 128 ]; then

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/citizeninbox/inbox/internal/channels"
+	"github.com/citizeninbox/inbox/internal/channels/meta"
+	"github.com/citizeninbox/inbox/internal/channels/meta/metafake"
 	"github.com/citizeninbox/inbox/internal/channels/x"
 	"github.com/citizeninbox/inbox/internal/channels/x/xfake"
 )
@@ -348,7 +350,7 @@ func TestPickNetwork(t *testing.T) {
 			t.Errorf("%q: %v, %v", args, n, err)
 		}
 	}
-	if _, err := pickNetwork([]string{"-network", "fax"}); err == nil || !strings.Contains(err.Error(), `"fax" is not one of: x`) {
+	if _, err := pickNetwork([]string{"-network", "fax"}); err == nil || !strings.Contains(err.Error(), `"fax" is not one of: x meta`) {
 		t.Errorf("unknown network: %v", err)
 	}
 	var errOut bytes.Buffer
@@ -376,5 +378,266 @@ func TestRunWaitsForReadinessOnTheOperationsAddress(t *testing.T) {
 	}
 	if len(in.received) != 1 {
 		t.Errorf("%d deliveries, want 1", len(in.received))
+	}
+}
+
+// Meta, as netsim simulates it for one app's endpoint: a Page, an
+// Instagram account and a WhatsApp number.
+const (
+	metaSecret      = "test-meta-app-secret"
+	metaVerifyToken = "test-meta-verify-token"
+	metaAccessToken = "test-meta-access-token"
+)
+
+var metaRoutes = meta.Routes{
+	Pages:     map[string]string{metafake.DefaultPageID: "council-facebook"},
+	Instagram: map[string]string{metafake.DefaultInstagramID: "council-instagram"},
+	Numbers:   map[string]string{metafake.DefaultPhoneNumberID: "council-whatsapp"},
+}
+
+// metaInbox stands in for the inbox's Meta webhook, with the driver's own
+// webhook: it answers the subscription handshake, refuses badly signed
+// deliveries and hands every accepted delivery that holds messages to the
+// test (the handshake's empty one it only counts).
+type metaInbox struct {
+	*inbox
+	empty atomic.Int32
+}
+
+func newMetaInbox(t *testing.T, appSecret, verifyToken string) (*metaInbox, *httptest.Server) {
+	in := &metaInbox{inbox: &inbox{t: t, received: make(chan []byte, 100)}}
+	ops := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+	t.Cleanup(ops.Close)
+	in.readyURL = ops.URL + "/readyz"
+	hook := &meta.Webhook{AppSecret: appSecret, VerifyToken: verifyToken,
+		Pages: metaRoutes.Pages, Instagram: metaRoutes.Instagram, Numbers: metaRoutes.Numbers}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /webhooks/meta/council-meta", func(w http.ResponseWriter, r *http.Request) {
+		contentType, body, err := hook.Challenge(r)
+		if err != nil {
+			http.Error(w, `{"title":"invalid verification request"}`, http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", contentType)
+		_, _ = w.Write(body)
+	})
+	mux.HandleFunc("POST /webhooks/meta/council-meta", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := hook.Verify(r, body); err != nil {
+			http.Error(w, `{"title":"invalid signature"}`, http.StatusUnauthorized)
+			return
+		}
+		msgs, err := hook.Parse(body, time.Now())
+		switch {
+		case err != nil:
+			t.Errorf("an unreadable delivery: %v: %s", err, body)
+		case len(msgs) == 0:
+			in.empty.Add(1)
+		default:
+			in.received <- body
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return in, srv
+}
+
+// next waits for the next delivery and parses it into its one message.
+func (in *metaInbox) next() (channels.Inbound, []byte) {
+	in.t.Helper()
+	var body []byte
+	select {
+	case body = <-in.received:
+	case <-time.After(patience):
+		in.t.Fatal("no webhook delivery arrived")
+	}
+	msgs, _, err := meta.Parse(body, metaRoutes, time.Now())
+	if err != nil || len(msgs) != 1 {
+		in.t.Fatalf("parse %s: %v, %d messages; want 1", body, err, len(msgs))
+	}
+	return msgs[0], body
+}
+
+func testMetaNetwork(t *testing.T) *metafake.Simulation {
+	t.Helper()
+	n := metafake.NewSimulation()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	n.Flags(fs)
+	if err := fs.Parse([]string{"-app-secret", metaSecret, "-verify-token", metaVerifyToken, "-access-token", metaAccessToken}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Check(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// metaSender is the driver's Graph API client for the council's account
+// on channel, sending through the fake at api.
+func metaSender(api, channel string) *meta.Client {
+	id := map[string]string{meta.Facebook: metafake.DefaultPageID, meta.Instagram: metafake.DefaultInstagramID,
+		meta.WhatsApp: metafake.DefaultPhoneNumberID}[channel]
+	return &meta.Client{BaseURL: api, Channel: channel, AccountID: id, Token: metaAccessToken}
+}
+
+// Residents comment on the council's Facebook posts and Instagram media
+// and write on Messenger, Instagram and WhatsApp, each on their own
+// network; they answer the council's replies where the council made them.
+func TestPlayMeta(t *testing.T) {
+	in, inboxSrv := newMetaInbox(t, metaSecret, metaVerifyToken)
+	var out bytes.Buffer
+	hook := &webhook{url: inboxSrv.URL + "/webhooks/meta/council-meta", network: testMetaNetwork(t),
+		http: &http.Client{Timeout: patience}, tries: 3, backoff: time.Millisecond}
+	p := newPlayer(hook, &out)
+	p.interval = 5 * time.Millisecond
+	p.answerDelay = 10 * time.Millisecond
+	p.count = 10
+
+	api := httptest.NewServer(p.network.API(p.councilSent))
+	t.Cleanup(api.Close)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.play(ctx) }()
+
+	// Two cycles and a half of the script: the DMs' residents take the
+	// three private networks in turn, and keep to theirs for a follow-up.
+	want := []string{
+		"facebook public", "facebook private", "facebook private", "instagram public",
+		"facebook public", "instagram private", "instagram private", "instagram public",
+		"facebook public", "whatsapp private",
+	}
+	var msgs []channels.Inbound
+	for i, w := range want {
+		m, body := in.next()
+		if got := m.Channel + " " + string(m.Visibility); got != w {
+			t.Errorf("event %d is %s, want %s: %s", i, got, w, body)
+		}
+		if m.Text == "" || m.Author.ExternalID == "" {
+			t.Errorf("event %d: %s", i, describe(m))
+		}
+		msgs = append(msgs, m)
+	}
+	if msgs[2].Author.ExternalID != msgs[1].Author.ExternalID || msgs[6].Author.ExternalID != msgs[5].Author.ExternalID {
+		t.Errorf("follow-ups came from other residents than the DMs they follow")
+	}
+
+	// The council answers two comments in public: each resident answers
+	// in their thread, on their network.
+	for _, c := range []channels.Inbound{msgs[0], msgs[3]} {
+		ids, err := metaSender(api.URL, c.Channel).Send(t.Context(),
+			channels.Outbound{Visibility: channels.Public, InReplyTo: c.ExternalID, Text: "Thanks, we've reported it."}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, body := in.next()
+		if got.Channel != c.Channel || got.Visibility != channels.Public || got.InReplyTo != ids[0] ||
+			got.ConversationID != c.ConversationID || got.Author.ExternalID != c.Author.ExternalID {
+			t.Errorf("want the author of %s to answer %s in post %s, got %s: %s", c.ExternalID, ids[0], c.ConversationID, describe(got), body)
+		}
+	}
+	// It answers the three private conversations through their networks:
+	// each resident answers on theirs.
+	for _, m := range []channels.Inbound{msgs[1], msgs[5], msgs[9]} {
+		if _, err := metaSender(api.URL, m.Channel).Send(t.Context(),
+			channels.Outbound{Visibility: channels.Private, Recipient: m.Author.ExternalID, InReplyTo: m.ExternalID, Text: "We've logged it."}, nil); err != nil {
+			t.Fatal(err)
+		}
+		got, body := in.next()
+		if got.Channel != m.Channel || got.Visibility != channels.Private || got.Author.ExternalID != m.Author.ExternalID {
+			t.Errorf("want %s's answer on %s, got %s: %s", m.Author.ExternalID, m.Channel, describe(got), body)
+		}
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("play: %v", err)
+		}
+	case <-time.After(patience):
+		t.Fatal("play did not stop")
+	}
+	printed := out.String()
+	for _, line := range []string{
+		"→ mention (facebook) from @", "→ mention (instagram) from @", "→ follow-up DM from @",
+		"← council replied to @", "← council DMed @", "[200]",
+	} {
+		if !strings.Contains(printed, line) {
+			t.Errorf("output lacks %q:\n%s", line, printed)
+		}
+	}
+	if strings.Contains(printed, "← council DMed 4") || strings.Contains(printed, "← council DMed 2") {
+		t.Errorf("a DM's recipient was not known as a resident:\n%s", printed)
+	}
+}
+
+func TestSendOnceMeta(t *testing.T) {
+	in, srv := newMetaInbox(t, metaSecret, metaVerifyToken)
+	hook := srv.URL + "/webhooks/meta/council-meta"
+	var out, errOut bytes.Buffer
+	base := []string{"send", "-network", "meta", "-webhook", hook, "-app-secret", metaSecret}
+	err := run(t.Context(), append(base, "-kind", "mention", "-from", "@sarahjenkins", "-text", "Still no bin collection",
+		"-in-reply-to", "1900000000000000001"), &out, &errOut)
+	if err != nil {
+		t.Fatalf("send: %v (%s)", err, errOut.String())
+	}
+	m, _ := in.next()
+	if m.Channel != meta.Facebook || m.Visibility != channels.Public || m.Author.DisplayName != "Sarah Jenkins" ||
+		m.InReplyTo != "1900000000000000001" || m.Text != "Still no bin collection" {
+		t.Errorf("got %s", describe(m))
+	}
+	if err := run(t.Context(), append(base, "-kind", "dm", "-from", "new_resident", "-text", "Hello?", "-dm-via", "whatsapp"), &out, &errOut); err != nil {
+		t.Fatalf("send: %v (%s)", err, errOut.String())
+	}
+	if m, _ = in.next(); m.Channel != meta.WhatsApp || m.Visibility != channels.Private || m.Text != "Hello?" {
+		t.Errorf("got %s", describe(m))
+	}
+	// Another app secret: the inbox refuses the delivery.
+	err = run(t.Context(), []string{"send", "-network", "meta", "-webhook", hook, "-app-secret", "another",
+		"-kind", "dm", "-from", "a", "-text", "b"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("a delivery signed with another secret: %v", err)
+	}
+}
+
+func TestRunMetaExitsAfterCount(t *testing.T) {
+	in, srv := newMetaInbox(t, metaSecret, metaVerifyToken)
+	var out, errOut bytes.Buffer
+	err := run(t.Context(), []string{"-network", "meta", "-listen", "127.0.0.1:0", "-webhook", srv.URL + "/webhooks/meta/council-meta",
+		"-ready", in.readyURL, "-app-secret", metaSecret, "-verify-token", metaVerifyToken,
+		"-interval", "5ms", "-count", "2", "-exit-after-count"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("run: %v (%s)", err, errOut.String())
+	}
+	if got := len(in.received); got != 2 || in.empty.Load() != 1 {
+		t.Errorf("%d deliveries and %d empty ones, want 2 and the handshake's", got, in.empty.Load())
+	}
+	for _, line := range []string{"fake Facebook, Instagram and WhatsApp API on http://127.0.0.1:", "webhook verified",
+		"→ mention (facebook) from @", "→ DM from @", "netsim stopped"} {
+		if !strings.Contains(out.String(), line) {
+			t.Errorf("output lacks %q:\n%s", line, out.String())
+		}
+	}
+}
+
+func TestRunMetaRefusesAnotherSecret(t *testing.T) {
+	for _, tt := range []struct{ name, secret, verify, want string }{
+		{"verify token", metaSecret, "another-verify-token", "verify_token"},
+		{"app secret", "another-app-secret", metaVerifyToken, "app_secret"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in, srv := newMetaInbox(t, tt.secret, tt.verify)
+			var out, errOut bytes.Buffer
+			err := run(t.Context(), []string{"-network", "meta", "-listen", "127.0.0.1:0", "-webhook", srv.URL + "/webhooks/meta/council-meta",
+				"-ready", in.readyURL, "-app-secret", metaSecret, "-verify-token", metaVerifyToken,
+				"-interval", "5ms", "-count", "1", "-exit-after-count"}, &out, &errOut)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("run: got %v, want an error naming %s", err, tt.want)
+			}
+			if got := len(in.received); got != 0 {
+				t.Errorf("%d deliveries after a failed handshake, want none", got)
+			}
+		})
 	}
 }

@@ -8,12 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/citizeninbox/inbox/internal/channels/meta"
+	"github.com/citizeninbox/inbox/internal/channels/meta/metafake"
 	"github.com/citizeninbox/inbox/internal/config"
 	"github.com/citizeninbox/inbox/internal/server"
 )
@@ -29,48 +29,17 @@ const (
 	metaNumber = "106000000000001"
 )
 
-// fakeGraph records what the council sent through the Graph API.
-type fakeGraph struct {
-	mu    sync.Mutex
-	calls []graphCall
-}
+// metaToken is the access token of the three accounts, which the fake
+// Graph API accepts.
+const metaToken = "graph-token"
 
-type graphCall struct {
-	Path string
-	Body map[string]any
-}
-
-func (g *fakeGraph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	raw, _ := io.ReadAll(r.Body)
-	var body map[string]any
-	_ = json.Unmarshal(raw, &body)
-	g.mu.Lock()
-	g.calls = append(g.calls, graphCall{Path: r.URL.Path, Body: body})
-	n := len(g.calls)
-	g.mu.Unlock()
-	switch {
-	case strings.HasSuffix(r.URL.Path, "/comments"), strings.HasSuffix(r.URL.Path, "/replies"):
-		fmt.Fprintf(w, `{"id":"out_comment_%d"}`, n)
-	case body["messaging_product"] == "whatsapp":
-		fmt.Fprintf(w, `{"messages":[{"id":"wamid.out%d"}]}`, n)
-	default:
-		fmt.Fprintf(w, `{"recipient_id":"x","message_id":"m_out%d"}`, n)
-	}
-}
-
-func (g *fakeGraph) sent() []graphCall {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]graphCall(nil), g.calls...)
-}
-
-func withMeta(g *fakeGraph) harnessOption {
+func withMeta(g *metafake.Server) harnessOption {
 	return func(o *server.Options, h *harness) {
 		srv := httptest.NewServer(g)
 		h.t.Cleanup(srv.Close)
 		o.Drivers = drivers(h.t, meta.Driver{})
 		app := func(s meta.Settings) meta.Settings {
-			s.App, s.AppSecret, s.VerifyToken, s.AccessToken = metaApp, metaSecret, "verify", "graph-token"
+			s.App, s.AppSecret, s.VerifyToken, s.AccessToken = metaApp, metaSecret, "verify", metaToken
 			return s
 		}
 		file := *o.File
@@ -117,7 +86,7 @@ func (h *harness) metaSigned(body string) {
 // with nothing stored, and replies reach the Graph API with the right
 // recipient, comment or context, a long one in numbered parts.
 func TestMetaEndToEnd(t *testing.T) {
-	g := &fakeGraph{}
+	g := metafake.New(metaToken)
 	h := newHarness(t, withMeta(g))
 
 	messenger := `{"object":"page","entry":[
@@ -234,9 +203,16 @@ func TestMetaEndToEnd(t *testing.T) {
 			t.Errorf("reply on %s: %s (%s)", r.id, got.DeliveryStatus, got.FailureReason)
 		}
 	}
-	byPath := map[string][]graphCall{}
-	for _, c := range g.sent() {
+	byPath := map[string][]metafake.Call{}
+	for _, c := range g.Calls() {
+		if c.Status != http.StatusOK || c.Token != metaToken {
+			t.Errorf("Graph API call %s with token %q answered %d", c.Path, c.Token, c.Status)
+		}
 		byPath[c.Path] = append(byPath[c.Path], c)
+	}
+	// What Meta accepted is what the inbox recorded as sent.
+	if sent := g.Sent(); len(sent) != 6 {
+		t.Errorf("the Graph API accepted %d sends, want 6: %+v", len(sent), sent)
 	}
 	msgs := byPath["/"+meta.DefaultVersion+"/"+metaPage+"/messages"]
 	if len(msgs) != 2 {
@@ -266,7 +242,7 @@ func TestMetaEndToEnd(t *testing.T) {
 // WhatsApp's statuses move our reply on (delivered, read), never back,
 // record a failure's reason, and make no case.
 func TestWhatsAppReceipts(t *testing.T) {
-	g := &fakeGraph{}
+	g := metafake.New(metaToken)
 	h := newHarness(t, withMeta(g))
 	now := fmt.Sprint(time.Now().Unix())
 	delivery := func(messages, statuses string) string {
@@ -316,4 +292,40 @@ func TestWhatsAppReceipts(t *testing.T) {
 		h.direct.Raw(`SELECT delivery_status, failure_reason FROM messages WHERE id = ?`, second.ID).Scan(&m)
 		return m.DeliveryStatus == "failed" && strings.Contains(m.FailureReason, "131026 Message undeliverable")
 	})
+}
+
+// What the Graph API refuses, the inbox handles as Meta means it: the
+// closed WhatsApp window (131047) fails the reply saying only a template
+// can go; a revoked token (190) makes the account unhealthy, its reply
+// waiting. The deliveries are the fake's own, through the whole server.
+func TestMetaGraphRefusals(t *testing.T) {
+	g := metafake.New(metaToken)
+	h := newHarness(t, withMeta(g))
+	h.metaSigned(string(metafake.WhatsAppMessage(metaNumber, metafake.Message{ID: "wamid.fay1",
+		From: metafake.User{ID: "447700900456", Name: "Fay Resident"}, Text: "Bins on Ash Grove?"})))
+	h.metaSigned(string(metafake.MessengerMessage(metaPage, metafake.Message{ID: "m_gus1",
+		From: metafake.User{ID: "7005"}, Text: "Parking permit 🚗 / visitor permit"})))
+	fay, gus := h.waitCaseOf("wamid.fay1"), h.waitCaseOf("m_gus1")
+	if d := h.caseDetail(gus); d.Messages[0].Body != "Parking permit 🚗 / visitor permit" {
+		t.Errorf("Gus's message is %q", d.Messages[0].Body)
+	}
+
+	g.FailNext(1, http.StatusBadRequest, metafake.CodeWAReengagement, 0)
+	m := h.reply(fay, "private", "Tomorrow morning.")
+	if got := h.waitDelivery(fay, m.ID); got.DeliveryStatus != "failed" || !strings.Contains(got.FailureReason, "template") {
+		t.Errorf("a reply Meta refused with 131047: %s (%s)", got.DeliveryStatus, got.FailureReason)
+	}
+
+	g.Revoke(metaToken)
+	h.reply(gus, "private", "You can apply online.")
+	h.eventually("the Facebook account marked unhealthy", func() bool { return !h.accountHealth("council-facebook").Healthy })
+	if a := h.accountHealth("council-facebook"); !strings.Contains(a.Reason, "190") || a.RepliesWaiting != 1 {
+		t.Errorf("after a revoked token: %+v, want Meta's 190 and the reply waiting", a)
+	}
+	if a := h.accountHealth("council-whatsapp"); !a.Healthy {
+		t.Errorf("the WhatsApp account is unhealthy: %+v", a)
+	}
+	if n := len(g.Sent()); n != 0 {
+		t.Errorf("%d sends accepted, want none", n)
+	}
 }
