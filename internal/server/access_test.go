@@ -65,9 +65,10 @@ var accessSamples = map[string][]accessSample{
 		body: func(_, _ int64) any { return map[string]string{"priority": "urgent"} }}},
 	// Claiming takes the most urgent unassigned case of the caller's
 	// teams: 200 while one waits there, 409 once none does.
-	"POST /api/v1/queue/next": {{action: cases.ActAssignSelf, name: "claim the next case", code: http.StatusOK, claims: true}},
-	"GET /api/v1/routing":     {{action: cases.ActReadRules, name: "read the routing rules", code: http.StatusOK}},
-	"GET /api/v1/sla":         {{action: cases.ActReadRules, name: "read the SLA policy", code: http.StatusOK}},
+	"POST /api/v1/queue/next":      {{action: cases.ActAssignSelf, name: "claim the next case", code: http.StatusOK, claims: true}},
+	"GET /api/v1/routing":          {{action: cases.ActReadRules, name: "read the routing rules", code: http.StatusOK}},
+	"GET /api/v1/channel-accounts": {{action: cases.ActRead, name: "read the channel accounts' health", code: http.StatusOK}},
+	"GET /api/v1/sla":              {{action: cases.ActReadRules, name: "read the SLA policy", code: http.StatusOK}},
 	"PUT /api/v1/cases/:case/assignment": {
 		{action: cases.ActAssignSelf, name: "take an unassigned case", code: http.StatusOK,
 			body:   func(actor, _ int64) any { return map[string]any{"assignee_id": actor} },

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/citizeninbox/inbox/internal/channels/meta"
+	"github.com/citizeninbox/inbox/internal/channels/meta/metafake"
 	"github.com/citizeninbox/inbox/internal/server"
 )
 
@@ -37,9 +38,9 @@ func (h *harness) replyProblem(caseID int64, body map[string]any) (int, problemJ
 }
 
 // callsTo are the Graph API calls made to path.
-func callsTo(g *fakeGraph, path string) []graphCall {
-	var out []graphCall
-	for _, c := range g.sent() {
+func callsTo(g *metafake.Server, path string) []metafake.Call {
+	var out []metafake.Call
+	for _, c := range g.Calls() {
 		if c.Path == "/"+meta.DefaultVersion+path {
 			out = append(out, c)
 		}
@@ -51,7 +52,7 @@ func callsTo(g *fakeGraph, path string) []graphCall {
 // Meta allows to a comment, in one part, within 7 days; a second is
 // refused before sending, saying what is possible instead.
 func TestPrivateReplyToAPageComment(t *testing.T) {
-	g := &fakeGraph{}
+	g := metafake.New(metaToken)
 	h := newHarness(t, withMeta(g))
 	comment := func(id, from string, at time.Time) string {
 		return `{"object":"page","entry":[{"id":"` + metaPage + `","time":1,"changes":[{"field":"feed","value":{
@@ -103,7 +104,7 @@ func TestPrivateReplyToAPageComment(t *testing.T) {
 // templates; a template goes out with its parameters and is recorded as
 // the text the resident reads. A reply can quote the message it answers.
 func TestWhatsAppTemplatesAndContext(t *testing.T) {
-	g := &fakeGraph{}
+	g := metafake.New(metaToken)
 	h := newHarness(t, withMeta(g), withTemplate())
 	message := func(id, from, text string, at time.Time) string {
 		return `{"object":"whatsapp_business_account","entry":[{"id":"WABA1","changes":[{"field":"messages","value":{
@@ -191,5 +192,33 @@ func TestWhatsAppTemplatesAndContext(t *testing.T) {
 		if code != http.StatusUnprocessableEntity || len(p.Errors) == 0 || p.Errors[0].Field != "in_reply_to_message_id" {
 			t.Errorf("in reply to message %d of another case: %d %+v", id, code, p)
 		}
+	}
+}
+
+// WhatsApp may report a message delivered before the sender has recorded
+// the id it answered with: the receipt waits and is applied then, and the
+// reply ends delivered, not sent.
+func TestReceiptBeforeTheSendIsRecorded(t *testing.T) {
+	g := metafake.New(metaToken)
+	h := newHarness(t, withMeta(g))
+	h.metaSigned(string(metafake.WhatsAppMessage(metaNumber, metafake.Message{ID: "wamid.in1",
+		From: metafake.User{ID: "447700900321", Name: "Hal"}, Text: "Is the library open?"})))
+	caseID := h.waitCaseOf("wamid.in1")
+	g.OnSent(func(s metafake.Sent) {
+		// Before the fake answers: the receipt reaches the inbox first.
+		h.metaSigned(string(metafake.WhatsAppStatus(metaNumber, metafake.Status{ID: s.ID, Status: "delivered", Recipient: "447700900321"})))
+		h.eventually("the early receipt waits", func() bool {
+			return h.count(`SELECT count(*) FROM pending_receipts WHERE external_id = ?`, s.ID) == 1
+		})
+	})
+	m := h.reply(caseID, "private", "Yes, until 5pm.")
+	h.eventually("the reply is delivered", func() bool {
+		return h.count(`SELECT count(*) FROM messages WHERE id = ? AND delivery_status = 'delivered'`, m.ID) == 1
+	})
+	if n := h.count(`SELECT count(*) FROM pending_receipts`); n != 0 {
+		t.Errorf("%d receipts still waiting after the send was recorded", n)
+	}
+	if n := h.count(`SELECT count(*) FROM cases`); n != 1 {
+		t.Errorf("%d cases: the receipt made one", n)
 	}
 }
