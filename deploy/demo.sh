@@ -151,11 +151,12 @@ $meta_line
 
 TXT
 
-	bin/netsim -listen "$sim_addr" -webhook "$base/webhooks/x/council-x" -ready "$ops/readyz" &
+	# Each simulator's lines are marked with its networks.
+	bin/netsim -listen "$sim_addr" -webhook "$base/webhooks/x/council-x" -ready "$ops/readyz" > >(sed -u 's/^/[X]    /') &
 	pids+=($!)
 	local meta_pid=""
 	if [ -n "$meta_sim" ]; then
-		bin/netsim -network meta -listen "$meta_sim_addr" -webhook "$base/webhooks/meta/council-meta" -ready "$ops/readyz" &
+		bin/netsim -network meta -listen "$meta_sim_addr" -webhook "$base/webhooks/meta/council-meta" -ready "$ops/readyz" > >(sed -u 's/^/[Meta] /') &
 		meta_pid=$!
 		pids+=("$meta_pid")
 	fi

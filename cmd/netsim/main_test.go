@@ -560,7 +560,7 @@ func TestPlayMeta(t *testing.T) {
 	}
 	printed := out.String()
 	for _, line := range []string{
-		"→ mention (facebook) from @", "→ mention (instagram) from @", "→ follow-up DM from @",
+		"→ mention (facebook) from @", "→ mention (instagram) from @", "→ follow-up DM (", " from @",
 		"← council replied to @", "← council DMed @", "[200]",
 	} {
 		if !strings.Contains(printed, line) {
@@ -614,7 +614,7 @@ func TestRunMetaExitsAfterCount(t *testing.T) {
 		t.Errorf("%d deliveries and %d empty ones, want 2 and the handshake's", got, in.empty.Load())
 	}
 	for _, line := range []string{"fake Facebook, Instagram and WhatsApp API on http://127.0.0.1:", "webhook verified",
-		"→ mention (facebook) from @", "→ DM from @", "netsim stopped"} {
+		"→ mention (facebook) from @", "→ DM (messenger) from @", "netsim stopped"} {
 		if !strings.Contains(out.String(), line) {
 			t.Errorf("output lacks %q:\n%s", line, out.String())
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -212,7 +213,13 @@ func (p *player) followUp() event {
 }
 
 func (p *player) dm(r resident, text, label string) event {
-	return event{label: label, text: text, body: p.network.Message(p.ids.next(), r, text)}
+	body := p.network.Message(p.ids.next(), r, text)
+	if v, ok := p.network.(netsim.Via); ok {
+		if via := v.Via(r); via != "" {
+			label = strings.Replace(label, " from @", " ("+via+") from @", 1)
+		}
+	}
+	return event{label: label, text: text, body: body}
 }
 
 // heard prints what the council sent and has the resident answer it.

@@ -68,3 +68,11 @@ type Network interface {
 	// network's secret, and says so in a line for people.
 	Handshake(ctx context.Context, client *http.Client, webhookURL string) (string, error)
 }
+
+// Via is implemented by a network whose residents write privately on one
+// of several networks (Meta: Messenger, Instagram or WhatsApp): the one a
+// resident who has written uses, for the simulator's lines; "" before
+// they first write.
+type Via interface {
+	Via(from Resident) string
+}

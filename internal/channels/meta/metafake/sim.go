@@ -258,6 +258,17 @@ func (s *Simulation) Message(id string, from netsim.Resident, text string) []byt
 	return MessengerMessage(s.pageID, m)
 }
 
+// Via is the network the resident writes privately on: messenger,
+// instagram or whatsapp; "" before they first write.
+func (s *Simulation) Via(from netsim.Resident) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dmVia != "" {
+		return s.dmVia
+	}
+	return s.dm[from.ID]
+}
+
 // waID is the UK mobile number a resident writes on WhatsApp from: the
 // same for one resident in every run.
 func waID(residentID string) string {
