@@ -58,7 +58,9 @@ func (*Simulation) DefaultListen() string { return "127.0.0.1:8084" }
 // DefaultWebhook is the demo number's webhook. Twilio signs the URL it
 // calls, and the inbox checks over INBOX_PUBLIC_URL: in the demo both are
 // http://127.0.0.1:8080.
-func (*Simulation) DefaultWebhook() string { return "http://127.0.0.1:8080/webhooks/twilio/council-sms" }
+func (*Simulation) DefaultWebhook() string {
+	return "http://127.0.0.1:8080/webhooks/twilio/council-sms"
+}
 
 // Flags adds -account-sid, -auth-token and -number.
 func (s *Simulation) Flags(fs *flag.FlagSet) {
