@@ -26,8 +26,12 @@ export META_API_BASE_URL="${META_API_BASE_URL:-http://127.0.0.1:8082}"
 export META_APP_SECRET="${META_APP_SECRET:-demo-meta-app-secret}"
 export META_VERIFY_TOKEN="${META_VERIFY_TOKEN:-demo-meta-verify-token}"
 export META_ACCESS_TOKEN="${META_ACCESS_TOKEN:-demo-meta-access-token}"
-sim_addr="${X_API_BASE_URL#http://}"
-meta_sim_addr="${META_API_BASE_URL#http://}"
+export TWILIO_API_BASE_URL="${TWILIO_API_BASE_URL:-http://127.0.0.1:8084}"
+export TWILIO_ACCOUNT_SID="${TWILIO_ACCOUNT_SID:-AC00000000000000000000000000000000}"
+export TWILIO_AUTH_TOKEN="${TWILIO_AUTH_TOKEN:-demo-twilio-auth-token}"
+# Twilio signs over the URL it posts to, which the inbox takes to be its
+# public URL: the simulator posts to the same.
+export INBOX_PUBLIC_URL="${INBOX_PUBLIC_URL:-http://$INBOX_HTTP_ADDR}"
 base="http://$INBOX_HTTP_ADDR"
 ops="http://$INBOX_OPS_ADDR"
 
@@ -61,15 +65,30 @@ for bin in bin/inbox bin/netsim; do
 done
 port_busy "$INBOX_HTTP_ADDR" && fail "$INBOX_HTTP_ADDR is in use: stop what runs there, or set INBOX_HTTP_ADDR"
 port_busy "$INBOX_OPS_ADDR" && fail "$INBOX_OPS_ADDR is in use: stop what runs there, or set INBOX_OPS_ADDR"
-port_busy "$sim_addr" && fail "$sim_addr is in use: stop what runs there, or set X_API_BASE_URL"
-# The Meta simulator plays the Meta app's accounts only when the
-# configuration has them: without them the inbox would refuse its
-# handshake. DEMO_META=0 leaves it out all the same.
-meta_sim=
-if [ "${DEMO_META:-1}" != 0 ] && grep -qs 'council-meta' "$INBOX_CONFIG"; then
-	meta_sim=1
-	port_busy "$meta_sim_addr" && fail "$meta_sim_addr is in use: stop what runs there, or set META_API_BASE_URL"
-fi
+
+# The simulators: each plays residents on its networks against a fake of
+# their API, posting to the webhook of an account of the configuration.
+# Fields: the -network name, the label of its lines, the variable holding
+# its fake API's base URL, its webhook path, and the account it needs.
+# X's is always played; another only when the configuration has its
+# account (the inbox would refuse its handshake otherwise), and not when
+# DEMO_<LABEL>=0 (DEMO_META=0, DEMO_SMS=0).
+all_sims=(
+	"x X X_API_BASE_URL /webhooks/x/council-x council-x"
+	"meta Meta META_API_BASE_URL /webhooks/meta/council-meta council-meta"
+	"twilio SMS TWILIO_API_BASE_URL /webhooks/twilio/council-sms council-sms"
+)
+sims=()
+for sim in "${all_sims[@]}"; do
+	read -r network label var path account <<<"$sim"
+	off="DEMO_${label^^}"
+	if [ "$network" != x ] && { [ "${!off:-1}" = 0 ] || ! grep -qsw -- "$account" "$INBOX_CONFIG"; }; then
+		continue
+	fi
+	addr="${!var#http://}"
+	port_busy "$addr" && fail "$addr is in use: stop what runs there, or set $var"
+	sims+=("$sim")
+done
 
 if ! psql "$admin_url" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
 	psql "$admin_url" -qc "CREATE DATABASE \"$db\"" || fail "could not create database $db"
@@ -117,10 +136,12 @@ demo() {
 		sleep 0.2
 	done
 
-	local jq="" meta_line="  Meta          not in $INBOX_CONFIG (no council-meta accounts): no Meta simulator"
-	if [ -n "$meta_sim" ]; then
-		meta_line="  Fake Meta API $META_API_BASE_URL          (Facebook, Instagram, WhatsApp; what the council sent: $META_API_BASE_URL/__sim/sent)"
-	fi
+	local jq="" fakes="" sim network label var path account
+	for sim in "${sims[@]}"; do
+		read -r network label var path account <<<"$sim"
+		[ -n "$fakes" ] && fakes+=$'\n'
+		fakes+="$(printf '  %-13s %s          (what the council sent: %s/__sim/sent)' "Fake $label API" "${!var}" "${!var}")"
+	done
 	command -v jq >/dev/null && jq=" | jq"
 	cat <<TXT
 
@@ -132,8 +153,7 @@ demo() {
                   demo.admin@example.gov.uk        an admin)
   Server        $base          (log: data/inbox.log)
   Operations    $ops          (/metrics, /healthz, /readyz)
-  Fake X API    $X_API_BASE_URL          (what the council sent: $X_API_BASE_URL/__sim/sent)
-$meta_line
+$fakes
   API token     $token
 
   Try, in another terminal:
@@ -151,27 +171,28 @@ $meta_line
 
 TXT
 
-	# Each simulator's lines are marked with its networks.
-	bin/netsim -listen "$sim_addr" -webhook "$base/webhooks/x/council-x" -ready "$ops/readyz" > >(sed -u 's/^/[X]    /') &
-	pids+=($!)
-	local meta_pid=""
-	if [ -n "$meta_sim" ]; then
-		bin/netsim -network meta -listen "$meta_sim_addr" -webhook "$base/webhooks/meta/council-meta" -ready "$ops/readyz" > >(sed -u 's/^/[Meta] /') &
-		meta_pid=$!
-		pids+=("$meta_pid")
-	fi
-	# The server or the X simulator stopping on its own stops the rest.
-	# The Meta simulator stopping (its handshake refused, say) leaves the
-	# X demo running.
+	# Each simulator's lines are marked with its label. The server or the
+	# X simulator stopping on its own stops the rest; another simulator
+	# stopping (its handshake refused, say) leaves the others running.
+	local -A optional=()
+	for sim in "${sims[@]}"; do
+		read -r network label var path account <<<"$sim"
+		bin/netsim -network "$network" -listen "${!var#http://}" -webhook "$base$path" -ready "$ops/readyz" \
+			> >(sed -u "s/^/$(printf '%-7s' "[$label]")/") &
+		pids+=($!)
+		[ "$network" != x ] && optional[$!]="$label"
+	done
 	local status ended
 	while :; do
 		status=0
 		ended=
 		wait -n -p ended "${pids[@]}" || status=$?
-		if [ -z "$stopping" ] && [ -n "$meta_pid" ] && [ "$ended" = "$meta_pid" ]; then
-			[ "$status" -ne 0 ] && echo "demo: the Meta simulator stopped (exit $status, see above); the X demo goes on" >&2
-			pids=("${pids[@]:0:2}")
-			meta_pid=
+		if [ -z "$stopping" ] && [ -n "${optional[$ended]:-}" ]; then
+			[ "$status" -ne 0 ] && echo "demo: the ${optional[$ended]} simulator stopped (exit $status, see above); the rest of the demo goes on" >&2
+			local left=()
+			for pid in "${pids[@]}"; do [ "$pid" != "$ended" ] && left+=("$pid"); done
+			pids=("${left[@]}")
+			unset "optional[$ended]"
 			continue
 		fi
 		break

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/citizeninbox/inbox/internal/channels/meta/metafake"
+	"github.com/citizeninbox/inbox/internal/channels/twilio/twiliofake"
 	"github.com/citizeninbox/inbox/internal/channels/x/xfake"
 	"github.com/citizeninbox/inbox/internal/netsim"
 )
@@ -39,6 +40,7 @@ func networks() []netsim.Network {
 	return []netsim.Network{
 		xfake.NewSimulation(),
 		metafake.NewSimulation(),
+		twiliofake.NewSimulation(),
 	}
 }
 

@@ -142,7 +142,11 @@ func (p *player) play(ctx context.Context) error {
 // step delivers the next scripted event.
 func (p *player) step(ctx context.Context) {
 	var ev event
-	switch p.sent % steps {
+	step := p.sent % steps
+	if len(p.network.Styles()) == 0 && (step == stepMention || step == stepStyleMention) {
+		step = stepDM // a network without public posts
+	}
+	switch step {
 	case stepMention:
 		ev = p.mention(0)
 	case stepDM:

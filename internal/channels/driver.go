@@ -3,6 +3,7 @@ package channels
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -52,6 +53,11 @@ type AccountConfig struct {
 	MaxParts int
 	// Settings are the driver's own settings, as its Decode returned them.
 	Settings any
+	// WebhookURL is the public URL of the webhook endpoint serving the
+	// account (Deps.PublicURL and /webhooks/<driver>/<endpoint>), set on
+	// the accounts handed to WebhookDriver.Webhook, for networks that sign
+	// the URL they call (Twilio); empty when the server has no public URL.
+	WebhookURL string
 }
 
 // Deps are what a driver may use to open an account.
@@ -59,6 +65,19 @@ type Deps struct {
 	// HTTP sends requests to the network's API; its timeout bounds a send.
 	HTTP *http.Client
 	Log  *slog.Logger
+	// PublicURL is the base URL networks reach the server's webhooks at
+	// (INBOX_PUBLIC_URL), for drivers that give the network a callback
+	// address with each send (Twilio's status callbacks); see WebhookURL.
+	PublicURL string
+}
+
+// WebhookURL is the public URL of a driver's webhook endpoint under the
+// server's public base URL; empty when publicURL is.
+func WebhookURL(publicURL, driver, endpoint string) string {
+	if publicURL == "" {
+		return ""
+	}
+	return strings.TrimRight(publicURL, "/") + "/webhooks/" + driver + "/" + endpoint
 }
 
 // Account is one channel account as its driver opened it.
@@ -79,6 +98,10 @@ type Account struct {
 	// Templates are the messages the network approved for the account,
 	// which go out when its window for free text has closed (WhatsApp).
 	Templates []Template
+	// MaxParts caps the parts of one reply by the driver's own settings
+	// (an SMS account's max_segments) when the account's max_parts does
+	// not; zero leaves the channel's default.
+	MaxParts int
 }
 
 // Capabilities are what one channel can carry.
@@ -96,6 +119,10 @@ type Capabilities struct {
 	// written privately (Meta's private replies to comments); zero when it
 	// has no such reply. That message is one part.
 	PrivateReplyToPublic time.Duration
+	// PhoneIdentities says the channel's identities are phone numbers, so
+	// the same number on another phone channel (SMS, WhatsApp) is
+	// suggested as the same person, never merged.
+	PhoneIdentities bool
 }
 
 // TextRule is how a network measures the text of one kind of reply.
@@ -114,6 +141,11 @@ type TextRule struct {
 	// MaxParts is the channel's default cap on the parts of one reply; an
 	// account's max_parts overrides it. Zero means no cap.
 	MaxParts int
+	// MeasuresParts says the text goes out as one message that the network
+	// itself cuts into parts (SMS segments), which Measure counts: Split is
+	// nil, and MaxParts, or the account's cap, caps what Measure counts,
+	// Limit being the most any account may allow.
+	MeasuresParts bool
 }
 
 // SettingError is a driver's complaint about one field of its settings

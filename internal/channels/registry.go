@@ -48,6 +48,9 @@ func NewRegistry(drivers ...Driver) (*Registry, error) {
 				if !vis.Valid() || rule.Limit <= 0 || rule.Unit == "" {
 					return nil, fmt.Errorf("channel %q of driver %q: %s replies need a unit and a positive limit", ch, name, vis)
 				}
+				if rule.MeasuresParts && rule.Split != nil {
+					return nil, fmt.Errorf("channel %q of driver %q: %s replies measure the network's own parts, so they cannot be split", ch, name, vis)
+				}
 			}
 			r.byChannel[ch] = d
 		}
@@ -151,7 +154,11 @@ func (r *Registry) Open(accounts []AccountConfig, deps Deps) (*Accounts, error) 
 			}
 			names[t.Name] = true
 		}
-		a.bySlug[cfg.Slug] = opened{cfg: cfg, caps: d.Channels()[cfg.Channel], account: acct}
+		capped := cfg
+		if capped.MaxParts <= 0 {
+			capped.MaxParts = acct.MaxParts
+		}
+		a.bySlug[cfg.Slug] = opened{cfg: capped, caps: d.Channels()[cfg.Channel], account: acct}
 		if acct.Sender != nil {
 			a.senders[cfg.Slug] = acct.Sender
 		}
@@ -167,7 +174,9 @@ func (r *Registry) Open(accounts []AccountConfig, deps Deps) (*Accounts, error) 
 			if _, seen := served[k]; !seen {
 				order = append(order, k)
 			}
-			served[k] = append(served[k], cfg)
+			hooked := cfg
+			hooked.WebhookURL = WebhookURL(deps.PublicURL, k.driver, k.slug)
+			served[k] = append(served[k], hooked)
 		}
 	}
 	for _, k := range order {
@@ -219,9 +228,16 @@ type TooLongError struct {
 	// are zero when the network has no parts.
 	Parts    int
 	MaxParts int
+	// MeasuresParts is set when the network cuts the one message into
+	// parts itself (SMS): Length counts them in Unit, and Limit (equal to
+	// MaxParts) is the account's cap.
+	MeasuresParts bool
 }
 
 func (e *TooLongError) Error() string {
+	if e.MeasuresParts {
+		return fmt.Sprintf("the text takes %d %s; the limit is %d", e.Length, e.Unit, e.Limit)
+	}
 	if e.MaxParts == 0 {
 		return fmt.Sprintf("the text is %d %s; the limit is %d %s", e.Length, e.Unit, e.Limit, e.Unit)
 	}
@@ -251,6 +267,12 @@ func (a *Accounts) CheckReply(account string, vis Visibility, text string) error
 // when it is zero, the rule's own MaxParts) capping the parts.
 func (r TextRule) Check(text string, maxParts int) error {
 	n := r.measure(text)
+	if r.MeasuresParts {
+		if limit := r.partsCap(maxParts); n > limit {
+			return &TooLongError{Unit: r.Unit, Limit: limit, Length: n, Parts: n, MaxParts: limit, MeasuresParts: true}
+		}
+		return nil
+	}
 	if n <= r.Limit {
 		return nil
 	}
@@ -269,6 +291,18 @@ func (r TextRule) Check(text string, maxParts int) error {
 	return nil
 }
 
+// partsCap is the most parts a rule that MeasuresParts lets one text
+// take: maxParts, or when it is zero the rule's MaxParts, within Limit.
+func (r TextRule) partsCap(maxParts int) int {
+	if maxParts <= 0 {
+		maxParts = r.MaxParts
+	}
+	if maxParts <= 0 || maxParts > r.Limit {
+		return r.Limit
+	}
+	return maxParts
+}
+
 func (r TextRule) measure(text string) int {
 	if r.Measure == nil {
 		return utf8.RuneCountInString(text)
@@ -285,7 +319,9 @@ type Measurement struct {
 	Limit  int    `json:"limit"`
 	Length int    `json:"length"`
 	// Parts is how many parts the text goes out in (1 when it fits, 0 when
-	// empty); MaxParts caps them (0: no parts, or no cap).
+	// empty); MaxParts caps them (0: no parts, or no cap). On a channel
+	// whose network cuts the one message itself (SMS), Length counts its
+	// parts (segments), Limit is the account's cap, and Parts is 1.
 	Parts    int  `json:"parts"`
 	MaxParts int  `json:"max_parts"`
 	Splits   bool `json:"splits"`
@@ -305,6 +341,16 @@ func (a *Accounts) MeasureReply(account string, vis Visibility, text string) (Me
 		return Measurement{}, ErrVisibilityNotSupported
 	}
 	m := Measurement{Unit: rule.Unit, Limit: rule.Limit, Length: rule.measure(text), Splits: rule.Split != nil}
+	if rule.MeasuresParts {
+		// One message, which the network cuts up: the account's cap is the
+		// limit the adviser writes to.
+		m.Limit = rule.partsCap(o.cfg.MaxParts)
+		if text != "" {
+			m.Parts = 1
+		}
+		m.Fits = m.Length <= m.Limit
+		return m, nil
+	}
 	m.MaxParts = o.cfg.MaxParts
 	if m.MaxParts <= 0 {
 		m.MaxParts = rule.MaxParts

@@ -66,3 +66,10 @@ func RecordPart(onPart func(index int, id string) error, index int, id string) e
 	}
 	return nil
 }
+
+// Answerer is implemented by webhooks whose network expects a body in the
+// answer to an accepted delivery (Twilio's empty TwiML document): ingest
+// answers 200 with it instead of an empty body.
+type Answerer interface {
+	Answer() (contentType string, body []byte)
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/channels/meta"
+	"github.com/citizeninbox/inbox/internal/channels/twilio"
 	"github.com/citizeninbox/inbox/internal/channels/x"
 )
 
@@ -218,9 +219,10 @@ func TestExampleConfigurationIsValid(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
 	path := filepath.Join(filepath.Dir(file), "..", "..", "deploy", "config.example.yaml")
 	vars := env(map[string]string{"X_API_BASE_URL": "http://127.0.0.1:8081", "X_CONSUMER_SECRET": "s", "X_ACCESS_TOKEN": "t",
-		"META_API_BASE_URL": "http://127.0.0.1:8082", "META_APP_SECRET": "s", "META_VERIFY_TOKEN": "v", "META_ACCESS_TOKEN": "t"})
+		"META_API_BASE_URL": "http://127.0.0.1:8082", "META_APP_SECRET": "s", "META_VERIFY_TOKEN": "v", "META_ACCESS_TOKEN": "t",
+		"TWILIO_API_BASE_URL": "http://127.0.0.1:8084", "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000", "TWILIO_AUTH_TOKEN": "t"})
 	// The networks cmd/inbox serves.
-	served, err := channels.NewRegistry(x.Driver{}, meta.Driver{})
+	served, err := channels.NewRegistry(x.Driver{}, meta.Driver{}, twilio.Driver{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -334,7 +334,7 @@ func (h *Handler) receive(c echo.Context) error {
 	}
 	if len(msgs) == 0 {
 		h.count(driver, resultIgnored)
-		return c.NoContent(http.StatusOK)
+		return accepted(c, ep)
 	}
 
 	pubCtx, cancel := context.WithTimeout(ctx, h.opts.PublishTimeout)
@@ -363,6 +363,16 @@ func (h *Handler) receive(c echo.Context) error {
 		}
 	}
 	h.count(driver, result)
+	return accepted(c, ep)
+}
+
+// accepted answers 200 to a delivery stored or ignored: with the body the
+// network expects (Twilio's empty TwiML), or none.
+func accepted(c echo.Context, ep Endpoint) error {
+	if a, ok := ep.Webhook.(channels.Answerer); ok {
+		contentType, body := a.Answer()
+		return c.Blob(http.StatusOK, contentType, body)
+	}
 	return c.NoContent(http.StatusOK)
 }
 

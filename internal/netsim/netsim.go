@@ -53,7 +53,8 @@ type Network interface {
 	Address(text string) string
 	// Styles are the ways a public post may be delivered (X: its two
 	// webhook APIs); the simulator takes turns with them. The first is
-	// the plain one.
+	// the plain one. None when the network has no public posts (SMS): the
+	// simulator then plays private messages only.
 	Styles() []string
 	// Post is the delivery of a resident's public post id, answering
 	// inReplyTo when it is set, in one of Styles; newID gives fresh ids

@@ -139,7 +139,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		}
 		httpClient = &http.Client{Timeout: sendTimeout}
 	}
-	s.deps = channels.Deps{HTTP: httpClient, Log: opts.Log.With("role", "channels")}
+	s.deps = channels.Deps{HTTP: httpClient, Log: opts.Log.With("role", "channels"), PublicURL: opts.Env.PublicURL}
 	if s.Channels, err = openChannels(opts.Drivers, opts.File, s.deps); err != nil {
 		return nil, err
 	}
