@@ -190,6 +190,29 @@ func (h *handlers) reply(c echo.Context) error {
 	return c.JSON(http.StatusAccepted, msg)
 }
 
+type measureRequest struct {
+	Text       string `json:"text" validate:"max=10000,nonul"`
+	Visibility string `json:"visibility" validate:"required,oneof=public private"`
+}
+
+// measureReply measures a reply's text as the case's channel would carry
+// it, without sending anything or recording a consultation.
+func (h *handlers) measureReply(c echo.Context) error {
+	var req measureRequest
+	if err := h.bindJSON(c, &req); err != nil {
+		return err
+	}
+	located, err := h.cases.VisibleFor(c.Request().Context(), actor(c), c.Param("case"), cases.ActReply)
+	if err != nil {
+		return err
+	}
+	m, err := h.cases.MeasureReply(located.ChannelAccount, channels.Visibility(req.Visibility), req.Text)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, m)
+}
+
 type noteRequest struct {
 	Text string `json:"text" validate:"required,max=10000,nonul"`
 }

@@ -31,6 +31,9 @@ var routes = []Route{
 	{http.MethodGet, "/cases", may(cases.ActRead), (*handlers).listCases},
 	{http.MethodGet, "/cases/:case", may(cases.ActRead), (*handlers).getCase},
 	{http.MethodPost, "/cases/:case/replies", may(cases.ActReply), (*handlers).reply},
+	// How a reply's text measures on the case's channel (characters,
+	// weighted characters, SMS segments), before sending it.
+	{http.MethodPost, "/cases/:case/replies/measure", may(cases.ActReply), (*handlers).measureReply},
 	{http.MethodPost, "/cases/:case/notes", may(cases.ActNote), (*handlers).addNote},
 	{http.MethodPut, "/cases/:case/status", may(cases.ActStatus), (*handlers).setStatus},
 	// Taking or giving back a case is assign_self; assigning or unassigning

@@ -262,6 +262,12 @@ type Located struct {
 // live-update subscriptions, which show nothing of the case themselves.
 // Another team's case is ErrNotFound, audited as Get does.
 func (s *Service) Visible(ctx context.Context, actor Actor, ref string) (Located, error) {
+	return s.VisibleFor(ctx, actor, ref, ActRead)
+}
+
+// VisibleFor is Visible for a call that does act on the case (measuring a
+// reply is a step of replying): refused, and audited, as act would be.
+func (s *Service) VisibleFor(ctx context.Context, actor Actor, ref string, act Action) (Located, error) {
 	db := s.ctxDB(ctx)
 	id, err := resolveID(db, ref)
 	if err != nil {
@@ -276,7 +282,7 @@ func (s *Service) Visible(ctx context.Context, actor Actor, ref string) (Located
 		WHERE c.id = ?`, id).Scan(&c).Error; err != nil {
 		return Located{}, err
 	}
-	if err := check(actor, id, c.TeamID, ActRead); err != nil {
+	if err := check(actor, id, c.TeamID, act); err != nil {
 		return Located{}, s.auditDenied(ctx, actor, err)
 	}
 	return c.Located, nil

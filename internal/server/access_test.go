@@ -55,6 +55,8 @@ var accessSamples = map[string][]accessSample{
 	"POST /api/v1/cases/:case/replies": {{action: cases.ActReply, name: "reply", code: http.StatusAccepted,
 		body:   func(_, _ int64) any { return map[string]string{"text": "We are on it.", "visibility": "private"} },
 		effect: func(_, _ int64) string { return "outbound" }}},
+	"POST /api/v1/cases/:case/replies/measure": {{action: cases.ActReply, name: "measure a reply", code: http.StatusOK,
+		body: func(_, _ int64) any { return map[string]string{"text": "We are on it.", "visibility": "private"} }}},
 	"POST /api/v1/cases/:case/notes": {{action: cases.ActNote, name: "note", code: http.StatusCreated,
 		body:   func(_, _ int64) any { return map[string]string{"text": "Called the resident back."} },
 		effect: func(_, _ int64) string { return "note" }}},

@@ -24,6 +24,7 @@ var sampleBodies = map[string]string{
 	"assignCase":      `{"unassign":true}`,
 	"setCasePriority": `{"priority":"high"}`,
 	"claimNextCase":   `{"team":"contact-centre"}`,
+	"measureReply":    `{"text":"Thank you, we are looking into it.","visibility":"public"}`,
 }
 
 // Every API route is in the contract, and every operation the contract

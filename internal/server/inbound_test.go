@@ -277,7 +277,7 @@ func TestWebhookAcceptedWhilePostgreSQLIsStoppedBecomesACase(t *testing.T) {
 		t.Errorf("/readyz answered %d %s while PostgreSQL was stopped, want 200 with the database unavailable", code, body)
 	}
 	// The API says plainly that it cannot answer now.
-	for _, op := range []string{"listCases", "getCase", "replyToCase", "addCaseNote", "setCaseStatus", "assignCase", "setCasePriority", "claimNextCase"} {
+	for _, op := range []string{"listCases", "getCase", "replyToCase", "addCaseNote", "setCaseStatus", "assignCase", "setCasePriority", "claimNextCase", "measureReply"} {
 		method, path := operationPath(t, op)
 		var body any
 		if b, ok := sampleBodies[op]; ok {

@@ -243,3 +243,43 @@ func TestSMSRefusedCredentialMarksTheAccountUnhealthy(t *testing.T) {
 		t.Error("a message went out with the refused token")
 	}
 }
+
+// The API measures a reply in SMS segments before it is sent, as the
+// composer does; nothing is sent or stored.
+func TestSMSReplyIsMeasuredInSegments(t *testing.T) {
+	fake := twiliofake.New(smsSID, smsToken)
+	h := newHarness(t, withSMS(fake))
+	caseID := h.smsText(nextSMSID(), smsResident, "Is the tip open on Sunday?")
+	measure := func(body map[string]string) (int, map[string]any) {
+		t.Helper()
+		code, raw := h.api(http.MethodPost, fmt.Sprintf("/cases/%d/replies/measure", caseID), body)
+		var m map[string]any
+		_ = json.Unmarshal(raw, &m)
+		return code, m
+	}
+	for _, tc := range []struct {
+		text          string
+		length, limit float64
+		fits          bool
+	}{
+		{strings.Repeat("a", 160), 1, 3, true},
+		{strings.Repeat("a", 161), 2, 3, true},      // 153 a segment
+		{strings.Repeat("€", 81), 2, 3, true},       // extension characters count two
+		{strings.Repeat("é", 70) + "ł", 2, 3, true}, // UCS-2: 67 a segment
+		{strings.Repeat("a", 153*3+1), 4, 3, false},
+	} {
+		code, m := measure(map[string]string{"text": tc.text, "visibility": "private"})
+		if code != http.StatusOK || m["unit"] != "segments" || m["length"] != tc.length || m["limit"] != tc.limit || m["fits"] != tc.fits {
+			t.Errorf("%d characters: %d %v, want %v segments of a cap of %v, fits %v", len([]rune(tc.text)), code, m, tc.length, tc.limit, tc.fits)
+		}
+	}
+	if code, _ := measure(map[string]string{"text": "Hi", "visibility": "public"}); code != http.StatusUnprocessableEntity {
+		t.Errorf("a public SMS measured: %d, want 422", code)
+	}
+	if code, _ := measure(map[string]string{"text": "Hi", "visibility": "loud"}); code != http.StatusUnprocessableEntity {
+		t.Errorf("a bad visibility measured: %d, want 422", code)
+	}
+	if n := h.count(`SELECT count(*) FROM messages WHERE direction = 'outbound'`); n != 0 {
+		t.Errorf("measuring queued %d replies", n)
+	}
+}

@@ -447,7 +447,7 @@ func (u *UI) measure(account, vis, text string) (string, bool) {
 
 // measureReply answers the composer's counter as the adviser types.
 func (u *UI) measureReply(r *request) error {
-	c, err := u.cases.Visible(r.ctx(), r.actor(), r.Param("reference"))
+	c, err := u.cases.VisibleFor(r.ctx(), r.actor(), r.Param("reference"), cases.ActReply)
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,7 @@ type Cases interface {
 	Next(ctx context.Context, actor cases.Actor, team string) (cases.Claimed, error)
 	Get(ctx context.Context, actor cases.Actor, ref string) (cases.Detail, error)
 	Visible(ctx context.Context, actor cases.Actor, ref string) (cases.Located, error)
+	VisibleFor(ctx context.Context, actor cases.Actor, ref string, act cases.Action) (cases.Located, error)
 	ResidentOf(ctx context.Context, actor cases.Actor, ref string) (cases.Resident, error)
 	Reply(ctx context.Context, actor cases.Actor, ref string, in cases.ReplyInput) (cases.Message, error)
 	AddNote(ctx context.Context, actor cases.Actor, ref, text string) (cases.Message, error)
