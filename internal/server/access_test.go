@@ -68,6 +68,8 @@ var accessSamples = map[string][]accessSample{
 	"POST /api/v1/queue/next": {{action: cases.ActAssignSelf, name: "claim the next case", code: http.StatusOK, claims: true}},
 	"GET /api/v1/routing":     {{action: cases.ActReadRules, name: "read the routing rules", code: http.StatusOK}},
 	"GET /api/v1/sla":         {{action: cases.ActReadRules, name: "read the SLA policy", code: http.StatusOK}},
+	// Every role reads the channel accounts' health.
+	"GET /api/v1/channel-accounts": {{action: cases.ActRead, name: "list the channel accounts", code: http.StatusOK}},
 	"PUT /api/v1/cases/:case/assignment": {
 		{action: cases.ActAssignSelf, name: "take an unassigned case", code: http.StatusOK,
 			body:   func(actor, _ int64) any { return map[string]any{"assignee_id": actor} },
