@@ -88,6 +88,10 @@ type Capabilities struct {
 	// message the network lets a reply go out; missing or zero means no
 	// limit.
 	ReplyWindow map[Visibility]time.Duration
+	// PhoneIdentities says the channel's identities are phone numbers in
+	// E.164 digits, so the same number elsewhere is suggested as the same
+	// person, never merged silently.
+	PhoneIdentities bool
 }
 
 // TextRule is how a network measures the text of one kind of reply.
