@@ -24,6 +24,8 @@ var sampleBodies = map[string]string{
 	"assignCase":      `{"unassign":true}`,
 	"setCasePriority": `{"priority":"high"}`,
 	"claimNextCase":   `{"team":"contact-centre"}`,
+
+	"linkContactIdentity": `{"identity_id":1}`,
 }
 
 // Every API route is in the contract, and every operation the contract
