@@ -278,7 +278,7 @@ func TestWebhookAcceptedWhilePostgreSQLIsStoppedBecomesACase(t *testing.T) {
 	}
 	// The API says plainly that it cannot answer now.
 	for _, op := range []string{"listCases", "getCase", "replyToCase", "addCaseNote", "setCaseStatus", "assignCase", "setCasePriority", "claimNextCase",
-		"getContact", "linkContactIdentity", "unlinkContactIdentity", "listContactSuggestions"} {
+		"listChannelAccounts", "getContact", "linkContactIdentity", "unlinkContactIdentity", "listContactSuggestions"} {
 		method, path := operationPath(t, op)
 		var body any
 		if b, ok := sampleBodies[op]; ok {
