@@ -73,6 +73,12 @@ func problemFor(err error) Problem {
 		return mk(http.StatusForbidden, "forbidden", err.Error())
 	case errors.Is(err, cases.ErrNotFound):
 		return mk(http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, cases.ErrContactNotFound), errors.Is(err, cases.ErrIdentityNotFound):
+		return mk(http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, cases.ErrOnlyIdentity):
+		p := mk(http.StatusConflict, "only_identity", err.Error())
+		p.Title = "Only identity"
+		return p
 	case errors.Is(err, cases.ErrBadCursor):
 		return mk(http.StatusBadRequest, "bad_cursor", err.Error())
 	case errors.Is(err, cases.ErrClosed), errors.Is(err, cases.ErrStatusUnchanged), errors.Is(err, cases.ErrPriorityUnchanged), errors.Is(err, cases.ErrIdempotencyKeyReused),

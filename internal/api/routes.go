@@ -18,7 +18,8 @@ const Prefix = "/api/v1"
 // says which roles may do each, and the case service enforces it on every
 // case it touches:
 //
-//	adviser     read, reply, note, status, assign_self          their teams' cases
+//	adviser     read, reply, note, status, assign_self,         their teams' cases
+//	            link_contacts
 //	supervisor  … and assign_team (anyone in the team), move,   their teams' cases
 //	            prioritise, read_rules
 //	admin       everything                                      every team's cases
@@ -48,6 +49,14 @@ var routes = []Route{
 	// Whether each account's network takes its credential: anyone who
 	// answers residents needs to know when replies wait.
 	{http.MethodGet, "/channel-accounts", may(cases.ActRead), (*handlers).listChannelAccounts},
+	// A contact is seen through its cases: one of them in the caller's
+	// teams (any, for admins), else it answers 404 and the attempt is
+	// audited. Its cases of other teams are only counted.
+	{http.MethodGet, "/contacts/:contact", may(cases.ActRead), (*handlers).getContact},
+	{http.MethodPost, "/contacts/:contact/identities", may(cases.ActLinkContacts), (*handlers).linkIdentity},
+	{http.MethodDelete, "/contacts/:contact/identities/:identity", may(cases.ActLinkContacts), (*handlers).unlinkIdentity},
+	// Same phone number elsewhere: only suggested, never linked.
+	{http.MethodGet, "/contacts/:contact/suggestions", may(cases.ActRead), (*handlers).contactSuggestions},
 }
 
 // Route is one call of the API.

@@ -34,14 +34,17 @@ const (
 	// ActReadRules is reading the routing rules, SLA policies and
 	// calendars in force.
 	ActReadRules Action = "read_rules"
+	// ActLinkContacts is linking a resident's identities into one contact,
+	// and unlinking one again, on contacts the user sees.
+	ActLinkContacts Action = "link_contacts"
 )
 
 // grants is what each role may do. Advisers and supervisors may do it only
 // to the cases of the teams they belong to; admins to every case.
 var grants = map[string][]Action{
-	RoleAdviser:    {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf},
-	RoleSupervisor: {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActAssignTeam, ActMove, ActPrioritise, ActReadRules},
-	RoleAdmin:      {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActAssignTeam, ActMove, ActPrioritise, ActReadRules},
+	RoleAdviser:    {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActLinkContacts},
+	RoleSupervisor: {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActAssignTeam, ActMove, ActPrioritise, ActReadRules, ActLinkContacts},
+	RoleAdmin:      {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActAssignTeam, ActMove, ActPrioritise, ActReadRules, ActLinkContacts},
 }
 
 // Allowed says whether role may do act (to cases in its scope).

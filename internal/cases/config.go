@@ -30,6 +30,10 @@ type Configuration struct {
 	Escalations map[string]Escalation
 	// Canned are the canned responses advisers start replies from.
 	Canned []Canned
+	// PhoneChannels are the channels whose identities are phone numbers
+	// (channels.Capabilities.PhoneIdentities): the same number on two of
+	// them is suggested as one resident (Suggestions), never merged.
+	PhoneChannels []string
 }
 
 // Acknowledgement is a channel account's automatic reply to a new case:

@@ -26,6 +26,7 @@ type Summary struct {
 	AssigneeID      *int64     `json:"assignee_id"`
 	Subject         string     `json:"subject"`
 	Contact         Contact    `json:"contact" gorm:"-"`
+	ContactID       int64      `json:"contact_id" gorm:"-"` // the resident's contact (GET /contacts/{id}), as Contact.ID
 	FirstMessageAt  time.Time  `json:"first_message_at"`
 	LastMessageAt   time.Time  `json:"last_message_at"`
 	FirstResponseAt *time.Time `json:"first_response_at"`
@@ -114,7 +115,7 @@ const summarySelect = `SELECT c.id, c.reference, c.status, c.channel, a.slug AS 
 	c.assignee_id, c.subject, c.first_message_at, c.last_message_at, c.first_response_at, c.resolved_at,
 	c.created_at, c.updated_at, c.priority, c.service_code, c.tags AS raw_tags, c.emergency, c.safeguarding,
 	c.routing AS raw_routing, c.last_response_at, ` + clockColumnsC + `,
-	ci.contact_id, ci.external_id AS contact_external_id, ci.handle AS contact_handle,
+	c.contact_id, ci.external_id AS contact_external_id, ci.handle AS contact_handle,
 	ci.display_name AS contact_display_name,
 	c.context_post_id, c.context_case_id, cc.reference AS context_case_reference
 	FROM cases c
@@ -141,6 +142,7 @@ type summaryRow struct {
 
 func (r summaryRow) summary() Summary {
 	s := r.Summary
+	s.ContactID = r.ContactID
 	s.Contact = Contact{ID: r.ContactID, ExternalID: r.ContactExternalID, Handle: r.ContactHandle, DisplayName: r.ContactDisplayName}
 	s.Context = caseContext(r.ContextPostID, r.ContextCaseID, r.ContextCaseReference)
 	s.Tags = []string(r.RawTags)

@@ -26,6 +26,8 @@ var promised = map[cases.Action][]string{
 	cases.ActMove:       {"supervisor", "admin"},
 	cases.ActPrioritise: {"supervisor", "admin"},
 	cases.ActReadRules:  {"supervisor", "admin"},
+
+	cases.ActLinkContacts: {"adviser", "supervisor", "admin"},
 }
 
 // accessSample is a request that does one action of a route.
@@ -67,10 +69,18 @@ var accessSamples = map[string][]accessSample{
 		body: func(_, _ int64) any { return map[string]string{"priority": "urgent"} }}},
 	// Claiming takes the most urgent unassigned case of the caller's
 	// teams: 200 while one waits there, 409 once none does.
-	"POST /api/v1/queue/next":      {{action: cases.ActAssignSelf, name: "claim the next case", code: http.StatusOK, claims: true}},
-	"GET /api/v1/routing":          {{action: cases.ActReadRules, name: "read the routing rules", code: http.StatusOK}},
-	"GET /api/v1/channel-accounts": {{action: cases.ActRead, name: "read the channel accounts' health", code: http.StatusOK}},
-	"GET /api/v1/sla":              {{action: cases.ActReadRules, name: "read the SLA policy", code: http.StatusOK}},
+	"POST /api/v1/queue/next": {{action: cases.ActAssignSelf, name: "claim the next case", code: http.StatusOK, claims: true}},
+	"GET /api/v1/routing":     {{action: cases.ActReadRules, name: "read the routing rules", code: http.StatusOK}},
+	"GET /api/v1/sla":         {{action: cases.ActReadRules, name: "read the SLA policy", code: http.StatusOK}},
+	// Every role reads the channel accounts' health.
+	"GET /api/v1/channel-accounts": {{action: cases.ActRead, name: "list the channel accounts", code: http.StatusOK}},
+	// Calls on the contact of the sample's case (its resident's): seen
+	// through its cases, as a case is through its team.
+	"GET /api/v1/contacts/:contact":             {{action: cases.ActRead, name: "view the contact", code: http.StatusOK}},
+	"GET /api/v1/contacts/:contact/suggestions": {{action: cases.ActRead, name: "list suggestions", code: http.StatusOK}},
+	"POST /api/v1/contacts/:contact/identities": {{action: cases.ActLinkContacts, name: "link the identity already linked", code: http.StatusOK}},
+	"DELETE /api/v1/contacts/:contact/identities/:identity": {{action: cases.ActLinkContacts, name: "unlink the only identity",
+		code: http.StatusConflict}},
 	"PUT /api/v1/cases/:case/assignment": {
 		{action: cases.ActAssignSelf, name: "take an unassigned case", code: http.StatusOK,
 			body:   func(actor, _ int64) any { return map[string]any{"assignee_id": actor} },
@@ -160,8 +170,11 @@ func TestEveryRoutesRuleForEveryRoleInAndOutOfTeam(t *testing.T) {
 				t.Errorf("%s: sample %q does %s, which the route does not declare", key, s.name, s.action)
 			}
 			for _, c := range callers {
-				post := nextID()
-				h.signed(mention(post, alice, "@ExampleCouncil "+s.name, ""))
+				post, from := nextID(), alice
+				if strings.Contains(r.Path, ":contact") {
+					from = newResident() // a contact of one case, in contact-centre
+				}
+				h.signed(mention(post, from, "@ExampleCouncil "+s.name, ""))
 				trials = append(trials, trial{r, s, c, post})
 			}
 		}
@@ -201,6 +214,10 @@ func TestEveryRoutesRuleForEveryRoleInAndOutOfTeam(t *testing.T) {
 		var body any
 		if s.body != nil {
 			body = s.body(c.id, colleague)
+		}
+		if strings.Contains(tr.route.Path, ":contact") {
+			checkContactTrial(t, h, what, tr.route, s, c.id, c.scope == "in-team" || cases.EveryTeam(c.role), c.token, caseID)
+			continue
 		}
 		path := strings.TrimPrefix(strings.ReplaceAll(tr.route.Path, ":case", itoa(caseID)), api.Prefix)
 		if strings.HasSuffix(path, "/cases") {
@@ -375,5 +392,46 @@ func TestListShowsOnlyTheCallersTeams(t *testing.T) {
 		if got := list(tc.token, tc.query); !slices.Equal(got, tc.want) {
 			t.Errorf("%s sees %v, want %v", tc.who, got, tc.want)
 		}
+	}
+}
+
+// checkContactTrial makes a call on the contact of a case and checks it
+// as TestEveryRoutesRuleForEveryRoleInAndOutOfTeam does a call on a case:
+// a caller who sees the case gets the sample's answer; one who does not
+// gets 404 exactly as for a missing contact, the attempt audited and
+// nothing changed.
+func checkContactTrial(t *testing.T, h *harness, what string, route api.Route, s accessSample, userID int64, sees bool, token string, caseID int64) {
+	t.Helper()
+	var ids struct{ ContactID, ContactIdentityID int64 }
+	h.direct.Raw(`SELECT contact_id, contact_identity_id FROM cases WHERE id = ?`, caseID).Scan(&ids)
+	path := func(contact int64) string {
+		return strings.TrimPrefix(strings.NewReplacer(":contact", itoa(contact), ":identity", itoa(ids.ContactIdentityID)).Replace(route.Path), api.Prefix)
+	}
+	var body any
+	if route.Method == http.MethodPost {
+		body = map[string]any{"identity_id": ids.ContactIdentityID}
+	}
+	denials := func() int64 {
+		return h.count(`SELECT count(*) FROM audit_events WHERE action = 'contact.access_denied' AND user_id = ?
+			AND detail->>'contact_id' = ? AND detail->>'action' = ?`, userID, itoa(ids.ContactID), string(s.action))
+	}
+	identities := func() int64 {
+		return h.count(`SELECT count(*) FROM contact_identities WHERE contact_id = ?`, ids.ContactID)
+	}
+	deniedBefore, identitiesBefore := denials(), identities()
+	code, raw := h.apiAs(token, route.Method, path(ids.ContactID), body)
+	if !sees {
+		_, rawMissing := h.apiAs(token, route.Method, path(999999), body)
+		if code != http.StatusNotFound || string(raw) != string(rawMissing) {
+			t.Errorf("%s: %d %s, want 404 as for a missing contact (%s)", what, code, raw, rawMissing)
+		}
+		if n := denials() - deniedBefore; n != 1 {
+			t.Errorf("%s: %d denials audited, want 1", what, n)
+		}
+	} else if code != s.code {
+		t.Errorf("%s: %d %s, want %d", what, code, raw, s.code)
+	}
+	if n := identities(); n != identitiesBefore {
+		t.Errorf("%s changed the contact's identities: %d → %d", what, identitiesBefore, n)
 	}
 }

@@ -25,6 +25,8 @@ var sampleBodies = map[string]string{
 	"setCasePriority": `{"priority":"high"}`,
 	"claimNextCase":   `{"team":"contact-centre"}`,
 	"measureReply":    `{"text":"Thank you, we are looking into it.","visibility":"public"}`,
+
+	"linkContactIdentity": `{"identity_id":1}`,
 }
 
 // Every API route is in the contract, and every operation the contract

@@ -277,13 +277,15 @@ func TestWebhookAcceptedWhilePostgreSQLIsStoppedBecomesACase(t *testing.T) {
 		t.Errorf("/readyz answered %d %s while PostgreSQL was stopped, want 200 with the database unavailable", code, body)
 	}
 	// The API says plainly that it cannot answer now.
-	for _, op := range []string{"listCases", "getCase", "replyToCase", "addCaseNote", "setCaseStatus", "assignCase", "setCasePriority", "claimNextCase", "measureReply"} {
+	for _, op := range []string{"listCases", "getCase", "replyToCase", "addCaseNote", "setCaseStatus", "assignCase", "setCasePriority", "claimNextCase",
+		"listChannelAccounts", "getContact", "linkContactIdentity", "unlinkContactIdentity", "listContactSuggestions", "measureReply"} {
 		method, path := operationPath(t, op)
 		var body any
 		if b, ok := sampleBodies[op]; ok {
 			body = b
 		}
-		if code, raw := h.api(method, strings.ReplaceAll(path, "{case}", "1"), body); code != http.StatusServiceUnavailable {
+		path = strings.NewReplacer("{case}", "1", "{contact}", "1", "{identity}", "1").Replace(path)
+		if code, raw := h.api(method, path, body); code != http.StatusServiceUnavailable {
 			t.Errorf("%s while PostgreSQL was stopped: %d %s, want 503", op, code, raw)
 		}
 	}

@@ -17,11 +17,12 @@ import (
 )
 
 // caseConfiguration is what the case service follows of the file, with
-// the channel accounts as opened. Every automatic reply's text is tried
+// the channel drivers and the accounts as opened. Every automatic reply's text is tried
 // against the limits of the channels it may go out on, so a template too
 // long for a network stops start-up instead of failing a resident.
-func caseConfiguration(f *config.File, accts *channels.Accounts) (cases.Configuration, error) {
+func caseConfiguration(f *config.File, drivers *channels.Registry, accts *channels.Accounts) (cases.Configuration, error) {
 	cfg := cases.Configuration{
+		PhoneChannels:    phoneChannels(drivers),
 		Replies:          accts,
 		Router:           f.Compiled.Router,
 		Policies:         f.Compiled.Policies,
@@ -140,4 +141,16 @@ func (r *rulesInForce) SLA() any {
 		escs = append(escs, out)
 	}
 	return map[string]any{"calendars": cals, "sla": f.SLA, "escalations": escs}
+}
+
+// phoneChannels lists the channels whose drivers say their identities are
+// phone numbers.
+func phoneChannels(drivers *channels.Registry) []string {
+	var out []string
+	for _, ch := range drivers.Channels() {
+		if caps, _ := drivers.Capabilities(ch); caps.PhoneIdentities {
+			out = append(out, ch)
+		}
+	}
+	return out
 }

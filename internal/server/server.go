@@ -190,7 +190,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	s.relay = outbound.NewRelay(s.DB, relayPub, s.Metrics, opts.Log.With("role", "relay"), opts.RelayInterval)
 	s.relay.Start(context.WithoutCancel(ctx))
 	s.Cases = cases.New(s.DB, names, s.Metrics, opts.Log.With("role", "cases"), s.relay.Wake)
-	caseCfg, err := caseConfiguration(opts.File, s.Channels)
+	caseCfg, err := caseConfiguration(opts.File, opts.Drivers, s.Channels)
 	if err != nil {
 		return nil, err
 	}
@@ -319,7 +319,7 @@ func (s *Server) Reload(ctx context.Context, f *config.File) error {
 	if err != nil {
 		return err
 	}
-	caseCfg, err := caseConfiguration(f, accts)
+	caseCfg, err := caseConfiguration(f, s.opts.Drivers, accts)
 	if err != nil {
 		return err
 	}

@@ -74,8 +74,9 @@ func (Driver) Channels() map[string]channels.Capabilities {
 			PrivateReplyToPublic: 7 * 24 * time.Hour,
 		},
 		WhatsApp: {
-			Text:        map[channels.Visibility]channels.TextRule{channels.Private: private(limits[WhatsApp])},
-			ReplyWindow: map[channels.Visibility]time.Duration{channels.Private: 24 * time.Hour},
+			Text:            map[channels.Visibility]channels.TextRule{channels.Private: private(limits[WhatsApp])},
+			ReplyWindow:     map[channels.Visibility]time.Duration{channels.Private: 24 * time.Hour},
+			PhoneIdentities: true, // wa_id: the resident's number, in digits
 		},
 	}
 }
