@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/citizeninbox/inbox/internal/channels/meta"
+	"github.com/citizeninbox/inbox/internal/channels/meta/metafake"
 	"github.com/citizeninbox/inbox/internal/channels/twilio"
 	"github.com/citizeninbox/inbox/internal/channels/twilio/twiliofake"
 	"github.com/citizeninbox/inbox/internal/config"
@@ -281,5 +283,43 @@ func TestSMSReplyIsMeasuredInSegments(t *testing.T) {
 	}
 	if n := h.count(`SELECT count(*) FROM messages WHERE direction = 'outbound'`); n != 0 {
 		t.Errorf("measuring queued %d replies", n)
+	}
+}
+
+// The same phone number writing on WhatsApp and by SMS is suggested as
+// one resident, on both sides, and never merged by itself.
+func TestWhatsAppAndSMSFromOneNumberAreSuggested(t *testing.T) {
+	g := metafake.New(metaToken)
+	h := newHarness(t, withMeta(g), withSMS(twiliofake.New(smsSID, smsToken)),
+		func(o *server.Options, h *harness) { o.Drivers = drivers(h.t, meta.Driver{}, twilio.Driver{}) })
+	h.metaSigned(string(metafake.WhatsAppMessage(metaNumber, metafake.Message{ID: "wamid.same1",
+		From: metafake.User{ID: "447700900555", Name: "Ivy"}, Text: "My bin is broken"})))
+	onWhatsApp := h.waitCaseOf("wamid.same1")
+	onSMS := h.smsText(nextSMSID(), "+447700900555", "I messaged on WhatsApp about my bin")
+	contactOf := func(caseID int64) int64 {
+		var id int64
+		h.direct.Raw(`SELECT contact_id FROM cases WHERE id = ?`, caseID).Scan(&id)
+		return id
+	}
+	a, b := contactOf(onWhatsApp), contactOf(onSMS)
+	if a == b {
+		t.Fatal("the two channels' identities were merged without anyone linking them")
+	}
+	for _, pair := range [][2]int64{{a, b}, {b, a}} {
+		code, raw := h.api(http.MethodGet, fmt.Sprintf("/contacts/%d/suggestions", pair[0]), nil)
+		var got struct {
+			Suggestions []struct {
+				ContactID int64  `json:"contact_id"`
+				Reason    string `json:"reason"`
+			} `json:"suggestions"`
+		}
+		_ = json.Unmarshal(raw, &got)
+		if code != http.StatusOK || len(got.Suggestions) != 1 || got.Suggestions[0].ContactID != pair[1] ||
+			got.Suggestions[0].Reason != "same_phone_number" {
+			t.Errorf("suggestions for contact %d: %d %s, want contact %d", pair[0], code, raw, pair[1])
+		}
+	}
+	if contactOf(onWhatsApp) == contactOf(onSMS) {
+		t.Error("listing suggestions linked the contacts")
 	}
 }
