@@ -32,6 +32,7 @@ import (
 	"github.com/citizeninbox/inbox/internal/auth"
 	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/channels/meta"
+	"github.com/citizeninbox/inbox/internal/channels/telegram"
 	"github.com/citizeninbox/inbox/internal/channels/x"
 	"github.com/citizeninbox/inbox/internal/config"
 	"github.com/citizeninbox/inbox/internal/server"
@@ -131,6 +132,7 @@ func drivers() (*channels.Registry, error) {
 	return channels.NewRegistry(
 		x.Driver{},
 		meta.Driver{},
+		telegram.Driver{},
 	)
 }
 

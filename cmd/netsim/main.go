@@ -28,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/citizeninbox/inbox/internal/channels/telegram/telegramfake"
 	"github.com/citizeninbox/inbox/internal/channels/x/xfake"
 	"github.com/citizeninbox/inbox/internal/netsim"
 )
@@ -37,6 +38,7 @@ import (
 func networks() []netsim.Network {
 	return []netsim.Network{
 		xfake.NewSimulation(),
+		telegramfake.NewSimulation(),
 	}
 }
 
