@@ -37,6 +37,8 @@ type Request struct {
 	// Offset and Timeout are getUpdates' parameters.
 	Offset  int64
 	Timeout int
+	// At is when the answer was given.
+	At time.Time
 }
 
 type failure struct {
@@ -367,7 +369,7 @@ func (s *Server) getUpdates(w http.ResponseWriter, r *http.Request, req Request,
 }
 
 func (s *Server) record(req Request, status int) {
-	req.Status = status
+	req.Status, req.At = status, time.Now()
 	s.mu.Lock()
 	s.requests = append(s.requests, req)
 	s.mu.Unlock()
