@@ -26,6 +26,9 @@ export META_API_BASE_URL="${META_API_BASE_URL:-http://127.0.0.1:8082}"
 export META_APP_SECRET="${META_APP_SECRET:-demo-meta-app-secret}"
 export META_VERIFY_TOKEN="${META_VERIFY_TOKEN:-demo-meta-verify-token}"
 export META_ACCESS_TOKEN="${META_ACCESS_TOKEN:-demo-meta-access-token}"
+export TELEGRAM_API_BASE_URL="${TELEGRAM_API_BASE_URL:-http://127.0.0.1:8083}"
+export TELEGRAM_BOT_TOKEN="${TELEGRAM_BOT_TOKEN:-7000000001:demo-telegram-bot-token}"
+export TELEGRAM_SECRET_TOKEN="${TELEGRAM_SECRET_TOKEN:-demo-telegram-secret-token}"
 export TWILIO_API_BASE_URL="${TWILIO_API_BASE_URL:-http://127.0.0.1:8084}"
 export TWILIO_ACCOUNT_SID="${TWILIO_ACCOUNT_SID:-AC00000000000000000000000000000000}"
 export TWILIO_AUTH_TOKEN="${TWILIO_AUTH_TOKEN:-demo-twilio-auth-token}"
@@ -72,10 +75,11 @@ port_busy "$INBOX_OPS_ADDR" && fail "$INBOX_OPS_ADDR is in use: stop what runs t
 # its fake API's base URL, its webhook path, and the account it needs.
 # X's is always played; another only when the configuration has its
 # account (the inbox would refuse its handshake otherwise), and not when
-# DEMO_<LABEL>=0 (DEMO_META=0, DEMO_SMS=0).
+# DEMO_<LABEL>=0 (DEMO_META=0, DEMO_TELEGRAM=0, DEMO_SMS=0).
 all_sims=(
 	"x X X_API_BASE_URL /webhooks/x/council-x council-x"
 	"meta Meta META_API_BASE_URL /webhooks/meta/council-meta council-meta"
+	"telegram Telegram TELEGRAM_API_BASE_URL /webhooks/telegram/council-telegram council-telegram"
 	"twilio SMS TWILIO_API_BASE_URL /webhooks/twilio/council-sms council-sms"
 )
 sims=()
@@ -178,7 +182,7 @@ TXT
 	for sim in "${sims[@]}"; do
 		read -r network label var path account <<<"$sim"
 		bin/netsim -network "$network" -listen "${!var#http://}" -webhook "$base$path" -ready "$ops/readyz" \
-			> >(sed -u "s/^/$(printf '%-7s' "[$label]")/") &
+			> >(sed -u "s/^/$(printf '%-11s' "[$label]")/") &
 		pids+=($!)
 		[ "$network" != x ] && optional[$!]="$label"
 	done

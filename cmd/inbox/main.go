@@ -32,6 +32,7 @@ import (
 	"github.com/citizeninbox/inbox/internal/auth"
 	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/channels/meta"
+	"github.com/citizeninbox/inbox/internal/channels/telegram"
 	"github.com/citizeninbox/inbox/internal/channels/twilio"
 	"github.com/citizeninbox/inbox/internal/channels/x"
 	"github.com/citizeninbox/inbox/internal/config"
@@ -133,6 +134,7 @@ func drivers() (*channels.Registry, error) {
 		x.Driver{},
 		meta.Driver{},
 		twilio.Driver{},
+		telegram.Driver{},
 	)
 }
 

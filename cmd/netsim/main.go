@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/citizeninbox/inbox/internal/channels/meta/metafake"
+	"github.com/citizeninbox/inbox/internal/channels/telegram/telegramfake"
 	"github.com/citizeninbox/inbox/internal/channels/twilio/twiliofake"
 	"github.com/citizeninbox/inbox/internal/channels/x/xfake"
 	"github.com/citizeninbox/inbox/internal/netsim"
@@ -41,6 +42,7 @@ func networks() []netsim.Network {
 		xfake.NewSimulation(),
 		metafake.NewSimulation(),
 		twiliofake.NewSimulation(),
+		telegramfake.NewSimulation(),
 	}
 }
 
