@@ -144,7 +144,7 @@ demo() {
 	for sim in "${sims[@]}"; do
 		read -r network label var path account <<<"$sim"
 		[ -n "$fakes" ] && fakes+=$'\n'
-		fakes+="$(printf '  %-13s %s          (what the council sent: %s/__sim/sent)' "Fake $label API" "${!var}" "${!var}")"
+		fakes+="$(printf '  %-13s %s          (fake; what the council sent: %s/__sim/sent)' "$label API" "${!var}" "${!var}")"
 	done
 	command -v jq >/dev/null && jq=" | jq"
 	cat <<TXT
