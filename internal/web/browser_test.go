@@ -19,6 +19,8 @@ import (
 
 	"github.com/citizeninbox/inbox/internal/auth"
 	"github.com/citizeninbox/inbox/internal/channels"
+	"github.com/citizeninbox/inbox/internal/channels/meta"
+	"github.com/citizeninbox/inbox/internal/channels/meta/metafake"
 	"github.com/citizeninbox/inbox/internal/channels/x"
 	"github.com/citizeninbox/inbox/internal/channels/x/xfake"
 	"github.com/citizeninbox/inbox/internal/config"
@@ -69,6 +71,9 @@ func TestMain(m *testing.M) {
 }
 
 const (
+	metaToken   = "test-graph-token"
+	metaSecret  = "test-meta-app-secret"
+	metaNumber  = "106000000000001"
 	councilID   = "1500000000000000001"
 	consumerKey = "test-consumer-secret"
 	password    = "correct horse battery staple"
@@ -84,6 +89,8 @@ type site struct {
 	t   *testing.T
 	srv *server.Server
 	x   *xfake.Server
+	// meta fakes the Graph API of the site's WhatsApp number.
+	meta *metafake.Server
 	// opts started srv; replica starts more servers with them.
 	opts server.Options
 }
@@ -93,7 +100,10 @@ func startSite(t *testing.T) *site {
 	fakeX := xfake.New()
 	fake := httptest.NewServer(fakeX)
 	t.Cleanup(fake.Close)
-	drivers, err := channels.NewRegistry(x.Driver{})
+	fakeMeta := metafake.New(metaToken)
+	graph := httptest.NewServer(fakeMeta)
+	t.Cleanup(graph.Close)
+	drivers, err := channels.NewRegistry(x.Driver{}, meta.Driver{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +119,11 @@ func startSite(t *testing.T) *site {
 			ChannelAccounts: []config.ChannelAccount{{
 				Slug: "council-x", Channel: "x", Name: "Council on X", Team: "contact-centre", APIBaseURL: fake.URL,
 				Settings: x.Settings{UserID: councilID, ConsumerSecret: consumerKey, AccessToken: "test-access-token"},
+			}, {
+				Slug: "council-whatsapp", Channel: "whatsapp", Name: "Council on WhatsApp", Team: "contact-centre", APIBaseURL: graph.URL,
+				Settings: meta.Settings{App: "council-meta", AppSecret: metaSecret, VerifyToken: "verify", AccessToken: metaToken,
+					PhoneNumberID: metaNumber, Templates: []meta.TemplateSettings{{Name: "case_update", Language: "en_GB",
+						Body: "Hello {{1}}, there is news on your case {{2}}: reply to this message to hear it."}}},
 			}},
 		},
 		Drivers:       drivers,
@@ -121,7 +136,7 @@ func startSite(t *testing.T) *site {
 		Teams: []string{"contact-centre"}, Password: password}); err != nil {
 		t.Fatal(err)
 	}
-	return &site{t: t, srv: srv, x: fakeX, opts: opts}
+	return &site{t: t, srv: srv, x: fakeX, meta: fakeMeta, opts: opts}
 }
 
 // startServer starts a server, shut down when the test ends.

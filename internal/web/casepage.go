@@ -57,6 +57,16 @@ type composer struct {
 	// Windows says, per kind of reply, until when the network takes it
 	// (private messages on Meta's networks), in the council's time.
 	Windows map[string]string
+	// Templates are the account's approved templates (WhatsApp), sent
+	// when the window for free text has closed; Params is how many
+	// parameter fields the template form offers (the most any takes).
+	Templates []channels.Template
+	Params    []int
+	// TemplateForm says the template form was sent, with Template and
+	// Parameters: its error is shown there.
+	TemplateForm bool
+	Template     string
+	Parameters   []string
 	// Held says the reply was held because the conversation moved on.
 	Held  bool
 	Error string
@@ -140,6 +150,7 @@ func (u *UI) showCase(r *request, status int, f caseForm) error {
 	if f.composer != nil {
 		c := *f.composer
 		c.Choices, c.Canned, c.Windows = data.Composer.Choices, data.Composer.Canned, data.Composer.Windows
+		c.Templates, c.Params = data.Composer.Templates, data.Composer.Params
 		if c.Held {
 			// Sending anyway answers what is there now.
 			c.Seen = data.Composer.Seen
@@ -254,6 +265,18 @@ func (u *UI) caseData(r *request, d cases.Detail, since int64) (caseData, error)
 	for _, cn := range u.cases.CannedFor(d.Team) {
 		cn.Text = cn.Fill(d.Contact.DisplayName, d.Reference, data.TeamName)
 		c.Canned = append(c.Canned, cn)
+	}
+	if slices.Contains(c.Choices, string(channels.Private)) {
+		c.Templates = u.cases.Templates(d.ChannelAccount)
+		most := 0
+		for _, t := range c.Templates {
+			if n, err := t.Parameters(); err == nil && n > most {
+				most = n
+			}
+		}
+		for i := range most {
+			c.Params = append(c.Params, i+1)
+		}
 	}
 	data.Composer = c
 	data.ReplyKey = newToken()
@@ -462,6 +485,9 @@ func (u *UI) reply(r *request) error {
 	ref := r.Param("reference")
 	seen, _ := strconv.ParseInt(r.FormValue("seen"), 10, 64)
 	c := &composer{Text: r.FormValue("text"), Visibility: r.FormValue("visibility"), Seen: seen}
+	if r.FormValue("action") == "template" {
+		return u.replyTemplate(r, ref, seen)
+	}
 	if r.FormValue("action") == "canned" {
 		if err := u.insertCanned(r, ref, c); err != nil {
 			return err
@@ -506,6 +532,42 @@ func (u *UI) reply(r *request) error {
 		c.Error = "This reply was already sent"
 	default:
 		return err
+	}
+	return u.showCase(r, http.StatusUnprocessableEntity, caseForm{composer: c})
+}
+
+// replyTemplate sends one of the account's approved templates with the
+// parameters given (empty fields after the last filled one are not
+// parameters), or gives the form back with the error.
+func (u *UI) replyTemplate(r *request, ref string, seen int64) error {
+	_ = r.Request().ParseForm()
+	params := r.Request().PostForm["parameter"]
+	for len(params) > 0 && strings.TrimSpace(params[len(params)-1]) == "" {
+		params = params[:len(params)-1]
+	}
+	c := &composer{Visibility: string(channels.Private), Seen: seen, TemplateForm: true, Template: r.FormValue("template"), Parameters: params}
+	in := cases.ReplyInput{Visibility: channels.Private, Template: c.Template, Parameters: params, SeenMessageID: seen,
+		IdempotencyKey: r.FormValue("key")}
+	_, err := u.cases.Reply(r.ctx(), r.actor(), ref, in)
+	switch {
+	case err == nil:
+		u.sessions.Put(r.ctx(), sessionFlash, "Template queued for sending.")
+		return r.Redirect(http.StatusSeeOther, "/cases/"+url.PathEscape(ref))
+	case c.Template == "", errors.Is(err, cases.ErrUnknownTemplate):
+		c.Error, c.ErrorAt = "Choose one of the account's templates", "template"
+	case errors.Is(err, cases.ErrTemplateParameters):
+		c.Error, c.ErrorAt = "Check the template's parameters: "+strings.TrimPrefix(err.Error(), cases.ErrTemplateParameters.Error()+": "), "parameter-1"
+	case errors.Is(err, cases.ErrConversationMoved):
+		c.Error, c.ErrorAt = "The resident wrote again while you chose the template: read what is new, and answer it (free text may go again)", "template"
+	case errors.Is(err, cases.ErrClosed):
+		c.Error = "The case is closed: it takes no more replies"
+	case errors.Is(err, cases.ErrIdempotencyKeyReused):
+		c.Error = "This reply was already sent"
+	default:
+		return err
+	}
+	if c.ErrorAt == "" {
+		c.ErrorAt = "template"
 	}
 	return u.showCase(r, http.StatusUnprocessableEntity, caseForm{composer: c})
 }

@@ -360,6 +360,13 @@ var funcs = template.FuncMap{
 		}
 		return ""
 	},
+	// index1 is the n'th (from 1) of a list, "" past its end.
+	"index1": func(list []string, n int) string {
+		if n < 1 || n > len(list) {
+			return ""
+		}
+		return list[n-1]
+	},
 }
 
 // clock shows t in the zone: the time alone today, with the day within a

@@ -57,6 +57,7 @@ type Cases interface {
 	TeamSlugsOf(ctx context.Context, actor cases.Actor) ([]string, error)
 	UserNames(ctx context.Context, ids []int64) (map[int64]string, error)
 	CannedFor(team string) []cases.Canned
+	Templates(account string) []channels.Template
 	MeasureReply(account string, vis channels.Visibility, text string) (channels.Measurement, error)
 	ReplyVisibilities(account string) []channels.Visibility
 	WindowCloses(ctx context.Context, caseID int64, account string, vis channels.Visibility) (*time.Time, error)
