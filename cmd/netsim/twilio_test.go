@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -135,7 +136,9 @@ func TestPlaySMS(t *testing.T) {
 		t.Errorf("the answer came from %s, want %s", answer.Author.ExternalID, first.Author.ExternalID)
 	}
 	cancel()
-	<-done
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("play: %v", err)
+	}
 	if !strings.Contains(out.String(), "← council DMed @") {
 		t.Errorf("output:\n%s", out.String())
 	}

@@ -67,14 +67,18 @@ func (r *rulesInForce) ChannelAccounts(ctx context.Context) (any, error) {
 // healthCollector exports the accounts' health to /metrics, read from the
 // database at each scrape so every replica reports the same.
 type healthCollector struct {
+	// base is the server's start context without its cancellation: a
+	// scrape has no context of its own.
+	base    context.Context
 	s       *Server
 	healthy *prometheus.Desc
 	waiting *prometheus.Desc
 }
 
-func newHealthCollector(s *Server) *healthCollector {
+func newHealthCollector(ctx context.Context, s *Server) *healthCollector {
 	return &healthCollector{
-		s: s,
+		base: context.WithoutCancel(ctx),
+		s:    s,
 		healthy: prometheus.NewDesc("inbox_channel_account_healthy",
 			"1 while the channel account's network takes its credential, 0 once it refused it (replies wait).",
 			[]string{"account", "channel"}, nil),
@@ -93,7 +97,7 @@ func (c *healthCollector) Describe(ch chan<- *prometheus.Desc) {
 const scrapeTimeout = 5 * time.Second
 
 func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+	ctx, cancel := context.WithTimeout(c.base, scrapeTimeout)
 	defer cancel()
 	rows, err := c.s.accountHealth(ctx)
 	if err != nil {

@@ -102,7 +102,7 @@ func Parse(body []byte, acct Account, receivedAt time.Time) (msg *channels.Inbou
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&u); err != nil {
-		return nil, "", fmt.Errorf("%w: %v", ErrNotAnUpdate, err)
+		return nil, "", fmt.Errorf("%w: %w", ErrNotAnUpdate, err)
 	}
 	if u.UpdateID <= 0 {
 		return nil, "", fmt.Errorf("%w: update_id is missing", ErrNotAnUpdate)

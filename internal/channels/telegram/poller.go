@@ -69,8 +69,12 @@ func (p *Poller) Poll(ctx context.Context, cursor string) ([]channels.Inbound, s
 	next := req.Offset
 	for _, raw := range raws {
 		var u update
-		if err := json.Unmarshal(raw, &u); err != nil || u.UpdateID <= 0 {
-			skipped = append(skipped, fmt.Errorf("telegram: an update without update_id: %v", err))
+		if err := json.Unmarshal(raw, &u); err != nil {
+			skipped = append(skipped, fmt.Errorf("telegram: an unreadable update: %w", err))
+			continue
+		}
+		if u.UpdateID <= 0 {
+			skipped = append(skipped, errors.New("telegram: an update without update_id"))
 			continue
 		}
 		next = max(next, u.UpdateID+1)

@@ -1,6 +1,7 @@
 package twilio
 
 import (
+	"errors"
 	"net/url"
 	"testing"
 	"time"
@@ -123,10 +124,10 @@ func TestParseRefusesWhatCannotBeRead(t *testing.T) {
 	if _, _, err := Parse([]byte("Body=%zz"), testAccount, time.Now()); err == nil {
 		t.Error("a post that is not form-encoded parsed")
 	}
-	if _, _, err := Parse(inboundSMS(func(p url.Values) { p.Del("From") }), testAccount, time.Now()); err != ErrNoID {
+	if _, _, err := Parse(inboundSMS(func(p url.Values) { p.Del("From") }), testAccount, time.Now()); !errors.Is(err, ErrNoID) {
 		t.Errorf("a message without From: %v", err)
 	}
-	if _, _, err := Parse([]byte("MessageStatus=delivered&To=%2B447700900123"), testAccount, time.Now()); err != ErrNoID {
+	if _, _, err := Parse([]byte("MessageStatus=delivered&To=%2B447700900123"), testAccount, time.Now()); !errors.Is(err, ErrNoID) {
 		t.Errorf("a status without MessageSid: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package twilio
 
 import (
+	"errors"
 	"net/url"
 	"slices"
 	"testing"
@@ -63,7 +64,7 @@ func TestCheckSignature(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := CheckSignature(tt.token, tt.url, tt.params, tt.header); got != tt.want {
+			if got := CheckSignature(tt.token, tt.url, tt.params, tt.header); !errors.Is(got, tt.want) {
 				t.Errorf("CheckSignature = %v, want %v", got, tt.want)
 			}
 		})

@@ -179,7 +179,7 @@ func (s *Simulation) Handshake(ctx context.Context, client *http.Client, webhook
 		return "", fmt.Errorf("secret token check: the inbox answered %d (%s): -secret-token (or %s) must be the secret_token configured for this bot", code, answer, SecretEnv)
 	}
 	if code, _, err = post(s.secret + "-not"); err != nil || code == http.StatusOK {
-		return "", fmt.Errorf("secret token check: the inbox took a delivery with another secret token (%d, %v)", code, err)
+		return "", fmt.Errorf("secret token check: the inbox took a delivery with another secret token (%d, %w)", code, err)
 	}
 	return "secret token check OK: the inbox takes the bot's secret token and refuses others", nil
 }
