@@ -190,9 +190,16 @@ func (s *site) post(from xfake.User, text, inReplyTo string) (string, string) {
 	id := fmt.Sprint(1700000000000000000 + postID.Add(1))
 	body := xfake.Mention(xfake.User{ID: councilID, Handle: "ExampleCouncil", Name: "Example Council"}, id,
 		from, text, inReplyTo, time.Now())
-	req, _ := http.NewRequest(http.MethodPost, s.srv.URL()+"/webhooks/x/council-x", bytes.NewReader(body))
+	return s.deliver("/webhooks/x/council-x", "x-twitter-webhooks-signature", x.Sign(consumerKey, body), body, id), id
+}
+
+// deliver posts a signed webhook delivery and waits for the case the
+// message id goes to; it returns the case's reference.
+func (s *site) deliver(path, header, signature string, body []byte, id string) string {
+	s.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, s.srv.URL()+path, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("x-twitter-webhooks-signature", x.Sign(consumerKey, body))
+	req.Header.Set(header, signature)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		s.t.Fatal(err)
@@ -205,12 +212,12 @@ func (s *site) post(from xfake.User, text, inReplyTo string) (string, string) {
 	deadline := time.Now().Add(20 * time.Second)
 	for ref == "" {
 		if time.Now().After(deadline) {
-			s.t.Fatalf("no case for post %s", id)
+			s.t.Fatalf("no case for message %s", id)
 		}
 		time.Sleep(20 * time.Millisecond)
 		s.srv.DB.Raw(`SELECT c.reference FROM messages m JOIN cases c ON c.id = m.case_id WHERE m.external_id = ?`, id).Scan(&ref)
 	}
-	return ref, id
+	return ref
 }
 
 // tab opens a new tab of the package's Chromium for the test.

@@ -1,8 +1,6 @@
 package web_test
 
 import (
-	"bytes"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -18,27 +16,7 @@ import (
 func (s *site) whatsApp(id, from, name, text string, at time.Time) string {
 	s.t.Helper()
 	body := metafake.WhatsAppMessage(metaNumber, metafake.Message{ID: id, From: metafake.User{ID: from, Name: name}, Text: text, At: at})
-	req, _ := http.NewRequest(http.MethodPost, s.srv.URL()+"/webhooks/meta/council-meta", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(meta.SignatureHeader, metafake.Sign(body, metaSecret))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		s.t.Fatalf("webhook answered %d", resp.StatusCode)
-	}
-	var ref string
-	deadline := time.Now().Add(20 * time.Second)
-	for ref == "" {
-		if time.Now().After(deadline) {
-			s.t.Fatalf("no case for WhatsApp message %s", id)
-		}
-		time.Sleep(20 * time.Millisecond)
-		s.srv.DB.Raw(`SELECT c.reference FROM messages m JOIN cases c ON c.id = m.case_id WHERE m.external_id = ?`, id).Scan(&ref)
-	}
-	return ref
+	return s.deliver("/webhooks/meta/council-meta", meta.SignatureHeader, metafake.Sign(body, metaSecret), body, id)
 }
 
 // A WhatsApp resident who last wrote 25 hours ago: the case page says the
