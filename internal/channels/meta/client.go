@@ -98,7 +98,7 @@ func (c *Client) Send(ctx context.Context, out channels.Outbound, onPart func(in
 		if out.Recipient == "" {
 			return nil, permanent("a private message needs the resident's id")
 		}
-		parts := Split(out.Text, limits[c.Channel])
+		parts := channels.SplitNumbered(out.Text, limits[c.Channel])
 		for i := len(ids); i < len(parts); i++ {
 			id, err := c.message(ctx, out, parts[i], i == 0)
 			if err != nil {

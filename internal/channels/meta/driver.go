@@ -57,7 +57,7 @@ func (Driver) Name() string { return "meta" }
 func (Driver) Channels() map[string]channels.Capabilities {
 	private := func(limit int) channels.TextRule {
 		return channels.TextRule{Unit: "characters", Limit: limit, Measure: utf8.RuneCountInString,
-			Split: func(text string) []string { return Split(text, limit) }, MaxParts: 5}
+			Split: func(text string) []string { return channels.SplitNumbered(text, limit) }, MaxParts: 5}
 	}
 	comment := func(limit int) channels.TextRule {
 		return channels.TextRule{Unit: "characters", Limit: limit, Measure: utf8.RuneCountInString}

@@ -162,7 +162,7 @@ func (c *Client) Send(ctx context.Context, out channels.Outbound, onPart func(in
 	default:
 		return nil, permanent(fmt.Sprintf("unknown visibility %q", out.Visibility))
 	}
-	parts := Split(out.Text, MaxMessageLength)
+	parts := channels.SplitNumbered(out.Text, MaxMessageLength)
 	for i := len(ids); i < len(parts); i++ {
 		n, err := c.SendMessage(ctx, chatID, parts[i], replyTo)
 		if err != nil {

@@ -175,7 +175,7 @@ func TestSplit(t *testing.T) {
 		{"Para one.\n\nPara two is here.", 20, 3},
 		{strings.Repeat("é🙂", 50), 16, 13},
 	} {
-		parts := telegram.Split(tt.text, tt.limit)
+		parts := channels.SplitNumbered(tt.text, tt.limit)
 		if len(parts) != tt.parts {
 			t.Errorf("%q in %d: %d parts %q, want %d", tt.text, tt.limit, len(parts), parts, tt.parts)
 		}

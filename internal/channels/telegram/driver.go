@@ -59,7 +59,7 @@ func (Driver) Channels() map[string]channels.Capabilities {
 		Unit:     "characters",
 		Limit:    MaxMessageLength,
 		Measure:  utf8.RuneCountInString,
-		Split:    func(text string) []string { return Split(text, MaxMessageLength) },
+		Split:    func(text string) []string { return channels.SplitNumbered(text, MaxMessageLength) },
 		MaxParts: DefaultMaxParts,
 	}
 	return map[string]channels.Capabilities{

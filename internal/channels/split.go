@@ -1,4 +1,4 @@
-package meta
+package channels
 
 import (
 	"strconv"
@@ -8,11 +8,12 @@ import (
 	"github.com/rivo/uniseg"
 )
 
-// Split cuts a private message longer than limit characters into numbered
-// parts ("… (1/3)"), each within limit, at sentence boundaries where it
-// can, else at word boundaries, else anywhere. A text within limit is one
-// part, unnumbered.
-func Split(text string, limit int) []string {
+// SplitNumbered cuts a message longer than limit characters (code points)
+// into numbered parts ("… (1/3)"), each within limit, at sentence
+// boundaries where it can, else at word boundaries, else anywhere: for
+// networks whose long messages go as several (Messenger, WhatsApp,
+// Telegram). A text within limit is one part, unnumbered.
+func SplitNumbered(text string, limit int) []string {
 	if limit <= 0 || utf8.RuneCountInString(text) <= limit {
 		return []string{text}
 	}
