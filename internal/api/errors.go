@@ -122,7 +122,7 @@ func problemFor(err error) Problem {
 		return p
 	case errors.Is(err, cases.ErrNoPublicThread), errors.Is(err, cases.ErrNoResident),
 		errors.Is(err, cases.ErrUnknownAssignee), errors.Is(err, cases.ErrUnknownTeam),
-		errors.Is(err, cases.ErrAssigneeNotInTeam), errors.Is(err, cases.ErrEmptyNote),
+		errors.Is(err, cases.ErrAssigneeNotInTeam), errors.Is(err, cases.ErrEmptyNote), errors.Is(err, cases.ErrEmptyReply),
 		errors.Is(err, cases.ErrInvalidStatus), errors.Is(err, cases.ErrInvalidPriority):
 		return mk(http.StatusUnprocessableEntity, "unprocessable", err.Error())
 	case store.IsUnavailable(err):

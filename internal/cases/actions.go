@@ -77,6 +77,9 @@ func (s *Service) reply(ctx context.Context, actor Actor, ref string, in ReplyIn
 			return err
 		}
 		text := in.Text
+		if in.Template == "" && strings.TrimSpace(text) == "" {
+			return ErrEmptyReply
+		}
 		var template *channels.TemplateReply
 		if in.Template != "" {
 			t, rendered, err := s.renderTemplate(acct.Slug, in)
@@ -179,6 +182,9 @@ func (s *Service) reply(ctx context.Context, actor Actor, ref string, in ReplyIn
 
 // EventNoteAdded announces an internal note on a case.
 const EventNoteAdded = "note_added"
+
+// ErrEmptyReply is a reply with neither text nor a template.
+var ErrEmptyReply = errors.New("the reply has no text")
 
 // ErrEmptyNote is a note with no text.
 var ErrEmptyNote = errors.New("note text is empty")

@@ -384,10 +384,11 @@ func (s *Service) WindowCloses(ctx context.Context, caseID int64, account string
 // ApplyReceipts records networks' delivery receipts on the messages we
 // sent, found by the network id of any of their parts in the account (see
 // store.ReceiptsApplied); each change emits a delivery event for open case
-// pages. A receipt for an id not recorded yet waits in pending_receipts,
-// which the sender applies when it records the id (the network may report
-// before the sender has written down its answer); one for a message
-// another system sent is dropped after store.PendingReceiptsKept. Receipts
+// pages. A receipt for an id not recorded yet, or for a reply still being
+// sent, waits in pending_receipts, which the sender applies once it has
+// recorded the whole reply as sent (the network may report before the
+// sender has written down its answer); one for a message another system
+// sent is dropped after store.PendingReceiptsKept. Receipts
 // never make or touch a case.
 func (s *Service) ApplyReceipts(tx *gorm.DB, receipts []channels.Inbound) error {
 	if len(receipts) == 0 {
@@ -397,6 +398,10 @@ func (s *Service) ApplyReceipts(tx *gorm.DB, receipts []channels.Inbound) error 
 		make(store.Strings, len(receipts)), make(store.Strings, len(receipts))
 	for i, r := range receipts {
 		accounts[i], ids[i], statuses[i], reasons[i] = r.Account, r.ExternalID, r.Receipt.Status, r.Receipt.Error
+	}
+	if err := store.LockReceiptKeys(tx, `SELECT a.id, r.external_id FROM unnest(?::text[], ?::text[]) AS r(account, external_id)
+		JOIN channel_accounts a ON a.slug = r.account`, accounts, ids); err != nil {
+		return err
 	}
 	if err := tx.Exec(`WITH receipt AS (
 			SELECT DISTINCT ON (p.message_id) p.message_id, r.status, r.reason, r.ord
@@ -417,7 +422,8 @@ func (s *Service) ApplyReceipts(tx *gorm.DB, receipts []channels.Inbound) error 
 		SELECT a.id, r.external_id, r.status, r.reason
 		FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS r(account, external_id, status, reason)
 		JOIN channel_accounts a ON a.slug = r.account
-		WHERE NOT EXISTS (SELECT 1 FROM message_posts p WHERE p.channel_account_id = a.id AND p.external_id = r.external_id)`,
+		WHERE NOT EXISTS (SELECT 1 FROM message_posts p JOIN messages m ON m.id = p.message_id
+			WHERE p.channel_account_id = a.id AND p.external_id = r.external_id AND m.delivery_status NOT IN ('queued', 'sending'))`,
 		store.PendingReceiptsKept, accounts, ids, statuses, reasons).Error
 }
 

@@ -235,17 +235,24 @@ func (l *lease) recordPart(ctx context.Context, part string) (bool, error) {
 			return res.Error
 		}
 		owned = true
-		return l.insertPosts(tx, []string{part})
+		return l.insertPosts(tx, []string{part}, false)
 	})
 	return owned, err
 }
 
-// insertPosts records a reply's sent parts, and applies the delivery
-// receipts the network sent for them before they were recorded.
-func (l *lease) insertPosts(tx *gorm.DB, parts []string) error {
+// insertPosts records a reply's sent parts; once the whole reply is sent
+// (drain), it applies the delivery receipts the network sent for them
+// before that, which wait in pending_receipts.
+func (l *lease) insertPosts(tx *gorm.DB, parts []string, drain bool) error {
+	if drain {
+		if err := store.LockReceiptKeys(tx, `SELECT m.channel_account_id, p FROM messages m, unnest(?::text[]) AS p WHERE m.id = ?`,
+			store.Strings(parts), l.id); err != nil {
+			return err
+		}
+	}
 	if err := tx.Exec(`INSERT INTO message_posts (channel_account_id, external_id, message_id, case_id)
 		SELECT m.channel_account_id, p, m.id, m.case_id FROM messages m, unnest(?::text[]) AS p
-		WHERE m.id = ? ON CONFLICT DO NOTHING`, store.Strings(parts), l.id).Error; err != nil {
+		WHERE m.id = ? ON CONFLICT DO NOTHING`, store.Strings(parts), l.id).Error; err != nil || !drain {
 		return err
 	}
 	var subject string
@@ -287,7 +294,7 @@ func (l *lease) markSent(ctx context.Context, ids []string) (bool, error) {
 			return err
 		}
 		owned = true
-		if err := l.insertPosts(tx, ids); err != nil {
+		if err := l.insertPosts(tx, ids, true); err != nil {
 			return err
 		}
 		if err := l.announce(tx); err != nil {

@@ -33,7 +33,9 @@ const (
 var smsSeq atomic.Int64
 
 // nextSMSID is a fresh MessageSid.
-func nextSMSID() string { return fmt.Sprintf("SM%032d", smsSeq.Add(1)) }
+// nextSMSID is a resident's message SID, apart from those the fake gives
+// the council's (SM000…1 onwards).
+func nextSMSID() string { return fmt.Sprintf("SMf%031d", smsSeq.Add(1)) }
 
 func withSMS(fake *twiliofake.Server) harnessOption {
 	return func(o *server.Options, h *harness) {

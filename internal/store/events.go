@@ -1,5 +1,7 @@
 package store
 
+import "gorm.io/gorm"
+
 // MessageEvents ends a statement whose CTE "updated" returned messages
 // (id, case_id) it changed: it writes one case event per message to the
 // outbox, for open case pages. Its parameters are the event subject
@@ -27,11 +29,24 @@ const ReceiptsApplied = `updated AS (
 			AND CASE m.delivery_status WHEN 'read' THEN 3 WHEN 'delivered' THEN 2 WHEN 'sent' THEN 1 WHEN 'failed' THEN 5 ELSE 0 END
 				< CASE r.status WHEN 'read' THEN 3 WHEN 'delivered' THEN 2 WHEN 'sent' THEN 1 ELSE 4 END
 			AND NOT (m.delivery_status = 'read' AND r.status = 'failed')
+			AND m.delivery_status NOT IN ('queued', 'sending')
 			RETURNING m.id, m.case_id
 		)`
 
+// LockReceiptKeys serialises, until the transaction ends, the delivery
+// receipts of the network ids named by a query of (channel_account_id,
+// external_id) rows with the recording of those ids, so a receipt is
+// either applied or parked where the sender finds it, never lost between
+// them. Keys are taken in order, so two such transactions do not deadlock.
+func LockReceiptKeys(tx *gorm.DB, keys string, args ...any) error {
+	return tx.Exec(`SELECT count(pg_advisory_xact_lock(k)) FROM (
+			SELECT DISTINCT hashtextextended(q.channel_account_id::text || ':' || q.external_id, 0) AS k
+			FROM (`+keys+`) AS q(channel_account_id, external_id) ORDER BY k) t`, args...).Error
+}
+
 // PendingReceiptsKept is how long a receipt for a message we have not
-// recorded yet waits for it: the network may report delivery before the
-// sender has recorded the id it answered with. Receipts for messages
+// recorded as sent waits for it: the network may report delivery before
+// the sender has recorded the id it answered with, or between the parts
+// of a reply. Receipts for messages
 // another system sent are dropped after it.
 const PendingReceiptsKept = "1 day"

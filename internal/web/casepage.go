@@ -519,7 +519,9 @@ func (u *UI) reply(r *request) error {
 	case errors.Is(err, channels.ErrVisibilityNotSupported), errors.Is(err, cases.ErrNoPublicThread):
 		c.Error, c.ErrorAt = "Choose another kind of reply: "+err.Error(), "visibility-public"
 	case errors.Is(err, cases.ErrWindowClosed):
-		c.Error, c.ErrorAt = "The network no longer takes this kind of reply: "+err.Error(), "visibility-"+c.Visibility
+		// The reply box: the kind of reply may have no control of its own
+		// (one choice), and the remedy (a template) is below it.
+		c.Error, c.ErrorAt = "The network no longer takes this kind of reply: "+err.Error(), "reply"
 	case errors.Is(err, cases.ErrPrivateReplyUsed):
 		c.Error, c.ErrorAt = "The resident's post already had its one private reply: "+err.Error(), "visibility-public"
 	case errors.Is(err, cases.ErrNoResident):
@@ -546,6 +548,10 @@ func (u *UI) replyTemplate(r *request, ref string, seen int64) error {
 		params = params[:len(params)-1]
 	}
 	c := &composer{Visibility: string(channels.Private), Seen: seen, TemplateForm: true, Template: r.FormValue("template"), Parameters: params}
+	if c.Template == "" {
+		c.Error, c.ErrorAt = "Choose one of the account's templates", "template"
+		return u.showCase(r, http.StatusUnprocessableEntity, caseForm{composer: c})
+	}
 	in := cases.ReplyInput{Visibility: channels.Private, Template: c.Template, Parameters: params, SeenMessageID: seen,
 		IdempotencyKey: r.FormValue("key")}
 	_, err := u.cases.Reply(r.ctx(), r.actor(), ref, in)
@@ -553,7 +559,7 @@ func (u *UI) replyTemplate(r *request, ref string, seen int64) error {
 	case err == nil:
 		u.sessions.Put(r.ctx(), sessionFlash, "Template queued for sending.")
 		return r.Redirect(http.StatusSeeOther, "/cases/"+url.PathEscape(ref))
-	case c.Template == "", errors.Is(err, cases.ErrUnknownTemplate):
+	case errors.Is(err, cases.ErrUnknownTemplate):
 		c.Error, c.ErrorAt = "Choose one of the account's templates", "template"
 	case errors.Is(err, cases.ErrTemplateParameters):
 		c.Error, c.ErrorAt = "Check the template's parameters: "+strings.TrimPrefix(err.Error(), cases.ErrTemplateParameters.Error()+": "), "parameter-1"
