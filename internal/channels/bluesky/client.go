@@ -155,13 +155,30 @@ func (c *Client) call(ctx context.Context, method, nsid string, query url.Values
 	}
 	wrote, err = c.do(ctx, method, nsid, query, in, token, out)
 	var e *APIError
-	if errors.As(err, &e) && e.expired() {
-		if token, err = c.renew(ctx, token); err != nil {
-			return false, err
-		}
-		wrote, err = c.do(ctx, method, nsid, query, in, token, out)
+	switch {
+	case errors.As(err, &e) && e.expired():
+		token, err = c.renew(ctx, token)
+	case errors.As(err, &e) && e.refused():
+		// The session is gone (revoked, or the service forgot it): sign in
+		// again, which says whether the app password itself is refused.
+		c.forget(token)
+		token, err = c.session(ctx)
+	default:
+		return wrote, err
 	}
-	return wrote, err
+	if err != nil {
+		return false, err
+	}
+	return c.do(ctx, method, nsid, query, in, token, out)
+}
+
+// forget drops the session whose access token is stale.
+func (c *Client) forget(stale string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.access == stale {
+		c.access, c.refresh = "", ""
+	}
 }
 
 // do makes one XRPC request, with token as its bearer when not empty.

@@ -9,7 +9,7 @@ import (
 )
 
 // pollEvery is the pause between two polls of an account's notifications.
-const pollEvery = 5 * time.Second
+const pollEvery = 2 * time.Second
 
 // Driver is Bluesky's channel driver: register it with
 // channels.NewRegistry.
