@@ -275,8 +275,12 @@ func sendError(err error, wrote bool) *channels.SendError {
 	switch {
 	case e.Status == http.StatusTooManyRequests:
 		out.Kind, out.RetryAt = channels.RateLimited, e.Reset
-		if out.RetryAt.IsZero() || out.RetryAt.Before(time.Now()) {
-			out.RetryAt = time.Now().Add(defaultRetryAfter)
+		switch now := time.Now(); {
+		case out.RetryAt.IsZero():
+			out.RetryAt = now.Add(defaultRetryAfter)
+		case out.RetryAt.Before(now.Add(time.Second)):
+			// ratelimit-reset is in whole seconds: it may have just passed.
+			out.RetryAt = now.Add(time.Second)
 		}
 	case e.refused():
 		out.Kind = channels.Unauthorised
