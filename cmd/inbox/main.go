@@ -31,6 +31,7 @@ import (
 
 	"github.com/citizeninbox/inbox/internal/auth"
 	"github.com/citizeninbox/inbox/internal/channels"
+	"github.com/citizeninbox/inbox/internal/channels/bluesky"
 	"github.com/citizeninbox/inbox/internal/channels/meta"
 	"github.com/citizeninbox/inbox/internal/channels/telegram"
 	"github.com/citizeninbox/inbox/internal/channels/twilio"
@@ -135,6 +136,7 @@ func drivers() (*channels.Registry, error) {
 		meta.Driver{},
 		twilio.Driver{},
 		telegram.Driver{},
+		bluesky.Driver{},
 	)
 }
 

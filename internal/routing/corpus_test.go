@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/citizeninbox/inbox/internal/channels"
+	"github.com/citizeninbox/inbox/internal/channels/bluesky"
 	"github.com/citizeninbox/inbox/internal/channels/meta"
 	"github.com/citizeninbox/inbox/internal/channels/telegram"
 	"github.com/citizeninbox/inbox/internal/channels/twilio"
@@ -79,7 +80,7 @@ func loadFragment(t testing.TB, path string, teams []string, calendars map[strin
 // configuration, deploy/config.example.yaml, compiled as the server does.
 func councilRouter(t testing.TB) *routing.Router {
 	t.Helper()
-	reg, err := channels.NewRegistry(x.Driver{}, meta.Driver{}, twilio.Driver{}, telegram.Driver{})
+	reg, err := channels.NewRegistry(x.Driver{}, meta.Driver{}, twilio.Driver{}, telegram.Driver{}, bluesky.Driver{})
 	if err != nil {
 		t.Fatal(err)
 	}

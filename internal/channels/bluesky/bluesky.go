@@ -1,0 +1,39 @@
+// Package bluesky is the driver of Bluesky (AT Protocol) accounts. Bluesky
+// has no webhooks: the council's account is polled, with
+// app.bsky.notification.listNotifications, for the mentions of it and the
+// replies to its posts, from a cursor the poll runner commits once the
+// messages are stored. Each becomes a public message whose network id is
+// the post's at:// URI; its conversation is the thread's root post and it
+// answers its parent post.
+//
+// Replies are posts made with com.atproto.repo.createRecord, answering
+// the resident's post with the strong references (uri and cid) of the
+// thread's root and of the post answered, both read with
+// app.bsky.feed.getPosts when the reply goes out. A post holds 300
+// graphemes; a longer reply is a numbered thread, each part answering the
+// one before under the same root. The account signs in with an app
+// password (com.atproto.server.createSession) and refreshes its session
+// when Bluesky says the access token expired; a refused password marks
+// the account unhealthy, and a 429's ratelimit-reset is honoured.
+//
+// Direct messages (chat.bsky.convo) are not implemented: the channel is
+// public only. Mention facets are not added to replies. blueskyfake is its
+// fake API and simulation.
+package bluesky
+
+// Channel is the channel the driver serves.
+const Channel = "bluesky"
+
+// MaxPostLength is the most graphemes one post holds.
+const MaxPostLength = 300
+
+// DefaultMaxParts caps the posts one reply is split into, unless the
+// account's max_parts says otherwise.
+const DefaultMaxParts = 10
+
+// DefaultBaseURL is the service accounts on Bluesky's own hosting sign in
+// at.
+const DefaultBaseURL = "https://bsky.social"
+
+// PostCollection is the collection of posts in a repository.
+const PostCollection = "app.bsky.feed.post"
