@@ -108,6 +108,7 @@ type Server struct {
 	inFlight  int
 	overlaps  int
 	pollDelay time.Duration
+	handed    int
 }
 
 // New returns a fake for account AccountID (@ExampleCouncil) with the
@@ -254,6 +255,14 @@ func (s *Server) Overlaps() int {
 	return s.overlaps
 }
 
+// Handed counts the notifications all requests have handed out: a
+// poller that never fetches one twice hands each out once.
+func (s *Server) Handed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.handed
+}
+
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status, body, header := s.serve(r)
@@ -378,6 +387,7 @@ func (s *Server) notifications(r *http.Request) (int, []byte, http.Header) {
 	for i := len(match) - 1; i >= 0; i-- {
 		out = append(out, match[i].raw)
 	}
+	s.handed += len(out)
 	b, _ := json.Marshal(out)
 	return http.StatusOK, b, nil
 }
