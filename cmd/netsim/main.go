@@ -139,7 +139,9 @@ func addTargetFlags(fs *flag.FlagSet, t *target) {
 		names = append(names, n.Name())
 	}
 	fs.String("network", t.network.Name(), "the network to simulate: "+strings.Join(names, ", "))
-	fs.StringVar(&t.webhook, "webhook", t.network.DefaultWebhook(), "the inbox's "+t.network.Title()+" webhook URL")
+	if _, polled := t.network.(netsim.Polled); !polled {
+		fs.StringVar(&t.webhook, "webhook", t.network.DefaultWebhook(), "the inbox's "+t.network.Title()+" webhook URL")
+	}
 	t.network.Flags(fs)
 }
 
@@ -147,6 +149,9 @@ func addTargetFlags(fs *flag.FlagSet, t *target) {
 func (t *target) check() error {
 	if err := t.network.Check(); err != nil {
 		return err
+	}
+	if _, polled := t.network.(netsim.Polled); polled {
+		return nil // the inbox polls the fake: there is no webhook
 	}
 	u, err := url.Parse(t.webhook)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -295,6 +300,9 @@ func sendOnce(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	)
 	if help, err := parseWithTarget(fs, &t, args, stderr); help || err != nil {
 		return err
+	}
+	if _, polled := t.network.(netsim.Polled); polled {
+		return fmt.Errorf("send: the inbox polls %s, so there is no webhook to send to: run netsim -network %s, whose residents write to its fake API", t.network.Title(), t.network.Name())
 	}
 	switch {
 	case strings.TrimPrefix(*from, "@") == "":

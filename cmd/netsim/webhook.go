@@ -34,6 +34,9 @@ type delivery struct {
 	status int
 	body   []byte
 	err    error
+	// polled says the delivery waits in the fake for the inbox's next
+	// poll (netsim.Polled).
+	polled bool
 }
 
 // String shows the outcome the way netsim prints it: "[200]", the status
@@ -42,15 +45,24 @@ func (d delivery) String() string {
 	switch {
 	case d.err != nil:
 		return "[failed: " + d.err.Error() + "]"
+	case d.polled:
+		return "[waiting for the inbox's poll]"
 	case d.status == http.StatusOK:
 		return "[200]"
 	}
 	return fmt.Sprintf("[%d] %s", d.status, shorten(oneLine(string(d.body)), maxShownBody))
 }
 
-// post signs body and delivers it. Network errors are retried with
+// post signs body and delivers it (or, for a network the inbox polls,
+// hands it to the fake). Network errors are retried with
 // backoff; any answer, whatever its status, ends the delivery.
 func (w *webhook) post(ctx context.Context, body []byte) delivery {
+	if p, ok := w.network.(netsim.Polled); ok {
+		if err := p.Deliver(body); err != nil {
+			return delivery{err: err}
+		}
+		return delivery{polled: true}
+	}
 	wait := w.backoff
 	for attempt := 1; ; attempt++ {
 		d := w.postOnce(ctx, body)

@@ -77,3 +77,15 @@ type Network interface {
 type Via interface {
 	Via(from Resident) string
 }
+
+// Polled is implemented by a network the inbox polls instead of receiving
+// its webhooks (Mastodon, Bluesky, email). The simulator builds each
+// resident's delivery with Post or Message as for any network, and hands
+// it to Deliver, which keeps it in the fake where the inbox's next poll
+// finds it: nothing is posted to a webhook, Sign is not called, and
+// Handshake is called with an empty webhook URL (it may wait for the
+// inbox's first poll, which proves the inbox reaches the fake with the
+// credentials the fake expects). DefaultWebhook returns "".
+type Polled interface {
+	Deliver(body []byte) error
+}
