@@ -101,6 +101,8 @@ type Endpoint struct {
 
 // PolledAccount is an account whose messages are fetched by polling.
 type PolledAccount struct {
+	// Driver names the account's driver, for the metrics.
+	Driver  string
 	Channel string
 	Account string
 	Poller  Poller
@@ -167,7 +169,7 @@ func (r *Registry) Open(accounts []AccountConfig, deps Deps) (*Accounts, error) 
 			if every <= 0 {
 				every = defaultPollEvery
 			}
-			a.polled = append(a.polled, PolledAccount{Channel: cfg.Channel, Account: cfg.Slug, Poller: acct.Poller, Every: every})
+			a.polled = append(a.polled, PolledAccount{Driver: d.Name(), Channel: cfg.Channel, Account: cfg.Slug, Poller: acct.Poller, Every: every})
 		}
 		if acct.Endpoint != "" {
 			k := endpointKey{d.Name(), acct.Endpoint}

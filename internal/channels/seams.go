@@ -55,6 +55,15 @@ type Poller interface {
 	Poll(ctx context.Context, cursor string) (msgs []Inbound, next string, err error)
 }
 
+// IgnoringPoller is implemented by pollers whose fetches carry updates
+// that make no message (a bot added to a group, a like): PollCounting
+// polls as Poll does and also counts those, by a kind from a short fixed
+// list, for the operators' metrics.
+type IgnoringPoller interface {
+	Poller
+	PollCounting(ctx context.Context, cursor string) (msgs []Inbound, next string, ignored map[string]int, err error)
+}
+
 // RecordPart reports a sent part of a reply to the sender's onPart, which
 // may be nil; an error from it names the part.
 func RecordPart(onPart func(index int, id string) error, index int, id string) error {

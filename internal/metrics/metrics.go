@@ -19,8 +19,9 @@ type Metrics struct {
 	WebhookSeconds *prometheus.HistogramVec
 	// InboundMessages counts resident messages published to INBOUND.
 	InboundMessages *prometheus.CounterVec
-	// InboundIgnored counts the updates of verified deliveries that made
-	// no message (echoes, unknown kinds, unconfigured accounts), by kind.
+	// InboundIgnored counts the updates of verified deliveries and of polls
+	// that made no message (echoes, unknown kinds, unconfigured accounts),
+	// by driver and kind.
 	InboundIgnored *prometheus.CounterVec
 	// CasesCreated counts new cases by channel.
 	CasesCreated *prometheus.CounterVec
@@ -81,7 +82,7 @@ func New() *Metrics {
 		}, []string{"route", "code"}),
 		InboundIgnored: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "inbox_inbound_ignored_total",
-			Help: "Updates of verified webhook deliveries that made no message, by driver and kind.",
+			Help: "Updates of verified webhook deliveries, and of polls, that made no message, by driver and kind.",
 		}, []string{"driver", "kind"}),
 		SLAAlerts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "inbox_sla_alerts_total",

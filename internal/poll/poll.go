@@ -2,9 +2,10 @@
 // webhooks. For each account one replica at a time holds a lease and
 // polls: it fetches what arrived since the account's cursor, publishes it
 // to INBOUND as a webhook delivery is published, and commits the new
-// cursor only once JetStream has stored all of it. Leases and cursors live
-// in JetStream KV, so any replica can take over an account, and no
-// database is on this path.
+// cursor only once JetStream has stored all of it. Leases live in
+// JetStream KV and cursors in PostgreSQL (poll_cursors), so any replica
+// can take over an account; a cursor moves on only from the revision the
+// poll read, so a replica whose lease ran out cannot move it back.
 package poll
 
 import (
@@ -18,9 +19,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/citizeninbox/inbox/internal/bus"
 	"github.com/citizeninbox/inbox/internal/channels"
+	"github.com/citizeninbox/inbox/internal/metrics"
 )
 
 // Publisher stores resident messages on INBOUND, returning nil only once
@@ -29,11 +33,8 @@ type Publisher interface {
 	Publish(ctx context.Context, msgs []channels.Inbound) error
 }
 
-// Bucket names, before the namespace.
-const (
-	CursorBucket = "POLL_CURSORS"
-	LeaseBucket  = "POLL_LEASES"
-)
+// LeaseBucket names the leases' bucket, before the namespace.
+const LeaseBucket = "POLL_LEASES"
 
 // DefaultLease is how long a replica holds an account without renewing.
 const DefaultLease = 30 * time.Second
@@ -44,6 +45,9 @@ type Config struct {
 	// renewed; it is renewed every third of it, and a poll is cut short
 	// before it runs out. DefaultLease when zero.
 	Lease time.Duration
+	// Metrics, when set, count the updates polls fetched that made no
+	// message (channels.IgnoringPoller).
+	Metrics *metrics.Metrics
 }
 
 // Runner polls the accounts it was started with.
@@ -52,7 +56,8 @@ type Runner struct {
 	pub     Publisher
 	lease   time.Duration
 	owner   string
-	cursors jetstream.KeyValue
+	db      *gorm.DB
+	metrics *metrics.Metrics
 	leases  jetstream.KeyValue
 	now     func() time.Time
 
@@ -60,10 +65,10 @@ type Runner struct {
 	wg     sync.WaitGroup
 }
 
-// Start creates the buckets (when there is an account to poll) and starts
-// one loop per account.
-func Start(ctx context.Context, b *bus.Bus, accounts []channels.PolledAccount, pub Publisher, cfg Config, log *slog.Logger) (*Runner, error) {
-	r := &Runner{log: log, pub: pub, lease: cfg.Lease, now: time.Now}
+// Start creates the leases' bucket (when there is an account to poll) and
+// starts one loop per account, its cursor in db.
+func Start(ctx context.Context, b *bus.Bus, db *gorm.DB, accounts []channels.PolledAccount, pub Publisher, cfg Config, log *slog.Logger) (*Runner, error) {
+	r := &Runner{log: log, pub: pub, db: db, metrics: cfg.Metrics, lease: cfg.Lease, now: time.Now}
 	if r.lease <= 0 {
 		r.lease = DefaultLease
 	}
@@ -74,16 +79,6 @@ func Start(ctx context.Context, b *bus.Bus, accounts []channels.PolledAccount, p
 	_, _ = rand.Read(owner)
 	r.owner = hex.EncodeToString(owner)
 	var err error
-	r.cursors, err = b.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      b.Stream(CursorBucket),
-		Description: "Where each polled channel account's next poll starts",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    max(b.Replicas, 1),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("poll cursors: %w", err)
-	}
 	r.leases, err = b.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      b.Stream(LeaseBucket),
 		Description: "Which replica polls each polled channel account",
@@ -123,9 +118,7 @@ func (r *Runner) Stop(ctx context.Context) error {
 
 // DeleteBuckets removes a namespace's buckets (tests clean up with it).
 func DeleteBuckets(ctx context.Context, b *bus.Bus) {
-	for _, name := range []string{CursorBucket, LeaseBucket} {
-		_ = b.JS.DeleteKeyValue(ctx, b.Stream(name))
-	}
+	_ = b.JS.DeleteKeyValue(ctx, b.Stream(LeaseBucket))
 }
 
 // run keeps the account's lease while it can, polling every pa.Every
@@ -168,7 +161,7 @@ func (r *Runner) pollOnce(ctx context.Context, pa channels.PolledAccount, until 
 		log.Warn("poll: cursor unavailable", "err", err)
 		return false
 	}
-	msgs, next, err := pa.Poller.Poll(ctx, cursor)
+	msgs, next, err := r.poll(ctx, pa, cursor)
 	if err != nil {
 		if ctx.Err() == nil {
 			log.Warn("poll failed", "err", err)
@@ -227,27 +220,66 @@ func (r *Runner) stamp(pa channels.PolledAccount, msgs []channels.Inbound) ([]ch
 	return kept, errors.Join(errs...)
 }
 
+// poll polls pa once, counting what its poller says made no message.
+func (r *Runner) poll(ctx context.Context, pa channels.PolledAccount, cursor string) ([]channels.Inbound, string, error) {
+	counting, ok := pa.Poller.(channels.IgnoringPoller)
+	if !ok {
+		return pa.Poller.Poll(ctx, cursor)
+	}
+	msgs, next, ignored, err := counting.PollCounting(ctx, cursor)
+	if r.metrics != nil && err == nil {
+		for kind, n := range ignored {
+			r.metrics.InboundIgnored.WithLabelValues(pa.Driver, kind).Add(float64(n))
+		}
+	}
+	return msgs, next, err
+}
+
+// pollCursor is a row of poll_cursors.
+type pollCursor struct {
+	Account   string `gorm:"primaryKey"`
+	Cursor    string
+	Revision  uint64
+	UpdatedAt time.Time
+}
+
+func (pollCursor) TableName() string { return "poll_cursors" }
+
+// errMoved says the cursor moved on since the poll read it: another
+// replica polled the account meanwhile, and its commit stands.
+var errMoved = errors.New("the cursor moved on since this poll read it")
+
 // cursor reads an account's cursor and its revision (0 when it has none).
 func (r *Runner) cursor(ctx context.Context, account string) (string, uint64, error) {
-	e, err := r.cursors.Get(ctx, account)
+	var row pollCursor
+	err := r.db.WithContext(ctx).Where("account = ?", account).Take(&row).Error
 	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case errors.Is(err, gorm.ErrRecordNotFound):
 		return "", 0, nil
 	case err != nil:
 		return "", 0, err
 	}
-	return string(e.Value()), e.Revision(), nil
+	return row.Cursor, row.Revision, nil
 }
 
 // commit moves the cursor on, only from the revision the poll started at.
 func (r *Runner) commit(ctx context.Context, account, cursor string, rev uint64) error {
-	var err error
+	db := r.db.WithContext(ctx)
+	var res *gorm.DB
 	if rev == 0 {
-		_, err = r.cursors.Create(ctx, account, []byte(cursor))
+		res = db.Clauses(clause.OnConflict{DoNothing: true}).
+			Create(&pollCursor{Account: account, Cursor: cursor, Revision: 1, UpdatedAt: r.now().UTC()})
 	} else {
-		_, err = r.cursors.Update(ctx, account, []byte(cursor), rev)
+		res = db.Model(&pollCursor{}).Where("account = ? AND revision = ?", account, rev).
+			Updates(map[string]any{"cursor": cursor, "revision": rev + 1, "updated_at": r.now().UTC()})
 	}
-	return err
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected != 1 {
+		return errMoved
+	}
+	return nil
 }
 
 // lease is one replica's hold on one account, kept as a key in a bucket

@@ -14,9 +14,14 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"gorm.io/gorm"
+
 	"github.com/citizeninbox/inbox/internal/bus"
 	"github.com/citizeninbox/inbox/internal/channels"
+	"github.com/citizeninbox/inbox/internal/metrics"
 	"github.com/citizeninbox/inbox/internal/poll"
+	"github.com/citizeninbox/inbox/internal/store"
 	"github.com/citizeninbox/inbox/internal/testenv"
 )
 
@@ -128,11 +133,33 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func start(t *testing.T, b *bus.Bus, pub poll.Publisher, lease time.Duration, accounts ...channels.PolledAccount) *poll.Runner {
+// database opens a freshly migrated database for the test.
+func database(t *testing.T) *gorm.DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
-	r, err := poll.Start(ctx, b, accounts, pub, poll.Config{Lease: lease}, slog.New(slog.DiscardHandler))
+	db, err := store.Open(ctx, testenv.Database(t), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if sqlDB, err := db.DB(); err == nil {
+			_ = sqlDB.Close()
+		}
+	})
+	return db
+}
+
+func start(t *testing.T, b *bus.Bus, db *gorm.DB, pub poll.Publisher, lease time.Duration, accounts ...channels.PolledAccount) *poll.Runner {
+	t.Helper()
+	return startWith(t, b, db, pub, poll.Config{Lease: lease}, accounts...)
+}
+
+func startWith(t *testing.T, b *bus.Bus, db *gorm.DB, pub poll.Publisher, cfg poll.Config, accounts ...channels.PolledAccount) *poll.Runner {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	r, err := poll.Start(ctx, b, db, accounts, pub, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,27 +176,24 @@ func stop(t *testing.T, r *poll.Runner) {
 	}
 }
 
-func cursorOf(t *testing.T, b *bus.Bus, account string) string {
+// cursorOf reads an account's committed cursor from poll_cursors.
+func cursorOf(t *testing.T, db *gorm.DB, account string) string {
 	t.Helper()
-	kv, err := b.JS.KeyValue(t.Context(), b.Stream(poll.CursorBucket))
-	if err != nil {
+	var cursors []string
+	if err := db.Raw("SELECT cursor FROM poll_cursors WHERE account = ?", account).Scan(&cursors).Error; err != nil {
 		t.Fatal(err)
 	}
-	e, err := kv.Get(t.Context(), account)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	if len(cursors) == 0 {
 		return ""
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(e.Value())
+	return cursors[0]
 }
 
 // The cursor moves on only once what the poll brought is stored: while
 // publishing fails the poller is asked from the old cursor again, and when
 // it is asked from the new one the messages are already in INBOUND.
 func TestCursorIsCommittedOnlyAfterStoring(t *testing.T) {
-	b := connect(t, testenv.Namespace(t))
+	b, db := connect(t, testenv.Namespace(t)), database(t)
 	pub := &publisher{bus: b}
 	pub.fail.Store(true)
 	var storedAtCursor sync.Map // cursor → messages INBOUND held when it was polled from
@@ -179,7 +203,7 @@ func TestCursorIsCommittedOnlyAfterStoring(t *testing.T) {
 			storedAtCursor.Store(cursor, stored(t, b))
 		}
 	}
-	start(t, b, pub, time.Second, channels.PolledAccount{Channel: "feed", Account: "timeline", Poller: f, Every: 10 * time.Millisecond})
+	start(t, b, db, pub, time.Second, channels.PolledAccount{Channel: "feed", Account: "timeline", Poller: f, Every: 10 * time.Millisecond})
 
 	eventually(t, "the poller is asked again after a failed publish", func() bool { return len(f.seen()) >= 3 })
 	for _, c := range f.seen() {
@@ -187,7 +211,7 @@ func TestCursorIsCommittedOnlyAfterStoring(t *testing.T) {
 			t.Fatalf("polled from %q although nothing was stored: %v", c, f.seen())
 		}
 	}
-	if got := cursorOf(t, b, "timeline"); got != "" || stored(t, b) != 0 {
+	if got := cursorOf(t, db, "timeline"); got != "" || stored(t, b) != 0 {
 		t.Fatalf("cursor %q, %d stored while publishing fails", got, stored(t, b))
 	}
 
@@ -196,7 +220,7 @@ func TestCursorIsCommittedOnlyAfterStoring(t *testing.T) {
 	// (the poll after the commit comes a moment later).
 	eventually(t, "the feed is read to its end", func() bool {
 		_, asked := storedAtCursor.Load("3")
-		return asked && cursorOf(t, b, "timeline") == "3"
+		return asked && cursorOf(t, db, "timeline") == "3"
 	})
 	for cursor, want := range map[string]uint64{"1": 1, "2": 2, "3": 3} {
 		got, ok := storedAtCursor.Load(cursor)
@@ -212,7 +236,7 @@ func TestCursorIsCommittedOnlyAfterStoring(t *testing.T) {
 // Messages come out named after the account they were polled for;
 // incomplete ones and another account's are skipped, the rest kept.
 func TestPolledMessagesAreStamped(t *testing.T) {
-	b := connect(t, testenv.Namespace(t))
+	b, db := connect(t, testenv.Namespace(t)), database(t)
 	var got []channels.Inbound
 	var mu sync.Mutex
 	pub := poll.Publisher(publishFunc(func(msgs []channels.Inbound) {
@@ -225,7 +249,7 @@ func TestPolledMessagesAreStamped(t *testing.T) {
 	incomplete := message("4")
 	incomplete.Author.ExternalID = ""
 	once := &onceFeed{msgs: []channels.Inbound{message("1"), message("2"), other, incomplete}}
-	start(t, b, pub, time.Second, channels.PolledAccount{Channel: "feed", Account: "timeline", Poller: once, Every: 10 * time.Millisecond})
+	start(t, b, db, pub, time.Second, channels.PolledAccount{Channel: "feed", Account: "timeline", Poller: once, Every: 10 * time.Millisecond})
 	eventually(t, "the poll is published", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) > 0 })
 	mu.Lock()
 	defer mu.Unlock()
@@ -287,9 +311,10 @@ func TestOneReplicaPollsAnAccount(t *testing.T) {
 			Poller: replicaFeed{replica: replica, inFlight: &inFlight, overlap: &overlap, polls: polls}}
 	}
 	ba, bb := connect(t, names), connect(t, names)
-	ra := start(t, ba, &publisher{bus: ba}, 2*time.Second, account("a"))
+	db := database(t)
+	ra := start(t, ba, db, &publisher{bus: ba}, 2*time.Second, account("a"))
 	eventually(t, "replica a polls", func() bool { return polls["a"].Load() >= 5 })
-	start(t, bb, &publisher{bus: bb}, 2*time.Second, account("b"))
+	start(t, bb, db, &publisher{bus: bb}, 2*time.Second, account("b"))
 	// b runs beside a for many of a's polls without polling once.
 	before := polls["a"].Load()
 	eventually(t, "replica a polls on beside b", func() bool { return polls["a"].Load() >= before+50 })
@@ -307,7 +332,7 @@ func TestOneReplicaPollsAnAccount(t *testing.T) {
 // A replica that vanished without handing its lease back holds the
 // account until the lease expires; then another replica polls it.
 func TestAnExpiredLeaseIsTakenOver(t *testing.T) {
-	b := connect(t, testenv.Namespace(t))
+	b, db := connect(t, testenv.Namespace(t)), database(t)
 	ctx := t.Context()
 	const lease = time.Second
 	leases, err := b.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: b.Stream(poll.LeaseBucket), History: 1, TTL: lease})
@@ -326,7 +351,7 @@ func TestAnExpiredLeaseIsTakenOver(t *testing.T) {
 		}
 		holder <- string(e.Value())
 	}}
-	start(t, b, &publisher{bus: b}, lease, channels.PolledAccount{Channel: "feed", Account: "timeline", Poller: f, Every: 10 * time.Millisecond})
+	start(t, b, db, &publisher{bus: b}, lease, channels.PolledAccount{Channel: "feed", Account: "timeline", Poller: f, Every: 10 * time.Millisecond})
 	select {
 	case h := <-holder:
 		if h == "vanished-replica" || h == "" {
@@ -334,5 +359,53 @@ func TestAnExpiredLeaseIsTakenOver(t *testing.T) {
 		}
 	case <-time.After(patience):
 		t.Fatal("the expired lease was never taken over")
+	}
+}
+
+// A cursor another replica moved on while a poll ran is not overwritten by
+// that poll's commit: the next poll starts where the other replica left
+// it.
+func TestAMovedCursorIsNotOverwritten(t *testing.T) {
+	b, db := connect(t, testenv.Namespace(t)), database(t)
+	f := &feed{limit: 12}
+	var once sync.Once
+	f.onPoll = func(cursor string) {
+		once.Do(func() {
+			// Another replica polled up to 9 while this poll ran.
+			if err := db.Exec("INSERT INTO poll_cursors (account, cursor) VALUES ('timeline', '9')").Error; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	start(t, b, db, &publisher{bus: b}, time.Second, channels.PolledAccount{Channel: "feed", Account: "timeline", Poller: f, Every: 10 * time.Millisecond})
+	eventually(t, "the feed is read to its end", func() bool { return cursorOf(t, db, "timeline") == "12" })
+	seen := f.seen()
+	if len(seen) < 2 || seen[0] != "" || seen[1] != "9" {
+		t.Errorf("polled from %v, want \"\" then 9: the first poll's commit must not overwrite the moved cursor", seen)
+	}
+}
+
+// countingFeed is a poller whose polls also bring updates that make no
+// message.
+type countingFeed struct{ onceFeed }
+
+func (f *countingFeed) PollCounting(ctx context.Context, cursor string) ([]channels.Inbound, string, map[string]int, error) {
+	msgs, next, err := f.Poll(ctx, cursor)
+	if len(msgs) == 0 {
+		return msgs, next, nil, err
+	}
+	return msgs, next, map[string]int{"member_update": 2}, err
+}
+
+// What a poll brings that makes no message is counted, by driver and kind.
+func TestIgnoredUpdatesAreCounted(t *testing.T) {
+	b, db := connect(t, testenv.Namespace(t)), database(t)
+	m := metrics.New()
+	f := &countingFeed{onceFeed{msgs: []channels.Inbound{message("1")}}}
+	startWith(t, b, db, &publisher{bus: b}, poll.Config{Lease: time.Second, Metrics: m},
+		channels.PolledAccount{Driver: "feedbot", Channel: "feed", Account: "timeline", Poller: f, Every: 10 * time.Millisecond})
+	eventually(t, "the poll is committed", func() bool { return cursorOf(t, db, "timeline") == "end" })
+	if got := testutil.ToFloat64(m.InboundIgnored.WithLabelValues("feedbot", "member_update")); got != 2 {
+		t.Errorf("inbox_inbound_ignored_total{driver=feedbot,kind=member_update} = %v, want 2", got)
 	}
 }

@@ -225,7 +225,12 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	// Pollers: accounts of networks without webhooks, one replica each.
-	if s.pollers, err = poll.Start(ctx, s.Bus, s.Channels.Pollers(), s.ingest, opts.Poll,
+	pollCfg := opts.Poll
+	if pollCfg.Metrics == nil {
+		pollCfg.Metrics = s.Metrics
+	}
+	s.opts.Poll = pollCfg
+	if s.pollers, err = poll.Start(ctx, s.Bus, s.DB, s.Channels.Pollers(), s.ingest, pollCfg,
 		opts.Log.With("role", "poll")); err != nil {
 		return nil, err
 	}
@@ -340,7 +345,7 @@ func (s *Server) Reload(ctx context.Context, f *config.File) error {
 	if err := s.pollers.Stop(ctx); err != nil {
 		return fmt.Errorf("pollers: %w", err)
 	}
-	if s.pollers, err = poll.Start(ctx, s.Bus, accts.Pollers(), s.ingest, s.opts.Poll, s.log.With("role", "poll")); err != nil {
+	if s.pollers, err = poll.Start(ctx, s.Bus, s.DB, accts.Pollers(), s.ingest, s.opts.Poll, s.log.With("role", "poll")); err != nil {
 		return fmt.Errorf("pollers: %w", err)
 	}
 	s.Channels = accts

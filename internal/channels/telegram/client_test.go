@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -136,9 +137,14 @@ func TestPoller(t *testing.T) {
 	if msgs[0].ExternalID != fmt.Sprintf("%d:1", alice.ID) || msgs[1].Visibility != channels.Public {
 		t.Errorf("messages %+v", msgs)
 	}
-	// Not committed: polling from the old cursor fetches them again.
-	if again, _, _ := p.Poll(ctx, ""); len(again) != 2 {
-		t.Errorf("the uncommitted updates came back %d times, want 2 messages", len(again))
+	// Not committed: polling from the old cursor fetches them again, and
+	// the group chatter not addressed to the bot is counted as such.
+	again, _, ignored, err := p.PollCounting(ctx, "")
+	if len(again) != 2 || err != nil {
+		t.Errorf("the uncommitted updates came back as %d messages (%v), want 2", len(again), err)
+	}
+	if want := map[string]int{telegram.IgnoredNotAddressed: 1}; !maps.Equal(ignored, want) {
+		t.Errorf("ignored %v, want %v", ignored, want)
 	}
 	// From the new cursor, nothing (the fake waits, then answers empty).
 	msgs, after, err := p.Poll(ctx, next)

@@ -37,17 +37,24 @@ type Poller struct {
 	Log *slog.Logger
 }
 
-var _ channels.Poller = (*Poller)(nil)
+var _ channels.IgnoringPoller = (*Poller)(nil)
 
 // Poll fetches the updates from cursor on and returns their resident
 // messages and the offset after the last update (cursor itself when none
 // came). Updates that make no message move the cursor on all the same.
 func (p *Poller) Poll(ctx context.Context, cursor string) ([]channels.Inbound, string, error) {
+	msgs, next, _, err := p.PollCounting(ctx, cursor)
+	return msgs, next, err
+}
+
+// PollCounting polls as Poll does, and counts the updates that made no
+// message by kind, as the webhook counts them.
+func (p *Poller) PollCounting(ctx context.Context, cursor string) ([]channels.Inbound, string, map[string]int, error) {
 	req := getUpdatesRequest{Limit: pollLimit, Timeout: p.timeout(ctx), AllowedUpdates: []string{"message", "edited_message"}}
 	if cursor != "" {
 		offset, err := strconv.ParseInt(cursor, 10, 64)
 		if err != nil {
-			return nil, cursor, fmt.Errorf("telegram: cursor %q is not an update offset", cursor)
+			return nil, cursor, nil, fmt.Errorf("telegram: cursor %q is not an update offset", cursor)
 		}
 		req.Offset = offset
 	}
@@ -56,11 +63,11 @@ func (p *Poller) Poll(ctx context.Context, cursor string) ([]channels.Inbound, s
 		var e *APIError
 		switch {
 		case errors.As(err, &e) && e.Conflict():
-			return nil, cursor, fmt.Errorf("%w (%s)", ErrWebhookSet, e.Description)
+			return nil, cursor, nil, fmt.Errorf("%w (%s)", ErrWebhookSet, e.Description)
 		case errors.As(err, &e) && e.code() == 401:
-			return nil, cursor, fmt.Errorf("telegram: getUpdates refused the bot token: %w", err)
+			return nil, cursor, nil, fmt.Errorf("telegram: getUpdates refused the bot token: %w", err)
 		}
-		return nil, cursor, fmt.Errorf("telegram: getUpdates: %w", err)
+		return nil, cursor, nil, fmt.Errorf("telegram: getUpdates: %w", err)
 	}
 	receivedAt := time.Now().UTC()
 	var msgs []channels.Inbound
@@ -95,9 +102,9 @@ func (p *Poller) Poll(ctx context.Context, cursor string) ([]channels.Inbound, s
 		p.Log.Warn("telegram: unreadable updates skipped", "account", p.Account.Slug, "err", errors.Join(skipped...))
 	}
 	if next == 0 {
-		return msgs, cursor, nil
+		return msgs, cursor, ignored, nil
 	}
-	return msgs, strconv.FormatInt(next, 10), nil
+	return msgs, strconv.FormatInt(next, 10), ignored, nil
 }
 
 type getUpdatesRequest struct {
