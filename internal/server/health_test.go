@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -114,5 +115,25 @@ func TestRevokedCredentialHoldsRepliesUntilReload(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "healthy again"); n != 1 {
 		t.Errorf("the recovery was logged %d times, want once", n)
+	}
+}
+
+// A case whose channel account this replica's configuration does not have
+// (removed by a reload, or not yet rolled out to it) cannot be measured
+// here: a clear 422 rather than a server error. (A reply is still queued,
+// for a replica that has the account to send.)
+func TestMeasuringOnAnAccountNotConfiguredIsRefused(t *testing.T) {
+	h := newHarness(t)
+	_, caseID := h.dmCase(alice, "My bin was not collected")
+	f := *h.opts.File
+	f.ChannelAccounts = nil
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := h.srv.Reload(ctx, &f); err != nil {
+		t.Fatal(err)
+	}
+	code, body := h.api(http.MethodPost, fmt.Sprintf("/cases/%d/replies/measure", caseID), map[string]any{"text": "On its way.", "visibility": "private"})
+	if code != http.StatusUnprocessableEntity || !strings.Contains(string(body), "not configured") {
+		t.Errorf("measure: %d %s, want 422 saying the account is not configured", code, body)
 	}
 }
