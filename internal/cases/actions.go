@@ -319,6 +319,19 @@ func (s *Service) SetStatus(ctx context.Context, actor Actor, ref, status string
 		if err := s.statusClocks(tx, c.ID, c.Status, status, time.Now()); err != nil {
 			return err
 		}
+		if resolves := status == StatusResolved || (status == StatusClosed && c.ResolvedAt == nil); resolves {
+			var resolver *int64
+			if actor.UserID != 0 {
+				resolver = &actor.UserID
+			}
+			var now time.Time // the transaction's, as resolved_at's
+			if err := tx.Raw(`SELECT now()`).Scan(&now).Error; err != nil {
+				return err
+			}
+			if err := s.RecordResolution(tx, c.ID, resolver, now); err != nil {
+				return err
+			}
+		}
 		if err := audit(tx, actor, "case.status_changed", c.ID, map[string]any{"from": c.Status, "to": status}); err != nil {
 			return err
 		}

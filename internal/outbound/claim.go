@@ -280,8 +280,10 @@ func (l *lease) markSent(ctx context.Context, ids []string) (bool, error) {
 	owned := false
 	err := store.Write(ctx, l.s.db, func(tx *gorm.DB) error {
 		var row struct {
-			CaseID    int64
-			Automatic string
+			CaseID       int64
+			Automatic    string
+			AuthorUserID *int64
+			SentAt       time.Time
 		}
 		// A receipt may have come first: a reply already delivered, read or
 		// failed keeps that.
@@ -289,7 +291,7 @@ func (l *lease) markSent(ctx context.Context, ids []string) (bool, error) {
 				delivery_status = CASE WHEN delivery_status IN ('delivered', 'read', 'failed') THEN delivery_status ELSE 'sent' END,
 				failure_reason = CASE WHEN delivery_status = 'failed' THEN failure_reason ELSE '' END,
 				sent_at = now(), sending_until = NULL, send_owner = NULL
-			WHERE id = ? AND send_owner = ? RETURNING case_id, automatic`,
+			WHERE id = ? AND send_owner = ? RETURNING case_id, automatic, author_user_id, sent_at`,
 			ids[0], store.Strings(ids), l.id, l.owner).Scan(&row).Error; err != nil || row.CaseID == 0 {
 			return err
 		}
@@ -302,6 +304,11 @@ func (l *lease) markSent(ctx context.Context, ids []string) (bool, error) {
 		}
 		if row.Automatic != "" {
 			return nil // acknowledgements and the emergency reply are not a response
+		}
+		if r := l.s.cfg.Responses; r != nil {
+			if err := r.RecordResponse(tx, row.CaseID, row.AuthorUserID, row.SentAt); err != nil {
+				return err
+			}
 		}
 		// Our reply stops the first-response and next-response clocks.
 		return tx.Exec(`UPDATE cases SET first_response_at = coalesce(first_response_at, now()), last_response_at = now()

@@ -39,6 +39,16 @@ type SenderConfig struct {
 	// reply; a sender that stops renewing (it stopped, or lost the
 	// database) leaves the reply to another after one lease.
 	Lease time.Duration
+	// Responses records, in the transaction that marks a reply sent, the
+	// response it makes for the supervisors' figures; nil records none.
+	Responses ResponseRecorder
+}
+
+// ResponseRecorder records the response a reply the network accepted at
+// at makes on its case (the case service): in tx, before the case records
+// the reply as its first or latest response.
+type ResponseRecorder interface {
+	RecordResponse(tx *gorm.DB, caseID int64, responder *int64, at time.Time) error
 }
 
 func (c *SenderConfig) defaults() {

@@ -73,6 +73,30 @@ func TestResidentsReplyToTheCouncilJoinsTheCase(t *testing.T) {
 	if got := h.cases(); got != 1 {
 		t.Errorf("%d cases, want 1", got)
 	}
+
+	// The supervisors' read model followed: the reply made the case's
+	// first response, the resolution was recorded, and the resident's
+	// message marked it reopened.
+	var resp struct {
+		Target, Outcome string
+		ResponderID     *int64
+		WorkingMS       int64
+		CalendarMS      int64
+		N               int64
+	}
+	h.direct.Raw(`SELECT target, outcome, responder_id, working_ms, calendar_ms, count(*) OVER () AS n
+		FROM case_responses WHERE case_id = ?`, caseID).Scan(&resp)
+	if resp.N != 1 || resp.Target != "first_response" || resp.Outcome == "" || resp.ResponderID == nil || resp.CalendarMS < 0 {
+		t.Errorf("responses recorded: %+v, want the one first response, by its adviser", resp)
+	}
+	var res struct {
+		N        int64
+		Reopened int64
+	}
+	h.direct.Raw(`SELECT count(*) AS n, count(reopened_at) AS reopened FROM case_resolutions WHERE case_id = ?`, caseID).Scan(&res)
+	if res.N != 1 || res.Reopened != 1 {
+		t.Errorf("resolutions recorded: %+v, want one, reopened", res)
+	}
 }
 
 func TestPrivateReplyGoesToTheResidentsConversation(t *testing.T) {

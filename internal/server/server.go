@@ -210,6 +210,9 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if senderCfg.Lease <= 0 {
 		senderCfg.Lease = opts.Env.SendLease
 	}
+	if senderCfg.Responses == nil {
+		senderCfg.Responses = s.Cases
+	}
 	s.sender = outbound.NewSender(s.DB, s.Channels.Senders(), s.Metrics, opts.Log.With("role", "sender"), senderCfg)
 	if err := s.sender.Start(ctx, s.Bus); err != nil {
 		return nil, err
