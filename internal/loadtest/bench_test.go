@@ -23,6 +23,8 @@ import (
 
 	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/channels/bluesky"
+	"github.com/citizeninbox/inbox/internal/channels/mastodon"
+	"github.com/citizeninbox/inbox/internal/channels/mastodon/mastodonfake"
 	"github.com/citizeninbox/inbox/internal/channels/meta"
 	"github.com/citizeninbox/inbox/internal/channels/telegram"
 	"github.com/citizeninbox/inbox/internal/channels/twilio"
@@ -58,8 +60,12 @@ func startServerWith(b *testing.B, fakeX *xfake.Server) (*server.Server, *gorm.D
 	b.Helper()
 	fake := httptest.NewServer(fakeX)
 	b.Cleanup(fake.Close)
+	// The Mastodon account is polled: its instance answers the polls, with
+	// nothing to take.
+	fakeMastodon := httptest.NewServer(mastodonfake.New())
+	b.Cleanup(fakeMastodon.Close)
 	dbURL := testenv.Database(b)
-	drivers, err := channels.NewRegistry(x.Driver{}, meta.Driver{}, twilio.Driver{}, telegram.Driver{}, bluesky.Driver{})
+	drivers, err := channels.NewRegistry(x.Driver{}, meta.Driver{}, twilio.Driver{}, telegram.Driver{}, bluesky.Driver{}, mastodon.Driver{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -67,7 +73,8 @@ func startServerWith(b *testing.B, fakeX *xfake.Server) (*server.Server, *gorm.D
 		"META_API_BASE_URL": fake.URL, "META_APP_SECRET": "s", "META_VERIFY_TOKEN": "v", "META_ACCESS_TOKEN": "t",
 		"TWILIO_API_BASE_URL": fake.URL, "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000", "TWILIO_AUTH_TOKEN": "t",
 		"TELEGRAM_API_BASE_URL": fake.URL, "TELEGRAM_BOT_TOKEN": "7000000001:t", "TELEGRAM_SECRET_TOKEN": "s",
-		"BLUESKY_SERVICE_URL": fake.URL, "BLUESKY_HANDLE": "examplecouncil.bsky.social", "BLUESKY_APP_PASSWORD": "p"}
+		"BLUESKY_SERVICE_URL": fake.URL, "BLUESKY_HANDLE": "examplecouncil.bsky.social", "BLUESKY_APP_PASSWORD": "p",
+		"MASTODON_BASE_URL": fakeMastodon.URL, "MASTODON_ACCESS_TOKEN": mastodonfake.Token}
 	file, err := config.Load(exampleConfig(b), func(k string) string { return vars[k] }, drivers)
 	if err != nil {
 		b.Fatal(err)

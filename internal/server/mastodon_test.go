@@ -128,7 +128,7 @@ func TestMastodonEndToEnd(t *testing.T) {
 		if i > 0 {
 			want = parts[i-1].ID
 		}
-		if s.InReplyTo != want && !(i == 0 && s.InReplyTo == "") {
+		if s.InReplyTo != want && (i != 0 || s.InReplyTo != "") {
 			t.Errorf("part %d answers %q, want %q", i+1, s.InReplyTo, want)
 		}
 	}

@@ -160,7 +160,7 @@ func (c *Client) Send(ctx context.Context, out channels.Outbound, onPart func(in
 	if limit < 20 {
 		return nil, permanent(fmt.Sprintf("the instance's limit of %d characters leaves no room after %s", limit+utf8.RuneCountInString(mention), mention))
 	}
-	parts := Split(out.Text, limit)
+	parts := channels.SplitNumbered(out.Text, limit)
 	replyTo := out.InReplyTo
 	if len(ids) > 0 {
 		replyTo = ids[len(ids)-1]

@@ -49,7 +49,7 @@ func (Driver) Channels() map[string]channels.Capabilities {
 		Unit:     "characters",
 		Limit:    DefaultMaxCharacters,
 		Measure:  utf8.RuneCountInString,
-		Split:    func(text string) []string { return Split(text, DefaultMaxCharacters) },
+		Split:    func(text string) []string { return channels.SplitNumbered(text, DefaultMaxCharacters) },
 		MaxParts: DefaultMaxParts,
 	}
 	return map[string]channels.Capabilities{

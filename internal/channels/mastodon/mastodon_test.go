@@ -55,25 +55,27 @@ func TestLess(t *testing.T) {
 	}
 }
 
-func TestSplit(t *testing.T) {
+// The adviser's counter and the sender split alike: numbered parts
+// within the limit, by channels.SplitNumbered.
+func TestTextRuleSplits(t *testing.T) {
+	rule := mastodon.Driver{}.Channels()[mastodon.Channel].Text[channels.Public]
 	for _, tc := range []struct {
 		name  string
 		text  string
-		limit int
 		parts int
 	}{
-		{"fits", "short", 500, 1},
-		{"exactly", strings.Repeat("a", 500), 500, 1},
-		{"two", strings.Repeat("word ", 150), 500, 2},
-		{"many", strings.Repeat("A sentence here. ", 200), 480, 8},
+		{"fits", "short", 1},
+		{"exactly", strings.Repeat("a", 500), 1},
+		{"two", strings.Repeat("word ", 150), 2},
+		{"many", strings.Repeat("A sentence here. ", 200), 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			parts := mastodon.Split(tc.text, tc.limit)
+			parts := rule.Split(tc.text)
 			if len(parts) != tc.parts {
 				t.Fatalf("%d parts, want %d", len(parts), tc.parts)
 			}
 			for i, p := range parts {
-				if n := utf8.RuneCountInString(p); n > tc.limit {
+				if n := rule.Measure(p); n > rule.Limit {
 					t.Errorf("part %d has %d characters", i+1, n)
 				}
 				if tc.parts > 1 && !strings.HasSuffix(p, fmt.Sprintf("(%d/%d)", i+1, tc.parts)) {
@@ -215,7 +217,7 @@ func TestSend(t *testing.T) {
 	// Private, long: a direct thread of numbered parts.
 	long := strings.Repeat("The crew will come back tomorrow. ", 20)
 	var recorded []string
-	ids, err = c.Send(context.Background(), channels.Outbound{MessageID: 8, Visibility: channels.Private, Text: long, Recipient: bob.ID},
+	_, err = c.Send(context.Background(), channels.Outbound{MessageID: 8, Visibility: channels.Private, Text: long, Recipient: bob.ID},
 		func(_ int, id string) error { recorded = append(recorded, id); return nil })
 	if err == nil {
 		t.Fatal("a resident the instance does not know was addressed")

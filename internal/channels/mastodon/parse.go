@@ -65,12 +65,12 @@ var ErrNotNotifications = errors.New("mastodon: the body is not a list of notifi
 func ParseNotifications(body []byte) ([]Notification, []json.RawMessage, error) {
 	var raws []json.RawMessage
 	if err := json.Unmarshal(body, &raws); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrNotNotifications, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrNotNotifications, err)
 	}
 	out := make([]Notification, len(raws))
 	for i, raw := range raws {
 		if err := json.Unmarshal(raw, &out[i]); err != nil {
-			return nil, nil, fmt.Errorf("%w: entry %d: %v", ErrNotNotifications, i, err)
+			return nil, nil, fmt.Errorf("%w: entry %d: %w", ErrNotNotifications, i, err)
 		}
 		if !numeric(out[i].ID) {
 			return nil, nil, fmt.Errorf("%w: entry %d has id %q, not a number", ErrNotNotifications, i, out[i].ID)

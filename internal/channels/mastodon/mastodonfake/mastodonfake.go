@@ -6,7 +6,7 @@
 // same status), GET /api/v1/statuses/:id, /api/v1/accounts/:id and
 // /api/v2/instance answer as Mastodon does, the access token is checked
 // (401), and failures can be staged (429 with X-RateLimit-Reset, or any
-// status).
+// status). Simulation (sim.go) is Mastodon for the network simulator.
 package mastodonfake
 
 import (
@@ -42,6 +42,9 @@ type Sent struct {
 	ID, Text, InReplyTo, Visibility string
 	// Key is the post's Idempotency-Key.
 	Key string
+	// Mentions are the ids of the accounts the status @mentions that the
+	// instance knows, in order, as Mastodon finds them in its text.
+	Mentions []string
 }
 
 // Request is one call to the fake, whatever its answer.
@@ -109,6 +112,9 @@ type Server struct {
 	overlaps  int
 	pollDelay time.Duration
 	handed    int
+	// authorised and refused count the calls with the account's token
+	// and with any other.
+	authorised, refused int
 }
 
 // New returns a fake for account AccountID (@ExampleCouncil) with the
@@ -128,6 +134,15 @@ func (s *Server) SetMaxCharacters(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.maxChars = n
+}
+
+// StartIDsAt makes id the next id the fake gives (FirstID unless set):
+// a simulation starts from the clock, so ids keep growing from one run to
+// the next, past a cursor the inbox kept.
+func (s *Server) StartIDsAt(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID = id
 }
 
 // SetPollDelay makes each notifications request take d, so requests
@@ -203,6 +218,53 @@ func (s *Server) MentionHTML(from Resident, content, visibility, inReplyTo strin
 	s.statuses[st.ID] = st
 	s.queue("mention", a, &st)
 	return st.ID
+}
+
+// Receive keeps a resident's status given as Mastodon's JSON of it (as
+// Simulation's Post and Message make it), under its own id: its author
+// becomes known to the instance and a mention notification is queued. It
+// returns the status id; a status without a numeric id, an author or
+// content, with an id already taken, or answering a status the instance
+// does not have is refused.
+func (s *Server) Receive(body []byte) (string, error) {
+	var st status
+	if err := json.Unmarshal(body, &st); err != nil {
+		return "", fmt.Errorf("mastodonfake: not a status: %w", err)
+	}
+	if _, err := strconv.ParseUint(st.ID, 10, 64); err != nil {
+		return "", fmt.Errorf("mastodonfake: status id %q is not a number", st.ID)
+	}
+	if st.Account.ID == "" || st.Account.Acct == "" || strings.TrimSpace(st.Content) == "" {
+		return "", fmt.Errorf("mastodonfake: status %s has no author or content", st.ID)
+	}
+	if !slices.Contains([]string{"public", "unlisted", "private", "direct"}, st.Visibility) {
+		return "", fmt.Errorf("mastodonfake: status %s has visibility %q", st.ID, st.Visibility)
+	}
+	if st.CreatedAt.IsZero() {
+		st.CreatedAt = time.Now().UTC().Truncate(time.Millisecond)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.statuses[st.ID]; ok {
+		return "", fmt.Errorf("mastodonfake: status %s exists already", st.ID)
+	}
+	if st.InReplyToID != nil {
+		if _, ok := s.statuses[*st.InReplyToID]; !ok {
+			return "", fmt.Errorf("mastodonfake: status %s answers %s, which the instance does not have", st.ID, *st.InReplyToID)
+		}
+	}
+	s.accounts[st.Account.ID] = st.Account
+	s.statuses[st.ID] = st
+	s.queue("mention", st.Account, &st)
+	return st.ID, nil
+}
+
+// Calls counts the calls made with the account's token (authorised) and
+// with another or none (refused).
+func (s *Server) Calls() (authorised, refused int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.authorised, s.refused
 }
 
 // Notify queues a notification of another type (favourite, follow) from
@@ -298,8 +360,14 @@ func (s *Server) route(r *http.Request) (int, []byte, http.Header) {
 		return http.StatusOK, b, nil
 	}
 	if got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); !ok || got != token || revoked {
+		s.mu.Lock()
+		s.refused++
+		s.mu.Unlock()
 		return apiError(http.StatusUnauthorized, "The access token is invalid")
 	}
+	s.mu.Lock()
+	s.authorised++
+	s.mu.Unlock()
 	path := r.URL.Path
 	switch {
 	case r.Method == http.MethodGet && path == "/api/v1/notifications":
@@ -447,11 +515,31 @@ func (s *Server) post(r *http.Request) (int, []byte, http.Header) {
 	if key != "" {
 		s.keys[key] = st.ID
 	}
-	sent := Sent{ID: st.ID, Text: in.Status, InReplyTo: in.InReplyToID, Visibility: in.Visibility, Key: key}
+	sent := Sent{ID: st.ID, Text: in.Status, InReplyTo: in.InReplyToID, Visibility: in.Visibility, Key: key, Mentions: s.mentioned(in.Status)}
 	s.sent = append(s.sent, sent)
 	if s.onSent != nil {
 		s.onSent(sent)
 	}
 	b, _ := json.Marshal(st)
 	return http.StatusOK, b, nil
+}
+
+// mentioned finds the known accounts a status's text @mentions (by acct,
+// or by username for a local account), as Mastodon fills a status's
+// mentions; s.mu is held.
+func (s *Server) mentioned(text string) []string {
+	var ids []string
+	for _, word := range strings.Fields(text) {
+		acct, ok := strings.CutPrefix(word, "@")
+		if !ok {
+			continue
+		}
+		acct = strings.TrimRight(acct, ".,:;!?)")
+		for id, a := range s.accounts {
+			if strings.EqualFold(a.Acct, acct) && !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids
 }
