@@ -13,5 +13,13 @@ CREATE TABLE poll_cursors (
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
 
+-- Which side met a refused credential: 'send' (a reply refused; only a
+-- reply that goes through, after a reload, clears it) or 'poll' (a poll
+-- refused; the next poll that goes through clears it). A refused send
+-- takes over a poll's mark, never the other way round.
+ALTER TABLE channel_accounts ADD COLUMN credential_refused_by text NOT NULL DEFAULT ''
+    CHECK (credential_refused_by IN ('', 'send', 'poll'));
+
 -- +goose Down
+ALTER TABLE channel_accounts DROP COLUMN credential_refused_by;
 DROP TABLE poll_cursors;

@@ -2,6 +2,7 @@ package channels
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -50,10 +51,16 @@ type Sender interface {
 // Poller is the inbound side of a network without webhooks: it fetches
 // what arrived since a cursor. The caller stores what Poll returns and
 // only then commits the new cursor, and lets one replica at a time poll
-// an account.
+// an account. A poll the network refused for the account's credential
+// returns an error wrapping ErrCredentialRefused, which marks the account
+// unhealthy until a poll goes through.
 type Poller interface {
 	Poll(ctx context.Context, cursor string) (msgs []Inbound, next string, err error)
 }
+
+// ErrCredentialRefused is wrapped by a poll's error when the network
+// refused the account's credential (a revoked token, a changed password).
+var ErrCredentialRefused = errors.New("the network refused the account's credential")
 
 // IgnoringPoller is implemented by pollers whose fetches carry updates
 // that make no message (a bot added to a group, a like): PollCounting

@@ -54,18 +54,20 @@ func (r *refusal) waitLifted(ctx context.Context) {
 // reports whether the account was healthy until now: the refusal is logged
 // once, by whichever replica met it first, not once per reply.
 func (s *Sender) markRefused(ctx context.Context, account, reason string) (bool, error) {
-	res := s.db.WithContext(ctx).Exec(`UPDATE channel_accounts SET credential_refused_at = now(), credential_reason = ?
-		WHERE slug = ? AND credential_refused_at IS NULL`, reason, account)
+	res := s.db.WithContext(ctx).Exec(`UPDATE channel_accounts SET credential_refused_at = coalesce(credential_refused_at, now()),
+			credential_reason = ?, credential_refused_by = 'send'
+		WHERE slug = ? AND credential_refused_by <> 'send'`, reason, account)
 	return res.RowsAffected > 0, res.Error
 }
 
-// markAccepted clears the account's refusal after a send went through. It
-// writes nothing while the account is healthy.
+// markAccepted clears the account's refusal of a send after a send went
+// through (a refused poll is the poller's to clear). It writes nothing
+// while the account is healthy.
 func (s *Sender) markAccepted(account string) {
 	ctx, cancel := s.dbCtx()
 	defer cancel()
-	res := s.db.WithContext(ctx).Exec(`UPDATE channel_accounts SET credential_refused_at = NULL, credential_reason = ''
-		WHERE slug = ? AND credential_refused_at IS NOT NULL`, account)
+	res := s.db.WithContext(ctx).Exec(`UPDATE channel_accounts SET credential_refused_at = NULL, credential_reason = '', credential_refused_by = ''
+		WHERE slug = ? AND credential_refused_by = 'send'`, account)
 	switch {
 	case res.Error != nil:
 		s.log.Warn("outbound: could not record the account healthy again", "account", account, "err", res.Error)

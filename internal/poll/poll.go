@@ -164,10 +164,15 @@ func (r *Runner) pollOnce(ctx context.Context, pa channels.PolledAccount, until 
 	msgs, next, err := r.poll(ctx, pa, cursor)
 	if err != nil {
 		if ctx.Err() == nil {
-			log.Warn("poll failed", "err", err)
+			if errors.Is(err, channels.ErrCredentialRefused) {
+				r.refused(ctx, log, pa.Account, err)
+			} else {
+				log.Warn("poll failed", "err", err)
+			}
 		}
 		return false
 	}
+	r.accepted(ctx, log, pa.Account)
 	msgs, skipped := r.stamp(pa, msgs)
 	if skipped != nil {
 		log.Warn("poll: messages skipped", "err", skipped)
@@ -233,6 +238,38 @@ func (r *Runner) poll(ctx context.Context, pa channels.PolledAccount, cursor str
 		}
 	}
 	return msgs, next, err
+}
+
+// refused marks the account unhealthy after the network refused its
+// credential to a poll, for the API, /metrics and every replica; logged
+// once, by the replica that found it healthy. A refused send's mark is
+// left as it is.
+func (r *Runner) refused(ctx context.Context, log *slog.Logger, account string, err error) {
+	res := r.db.WithContext(ctx).Exec(`UPDATE channel_accounts SET credential_refused_at = now(), credential_reason = ?,
+			credential_refused_by = 'poll'
+		WHERE slug = ? AND credential_refused_at IS NULL`, err.Error(), account)
+	switch {
+	case res.Error != nil:
+		log.Warn("poll refused the credential, and the account could not be marked unhealthy", "err", err, "db_err", res.Error)
+	case res.RowsAffected > 0:
+		log.Error("channel account unhealthy: the network refused its credential to a poll; polls go on, and the first that goes through marks it healthy", "err", err)
+	default:
+		log.Debug("poll refused the credential", "err", err)
+	}
+}
+
+// accepted clears a poll's refusal once a poll went through. It writes
+// nothing while the account is healthy.
+func (r *Runner) accepted(ctx context.Context, log *slog.Logger, account string) {
+	res := r.db.WithContext(ctx).Exec(`UPDATE channel_accounts SET credential_refused_at = NULL, credential_reason = '',
+			credential_refused_by = ''
+		WHERE slug = ? AND credential_refused_by = 'poll'`, account)
+	switch {
+	case res.Error != nil:
+		log.Warn("poll: could not record the account healthy again", "err", res.Error)
+	case res.RowsAffected > 0:
+		log.Info("channel account healthy again: the network took its credential to a poll")
+	}
 }
 
 // pollCursor is a row of poll_cursors.

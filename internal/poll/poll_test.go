@@ -409,3 +409,59 @@ func TestIgnoredUpdatesAreCounted(t *testing.T) {
 		t.Errorf("inbox_inbound_ignored_total{driver=feedbot,kind=member_update} = %v, want 2", got)
 	}
 }
+
+// refusingFeed refuses the account's credential while told to.
+type refusingFeed struct {
+	refuse atomic.Bool
+	polls  atomic.Int32
+}
+
+func (f *refusingFeed) Poll(_ context.Context, cursor string) ([]channels.Inbound, string, error) {
+	f.polls.Add(1)
+	if f.refuse.Load() {
+		return nil, cursor, fmt.Errorf("feed: 401 Unauthorized (%w)", channels.ErrCredentialRefused)
+	}
+	return nil, cursor, nil
+}
+
+// A poll refused for the account's credential marks the account
+// unhealthy with the network's reason; the first poll that goes through
+// again marks it healthy. A refused send's mark is the sender's to clear.
+func TestARefusedCredentialMarksTheAccountUnhealthy(t *testing.T) {
+	b, db := connect(t, testenv.Namespace(t)), database(t)
+	if err := db.Exec(`INSERT INTO teams (slug, name) VALUES ('general', 'General');
+		INSERT INTO channel_accounts (slug, channel, name, team_id) VALUES ('timeline', 'feed', 'Feed', (SELECT id FROM teams))`).Error; err != nil {
+		t.Fatal(err)
+	}
+	type health struct {
+		Refused bool
+		Reason  string
+		By      string
+	}
+	healthOf := func() health {
+		var h health
+		db.Raw(`SELECT credential_refused_at IS NOT NULL AS refused, credential_reason AS reason, credential_refused_by AS by
+			FROM channel_accounts WHERE slug = 'timeline'`).Scan(&h)
+		return h
+	}
+	f := &refusingFeed{}
+	f.refuse.Store(true)
+	start(t, b, db, &publisher{bus: b}, time.Second, channels.PolledAccount{Channel: "feed", Account: "timeline", Poller: f, Every: 10 * time.Millisecond})
+	eventually(t, "the account is marked unhealthy", func() bool { return healthOf().Refused })
+	if h := healthOf(); h.By != "poll" || h.Reason != "feed: 401 Unauthorized (the network refused the account's credential)" {
+		t.Errorf("unhealthy as %+v", h)
+	}
+	f.refuse.Store(false)
+	eventually(t, "the account is healthy again", func() bool { return !healthOf().Refused })
+
+	// A refused send is not cleared by polls that go through.
+	if err := db.Exec(`UPDATE channel_accounts SET credential_refused_at = now(), credential_reason = 'send refused',
+		credential_refused_by = 'send' WHERE slug = 'timeline'`).Error; err != nil {
+		t.Fatal(err)
+	}
+	polled := f.polls.Load()
+	eventually(t, "more polls", func() bool { return f.polls.Load() > polled+5 })
+	if h := healthOf(); !h.Refused || h.By != "send" {
+		t.Errorf("after polls that went through, a refused send shows %+v", h)
+	}
+}

@@ -39,7 +39,7 @@ func (p *Poller) Poll(ctx context.Context, cursor string) ([]channels.Inbound, s
 	if err != nil {
 		var e *APIError
 		if errors.As(err, &e) && (e.Status == 401 || e.Status == 403) {
-			return nil, cursor, fmt.Errorf("mastodon: the instance refused the access token: %w", err)
+			return nil, cursor, fmt.Errorf("mastodon: the instance refused the access token (%w): %w", channels.ErrCredentialRefused, err)
 		}
 		return nil, cursor, fmt.Errorf("mastodon: notifications: %w", err)
 	}

@@ -65,7 +65,7 @@ func (p *Poller) PollCounting(ctx context.Context, cursor string) ([]channels.In
 		case errors.As(err, &e) && e.Conflict():
 			return nil, cursor, nil, fmt.Errorf("%w (%s)", ErrWebhookSet, e.Description)
 		case errors.As(err, &e) && e.code() == 401:
-			return nil, cursor, nil, fmt.Errorf("telegram: getUpdates refused the bot token: %w", err)
+			return nil, cursor, nil, fmt.Errorf("telegram: getUpdates refused the bot token (%w): %w", channels.ErrCredentialRefused, err)
 		}
 		return nil, cursor, nil, fmt.Errorf("telegram: getUpdates: %w", err)
 	}
