@@ -154,3 +154,10 @@ func (s *Service) User(ctx context.Context, id int64) (Principal, error) {
 	p.Principal.TeamIDs = []int64(p.TeamIDs)
 	return p.Principal, nil
 }
+
+// Seen records that the user has a page open now. It writes at most once
+// every half minute per user, whatever the number of pages and replicas.
+func (s *Service) Seen(ctx context.Context, id int64) error {
+	return s.db.WithContext(ctx).Exec(`UPDATE users SET last_seen_at = now()
+		WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at < now() - interval '30 seconds')`, id).Error
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -325,5 +326,94 @@ func TestFiguresOfAHandWorkedMonth(t *testing.T) {
 	}
 	if _, err := reports.Compute(context.Background(), f.db, reports.Filter{From: month.To, To: month.From}, now, time.UTC); err == nil {
 		t.Error("a period ending before it starts was computed")
+	}
+}
+
+// The dashboard's live figures on cases in every state of their clocks.
+func TestLiveFigures(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now().UTC().Truncate(time.Second)
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	in := func(d time.Duration) time.Time { return now.Add(d) }
+	f.db.Exec(`UPDATE teams SET max_open_per_adviser = 5 WHERE id = ?`, f.team)
+	var alex, bo int64
+	f.db.Raw(`INSERT INTO users (email, name, role, last_seen_at) VALUES ('alex@example.gov.uk', 'Alex', 'adviser', ?) RETURNING id`, ago(30*time.Second)).Scan(&alex)
+	f.db.Raw(`INSERT INTO users (email, name, role, last_seen_at) VALUES ('bo@example.gov.uk', 'Bo', 'adviser', ?) RETURNING id`, ago(10*time.Minute)).Scan(&bo)
+	f.db.Exec(`INSERT INTO user_teams (user_id, team_id) VALUES (?, ?), (?, ?)`, alex, f.team, bo, f.team)
+
+	type row map[string]any
+	add := func(r row) int64 {
+		t.Helper()
+		id := f.add(kase{status: r["status"].(string), team: r["team"].(int64), first: "2026-12-01 09:00", firstDue: "2026-12-01 13:00",
+			resolutionDue: "2026-12-03 09:00"})
+		sets := []string{}
+		args := []any{}
+		for k, v := range r {
+			if k == "status" || k == "team" {
+				continue
+			}
+			sets = append(sets, k+" = ?")
+			args = append(args, v)
+		}
+		if err := f.db.Exec(`UPDATE cases SET `+strings.Join(sets, ", ")+` WHERE id = ?`, append(args, id)...).Error; err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	// 1: new, unanswered, past its first-response deadline.
+	one := add(row{"status": "new", "team": f.team, "first_message_at": ago(5 * time.Hour), "first_response_due": ago(time.Hour),
+		"first_response_warn_at": ago(2 * time.Hour), "resolution_due": in(48 * time.Hour), "resolution_warn_at": in(47 * time.Hour)})
+	// 2: answered, resolution due in 30 minutes, warned 10 minutes ago; Alex's.
+	add(row{"status": "open", "team": f.team, "channel": "whatsapp", "first_message_at": ago(3 * time.Hour), "first_response_at": ago(2 * time.Hour),
+		"first_response_due": ago(time.Hour), "resolution_due": in(30 * time.Minute), "resolution_warn_at": ago(10 * time.Minute), "assignee_id": alex})
+	// 3: awaiting the resident, its resolution clock paused.
+	add(row{"status": "awaiting_resident", "team": f.team, "first_message_at": ago(9 * time.Hour), "first_response_at": ago(8 * time.Hour),
+		"resolution_due": ago(time.Hour), "resolution_paused_at": ago(2 * time.Hour)})
+	// 4: new, first response due in 3 hours; Alex's.
+	add(row{"status": "new", "team": f.team, "first_message_at": ago(time.Hour), "first_response_due": in(3 * time.Hour),
+		"first_response_warn_at": in(2 * time.Hour), "resolution_due": in(72 * time.Hour), "resolution_warn_at": in(71 * time.Hour), "assignee_id": alex})
+	// 5: closed.
+	add(row{"status": "closed", "team": f.team, "first_message_at": ago(30 * time.Hour), "first_response_at": ago(29 * time.Hour)})
+	// 6: highways, the resident wrote again two hours ago, next response due in 10 minutes.
+	six := add(row{"status": "open", "team": f.other, "first_message_at": ago(20 * time.Hour), "first_response_at": ago(19 * time.Hour),
+		"last_response_at": ago(19 * time.Hour), "next_response_started_at": ago(2 * time.Hour), "next_response_due": in(10 * time.Minute),
+		"next_response_warn_at": ago(5 * time.Minute), "resolution_due": in(24 * time.Hour), "resolution_warn_at": in(23 * time.Hour)})
+	f.db.Exec(`UPDATE channel_accounts SET credential_refused_at = ?, credential_reason = 'Unauthorized' WHERE id = ?`, ago(time.Minute), f.account)
+
+	live, err := reports.LiveFigures(context.Background(), f.db, nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(live.Teams) != 2 || live.Teams[0].Slug != "contact-centre" || live.Teams[1].Slug != "highways" {
+		t.Fatalf("teams %+v", live.Teams)
+	}
+	cc, hw := live.Teams[0], live.Teams[1]
+	if cc.Cases != 4 || cc.ByStatus["new"] != 2 || cc.ByStatus["open"] != 1 || cc.ByStatus["awaiting_resident"] != 1 ||
+		cc.ByChannel["x"] != 3 || cc.ByChannel["whatsapp"] != 1 {
+		t.Errorf("contact centre backlog: %d cases, %v, %v", cc.Cases, cc.ByStatus, cc.ByChannel)
+	}
+	if cc.Breached != 1 || cc.Warned != 1 || cc.AtRisk != 1 {
+		t.Errorf("contact centre: %d breached, %d warned, %d at risk; want 1, 1, 1", cc.Breached, cc.Warned, cc.AtRisk)
+	}
+	if cc.Oldest == nil || cc.Oldest.ID != one || !cc.Oldest.Since.Equal(ago(5*time.Hour)) {
+		t.Errorf("contact centre's oldest waiting %+v, want case %d since 5 hours ago", cc.Oldest, one)
+	}
+	five := int64(5)
+	if want := []reports.AdviserLoad{{UserID: alex, Name: "Alex", Open: 2, Cap: &five, Online: true}, {UserID: bo, Name: "Bo", Open: 0, Cap: &five}}; len(cc.Advisers) != 2 || cc.Advisers[0].UserID != alex || cc.Advisers[0].Open != 2 || *cc.Advisers[0].Cap != 5 || !cc.Advisers[0].Online ||
+		cc.Advisers[1].UserID != bo || cc.Advisers[1].Online || cc.Online != 1 {
+		t.Errorf("advisers %+v (online %d), want %+v", cc.Advisers, cc.Online, want)
+	}
+	if hw.Cases != 1 || hw.Breached != 0 || hw.Warned != 1 || hw.AtRisk != 1 || hw.Oldest == nil || hw.Oldest.ID != six ||
+		!hw.Oldest.Since.Equal(ago(2*time.Hour)) || len(hw.Advisers) != 0 {
+		t.Errorf("highways %+v", hw)
+	}
+	if len(live.Unhealthy) != 1 || live.Unhealthy[0].Slug != "council-x" || live.Unhealthy[0].Reason != "Unauthorized" {
+		t.Errorf("unhealthy %+v", live.Unhealthy)
+	}
+
+	// One team only.
+	live, err = reports.LiveFigures(context.Background(), f.db, []int64{f.other}, now)
+	if err != nil || len(live.Teams) != 1 || live.Teams[0].TeamID != f.other {
+		t.Errorf("highways only: %+v %v", live.Teams, err)
 	}
 }

@@ -270,3 +270,23 @@ func TestUnreadableOutboundMessageIsLoggedWithoutItsData(t *testing.T) {
 		t.Errorf("log carries the message's content:\n%s", logs)
 	}
 }
+
+// The supervisors' live figures are on /metrics, read from PostgreSQL, so
+// that every replica reports the same.
+func TestLiveFiguresAreMetrics(t *testing.T) {
+	h := newHarness(t)
+	_, caseID := h.dmCase(alice, "My bin was not collected")
+	var team string
+	h.direct.Raw(`SELECT t.slug FROM cases c JOIN teams t ON t.id = c.team_id WHERE c.id = ?`, caseID).Scan(&team)
+	if v := metricValue(t, h, `inbox_queue_cases{status="new",team="`+team+`"}`); v != 1 {
+		t.Errorf("queue cases of %s = %v, want 1", team, v)
+	}
+	if v := metricValue(t, h, `inbox_queue_oldest_waiting_seconds{team="`+team+`"}`); v <= 0 {
+		t.Errorf("oldest waiting = %v, want the case's wait", v)
+	}
+	for _, name := range []string{"inbox_sla_breached_cases", "inbox_sla_warned_cases", "inbox_sla_at_risk_cases", "inbox_advisers_online"} {
+		if metric(t, h, name+`{team="`+team+`"}`) == "" {
+			t.Errorf("%s has no series for %s", name, team)
+		}
+	}
+}

@@ -154,7 +154,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err := syncConfig(ctx, s.DB, opts.File, s.Channels); err != nil {
 		return nil, fmt.Errorf("write configuration to the database: %w", err)
 	}
-	s.Metrics.Registry.MustRegister(newHealthCollector(ctx, s))
+	s.Metrics.Registry.MustRegister(newHealthCollector(ctx, s), newLiveCollector(ctx, s))
 
 	// Bus: an external NATS with its credentials and TLS, or an embedded
 	// one with its data on disk and credentials of its own.

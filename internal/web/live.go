@@ -209,6 +209,9 @@ func (u *UI) events(r *request) error {
 			if _, err := w.Write([]byte(": ping\n\n")); err != nil {
 				return nil
 			}
+			if err := u.users.Seen(ctx, r.user.UserID); err != nil {
+				u.log.Debug("web: presence not recorded", "err", err)
+			}
 			if err := rc.Flush(); err != nil {
 				return nil
 			}

@@ -37,6 +37,8 @@ import (
 type Users interface {
 	SignIn(ctx context.Context, email, password, address string) (auth.Principal, error)
 	User(ctx context.Context, id int64) (auth.Principal, error)
+	// Seen records that the user has a page open now (advisers online).
+	Seen(ctx context.Context, id int64) error
 }
 
 // Cases is the case service as the pages use it.
@@ -319,6 +321,9 @@ func (u *UI) authorize(access Access) echo.MiddlewareFunc {
 			}
 			if !access.allows(p.Role) {
 				return errForbiddenPage
+			}
+			if err := u.users.Seen(ctx, p.UserID); err != nil {
+				u.log.Debug("web: presence not recorded", "err", err)
 			}
 			c.Set(userKey, &p)
 			return next(c)
