@@ -28,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/citizeninbox/inbox/internal/channels/bluesky/blueskyfake"
 	"github.com/citizeninbox/inbox/internal/channels/meta/metafake"
 	"github.com/citizeninbox/inbox/internal/channels/telegram/telegramfake"
 	"github.com/citizeninbox/inbox/internal/channels/twilio/twiliofake"
@@ -43,6 +44,7 @@ func networks() []netsim.Network {
 		metafake.NewSimulation(),
 		twiliofake.NewSimulation(),
 		telegramfake.NewSimulation(),
+		blueskyfake.NewSimulation(),
 	}
 }
 

@@ -190,6 +190,13 @@ func (s *Server) Requests() []Request {
 	return slices.Clone(s.requests)
 }
 
+// Has says whether the fake holds the post uri.
+func (s *Server) Has(uri string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.posts[uri] != nil
+}
+
 // Resident is a poster.
 type Resident = bluesky.Profile
 
