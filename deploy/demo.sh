@@ -32,6 +32,9 @@ export TELEGRAM_SECRET_TOKEN="${TELEGRAM_SECRET_TOKEN:-demo-telegram-secret-toke
 export TWILIO_API_BASE_URL="${TWILIO_API_BASE_URL:-http://127.0.0.1:8084}"
 export TWILIO_ACCOUNT_SID="${TWILIO_ACCOUNT_SID:-AC00000000000000000000000000000000}"
 export TWILIO_AUTH_TOKEN="${TWILIO_AUTH_TOKEN:-demo-twilio-auth-token}"
+export BLUESKY_SERVICE_URL="${BLUESKY_SERVICE_URL:-http://127.0.0.1:8086}"
+export BLUESKY_HANDLE="${BLUESKY_HANDLE:-examplecouncil.bsky.social}"
+export BLUESKY_APP_PASSWORD="${BLUESKY_APP_PASSWORD:-demo-bluesky-app-password}"
 # Twilio signs over the URL it posts to, which the inbox takes to be its
 # public URL: the simulator posts to the same.
 export INBOX_PUBLIC_URL="${INBOX_PUBLIC_URL:-http://$INBOX_HTTP_ADDR}"
@@ -70,17 +73,20 @@ port_busy "$INBOX_HTTP_ADDR" && fail "$INBOX_HTTP_ADDR is in use: stop what runs
 port_busy "$INBOX_OPS_ADDR" && fail "$INBOX_OPS_ADDR is in use: stop what runs there, or set INBOX_OPS_ADDR"
 
 # The simulators: each plays residents on its networks against a fake of
-# their API, posting to the webhook of an account of the configuration.
+# their API, posting to the webhook of an account of the configuration,
+# or, for a network the inbox polls (webhook path "-"), keeping what
+# residents write in the fake for the inbox's next poll.
 # Fields: the -network name, the label of its lines, the variable holding
 # its fake API's base URL, its webhook path, and the account it needs.
 # X's is always played; another only when the configuration has its
 # account (the inbox would refuse its handshake otherwise), and not when
-# DEMO_<LABEL>=0 (DEMO_META=0, DEMO_TELEGRAM=0, DEMO_SMS=0).
+# DEMO_<LABEL>=0 (DEMO_META=0, DEMO_TELEGRAM=0, DEMO_SMS=0, DEMO_BLUESKY=0).
 all_sims=(
 	"x X X_API_BASE_URL /webhooks/x/council-x council-x"
 	"meta Meta META_API_BASE_URL /webhooks/meta/council-meta council-meta"
 	"telegram Telegram TELEGRAM_API_BASE_URL /webhooks/telegram/council-telegram council-telegram"
 	"twilio SMS TWILIO_API_BASE_URL /webhooks/twilio/council-sms council-sms"
+	"bluesky Bluesky BLUESKY_SERVICE_URL - council-bluesky"
 )
 sims=()
 for sim in "${all_sims[@]}"; do
@@ -181,7 +187,9 @@ TXT
 	local -A optional=()
 	for sim in "${sims[@]}"; do
 		read -r network label var path account <<<"$sim"
-		bin/netsim -network "$network" -listen "${!var#http://}" -webhook "$base$path" -ready "$ops/readyz" \
+		local webhook=()
+		[ "$path" != - ] && webhook=(-webhook "$base$path")
+		bin/netsim -network "$network" -listen "${!var#http://}" "${webhook[@]}" -ready "$ops/readyz" \
 			> >(sed -u "s/^/$(printf '%-11s' "[$label]")/") &
 		pids+=($!)
 		[ "$network" != x ] && optional[$!]="$label"
