@@ -86,6 +86,12 @@ func (c *convos) get(did string) string {
 	return c.byID[did]
 }
 
+func (c *convos) forget(did string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.byID, did)
+}
+
 func (c *convos) put(did, convo string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -171,6 +177,9 @@ func (c *Client) sendPrivate(ctx context.Context, out channels.Outbound, onPart 
 	for i := len(ids); i < len(parts); i++ {
 		m, err := c.SendMessage(ctx, convo, parts[i])
 		if err != nil {
+			if channels.AsSendError(err).Kind == channels.Permanent {
+				c.convos.forget(out.Recipient) // the conversation may be gone: look it up again next time
+			}
 			return ids, err
 		}
 		ids = append(ids, m.ID)

@@ -193,3 +193,50 @@ func TestNoChatAccess(t *testing.T) {
 		t.Errorf("logged %q", logs.String())
 	}
 }
+
+// A 429 of the chat log leaves the notifications polled and the chat
+// cursor where it was, and the chat service alone until ratelimit-reset.
+func TestChatRateLimited(t *testing.T) {
+	ctx := context.Background()
+	fake := blueskyfake.New()
+	p := &bluesky.Poller{Client: newClient(t, fake), Slug: "council"}
+	_, cursor, err := p.Poll(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dm := fake.Message(alice, "hello")
+	mention := fake.Post(bob, "@"+blueskyfake.Handle+" bins", "", time.Time{})
+	fake.FailLogNext(1, http.StatusTooManyRequests, "RateLimitExceeded", time.Now().Add(2*time.Second))
+	msgs, next, err := p.Poll(ctx, cursor)
+	if err != nil || len(msgs) != 1 || msgs[0].ExternalID != mention {
+		t.Fatalf("rate limited: %v %v", uris(msgs), err)
+	}
+	before, _ := bluesky.ParsePosition(cursor)
+	if pos, _ := bluesky.ParsePosition(next); pos.Chat != before.Chat {
+		t.Errorf("chat cursor %q moved to %q", before.Chat, pos.Chat)
+	}
+	calls := func() int {
+		n := 0
+		for _, r := range fake.Requests() {
+			if r.Method == "chat.bsky.convo.getLog" {
+				n++
+			}
+		}
+		return n
+	}
+	at := calls()
+	if msgs, _, err := p.Poll(ctx, next); err != nil || len(msgs) != 0 || calls() != at {
+		t.Errorf("before ratelimit-reset: %v %v, %d getLog calls", uris(msgs), err, calls()-at)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		msgs, next, err = p.Poll(ctx, next)
+		if err == nil && len(msgs) == 1 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(msgs) != 1 || msgs[0].ExternalID != dm {
+		t.Errorf("after ratelimit-reset: %v %v", uris(msgs), err)
+	}
+}

@@ -40,7 +40,8 @@ const pageLimit = 100
 // from its cursor at the next poll. When the app password
 // does not allow direct messages, notifications are polled all the same:
 // the poller says so once in the log, and tries the chat service again
-// every ChatRetry.
+// every ChatRetry. A 429 of the chat service leaves it alone until its
+// ratelimit-reset.
 type Poller struct {
 	Client *Client
 	Slug   string
@@ -50,8 +51,9 @@ type Poller struct {
 	// after it refused the app password (DefaultChatRetry when zero).
 	ChatRetry time.Duration
 
-	mu     sync.Mutex
-	noChat time.Time // when the chat service last refused; zero when it takes the app password
+	mu       sync.Mutex
+	noChat   time.Time // when the chat service last refused; zero when it takes the app password
+	chatWait time.Time // when a 429 of the chat service lifts
 }
 
 // DefaultChatRetry is how long a poller leaves the chat service alone
@@ -314,12 +316,25 @@ func (p *Poller) chatDue() bool {
 	if retry <= 0 {
 		retry = DefaultChatRetry
 	}
+	if time.Now().Before(p.chatWait) {
+		return false
+	}
 	return p.noChat.IsZero() || time.Since(p.noChat) >= retry
 }
 
 // chatFailed notes a failed getLog: a refused app password is logged the
 // first time only.
 func (p *Poller) chatFailed(err error) {
+	var e *APIError
+	if errors.As(err, &e) && e.Status == http.StatusTooManyRequests {
+		// Leave the chat service alone until its ratelimit-reset.
+		p.mu.Lock()
+		p.chatWait = e.Reset
+		if p.chatWait.IsZero() {
+			p.chatWait = time.Now().Add(defaultRetryAfter)
+		}
+		p.mu.Unlock()
+	}
 	if !errors.Is(err, ErrNoChat) {
 		if p.Log != nil {
 			p.Log.Warn("bluesky: chat log unavailable, direct messages will be fetched at a later poll", "account", p.Slug, "err", err)

@@ -42,6 +42,7 @@ type chatState struct {
 	revs      int
 	sentDMs   []SentMessage
 	failDM    []failure
+	failLog   []failure
 	onMessage func(SentMessage)
 	profiles  map[string]Resident
 }
@@ -144,12 +145,38 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request, nsid string) 
 	return fail(w, http.StatusNotImplemented, "MethodNotImplemented", "Method Not Implemented")
 }
 
+// FailLogNext makes the next n getLog calls answer status with the error
+// name (and ratelimit-reset when reset is not zero).
+func (s *Server) FailLogNext(n, status int, name string, reset time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.failLog = append(s.failLog, failure{status: status, name: name, reset: reset})
+	}
+}
+
+// staged answers the first of failures, if any, and drops it.
+func staged(w http.ResponseWriter, failures *[]failure) (int, bool) {
+	if len(*failures) == 0 {
+		return 0, false
+	}
+	f := (*failures)[0]
+	*failures = (*failures)[1:]
+	if !f.reset.IsZero() {
+		w.Header().Set("ratelimit-reset", strconv.FormatInt(f.reset.Unix(), 10))
+	}
+	return fail(w, f.status, f.name, "staged failure"), true
+}
+
 // getLog lists the chat log after the cursor (a rev), oldest first,
 // LogPage at a time; its cursor is the last rev listed, or the one given
 // when there is nothing new.
 func (s *Server) getLog(w http.ResponseWriter, r *http.Request) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if status, ok := staged(w, &s.failLog); ok {
+		return status
+	}
 	cursor := r.URL.Query().Get("cursor")
 	logs := []map[string]any{}
 	next := cursor
@@ -205,16 +232,10 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) int {
 		return fail(w, http.StatusBadRequest, "InvalidRequest", "unreadable body")
 	}
 	s.mu.Lock()
-	if len(s.failDM) > 0 {
-		f := s.failDM[0]
-		s.failDM = s.failDM[1:]
-		s.mu.Unlock()
-		if !f.reset.IsZero() {
-			w.Header().Set("ratelimit-reset", strconv.FormatInt(f.reset.Unix(), 10))
-		}
-		return fail(w, f.status, f.name, "staged failure")
-	}
 	defer s.mu.Unlock()
+	if status, ok := staged(w, &s.failDM); ok {
+		return status
+	}
 	c := s.convos[in.ConvoID]
 	switch {
 	case c == nil:
