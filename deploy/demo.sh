@@ -34,6 +34,9 @@ export TWILIO_ACCOUNT_SID="${TWILIO_ACCOUNT_SID:-AC00000000000000000000000000000
 export TWILIO_AUTH_TOKEN="${TWILIO_AUTH_TOKEN:-demo-twilio-auth-token}"
 export MASTODON_BASE_URL="${MASTODON_BASE_URL:-http://127.0.0.1:8085}"
 export MASTODON_ACCESS_TOKEN="${MASTODON_ACCESS_TOKEN:-demo-mastodon-access-token}"
+export BLUESKY_SERVICE_URL="${BLUESKY_SERVICE_URL:-http://127.0.0.1:8086}"
+export BLUESKY_HANDLE="${BLUESKY_HANDLE:-examplecouncil.bsky.social}"
+export BLUESKY_APP_PASSWORD="${BLUESKY_APP_PASSWORD:-demo-bluesky-app-password}"
 # Twilio signs over the URL it posts to, which the inbox takes to be its
 # public URL: the simulator posts to the same.
 export INBOX_PUBLIC_URL="${INBOX_PUBLIC_URL:-http://$INBOX_HTTP_ADDR}"
@@ -80,13 +83,14 @@ port_busy "$INBOX_OPS_ADDR" && fail "$INBOX_OPS_ADDR is in use: stop what runs t
 # the account it needs. X's is always played; another only when the
 # configuration has its account (the inbox would refuse its handshake
 # otherwise), and not when DEMO_<LABEL>=0 (DEMO_META=0, DEMO_TELEGRAM=0,
-# DEMO_SMS=0, DEMO_MASTODON=0).
+# DEMO_SMS=0, DEMO_MASTODON=0, DEMO_BLUESKY=0).
 all_sims=(
 	"x X X_API_BASE_URL /webhooks/x/council-x council-x"
 	"meta Meta META_API_BASE_URL /webhooks/meta/council-meta council-meta"
 	"telegram Telegram TELEGRAM_API_BASE_URL /webhooks/telegram/council-telegram council-telegram"
 	"twilio SMS TWILIO_API_BASE_URL /webhooks/twilio/council-sms council-sms"
 	"mastodon Mastodon MASTODON_BASE_URL - council-mastodon"
+	"bluesky Bluesky BLUESKY_SERVICE_URL - council-bluesky"
 )
 sims=()
 for sim in "${all_sims[@]}"; do

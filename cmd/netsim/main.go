@@ -28,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/citizeninbox/inbox/internal/channels/bluesky/blueskyfake"
 	"github.com/citizeninbox/inbox/internal/channels/mastodon/mastodonfake"
 	"github.com/citizeninbox/inbox/internal/channels/meta/metafake"
 	"github.com/citizeninbox/inbox/internal/channels/telegram/telegramfake"
@@ -45,6 +46,7 @@ func networks() []netsim.Network {
 		twiliofake.NewSimulation(),
 		telegramfake.NewSimulation(),
 		mastodonfake.NewSimulation(),
+		blueskyfake.NewSimulation(),
 	}
 }
 

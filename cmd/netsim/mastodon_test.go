@@ -196,11 +196,3 @@ func TestRunMastodonRefusesAnotherToken(t *testing.T) {
 		t.Fatal("netsim went on after another token")
 	}
 }
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	srv := httptest.NewServer(http.NotFoundHandler())
-	addr := srv.Listener.Addr().String()
-	srv.Close()
-	return addr
-}

@@ -138,7 +138,7 @@ func TestBlueskyPolling(t *testing.T) {
 // Replies answer the resident's post under the thread's root, with both
 // references' cids; a resident's answer to the council joins the case; an
 // over-long reply is a numbered thread under the same root; a 429 waits
-// for ratelimit-reset; a private reply is refused.
+// for ratelimit-reset.
 func TestBlueskyReplies(t *testing.T) {
 	fake := blueskyfake.New()
 	h := newHarness(t, withBluesky(fake, blueskyfake.AppPassword))
@@ -195,11 +195,115 @@ func TestBlueskyReplies(t *testing.T) {
 	if limited.IsZero() || ok.Sub(limited) < 500*time.Millisecond {
 		t.Errorf("posted again %v after the 429, want after its ratelimit-reset", ok.Sub(limited))
 	}
+}
 
-	// No DMs: a private reply is refused when asked for.
-	code, raw := h.api(http.MethodPost, fmt.Sprintf("/cases/%d/replies", caseID), map[string]string{"text": "hi", "visibility": "private"})
-	if code < 400 || code >= 500 {
-		t.Errorf("a private reply on Bluesky answered %d %s, want a 4xx", code, raw)
+// A direct message becomes a private case; repeated polls make nothing
+// new; the council's private reply reaches sendMessage in the resident's
+// conversation, an over-long one as numbered messages of 1,000
+// graphemes, after a 429's ratelimit-reset, and the council's own
+// messages in the chat log make nothing; a restart between two polls
+// neither repeats nor skips a message, and the resident's next one joins
+// their case.
+func TestBlueskyDirectMessages(t *testing.T) {
+	fake := blueskyfake.New()
+	h := newHarness(t, withBluesky(fake, blueskyfake.AppPassword))
+	dm := fake.Message(bskyAlice, "my green bin was missed at 4 Elm Road")
+	caseID := h.waitCaseOf(dm)
+	c := h.caseDetail(caseID)
+	if len(c.Messages) != 1 || c.Messages[0].Visibility != "private" || c.Contact.ExternalID != bskyAlice.DID || c.Contact.Handle != bskyAlice.Handle {
+		t.Errorf("case %+v", c)
+	}
+	logPolls := func() int {
+		n := 0
+		for _, r := range fake.Requests() {
+			if r.Method == "chat.bsky.convo.getLog" && r.Status == http.StatusOK {
+				n++
+			}
+		}
+		return n
+	}
+	at := logPolls()
+	h.eventually("two more polls of the chat log", func() bool { return logPolls() >= at+2 })
+	if n := h.count(`SELECT count(*) FROM messages WHERE direction = 'inbound'`); n != 1 {
+		t.Errorf("%d inbound messages after repeated polls, want 1", n)
+	}
+
+	reply := h.reply(caseID, "private", "Thanks Alice, the crew will come back tomorrow.")
+	if got := h.waitDelivery(caseID, reply.ID); got.DeliveryStatus != "sent" || len(got.ExternalIDs) != 1 {
+		t.Fatalf("reply %+v", got)
+	}
+	sent := fake.SentMessages()
+	if len(sent) != 1 || sent[0].ConvoID != fake.ConvoOf(bskyAlice.DID) || sent[0].To != bskyAlice.DID ||
+		sent[0].Text != "Thanks Alice, the crew will come back tomorrow." {
+		t.Fatalf("the reply reached Bluesky as %+v", sent)
+	}
+
+	// An over-long reply, after a 429: numbered messages in the same
+	// conversation.
+	fake.FailMessagesNext(1, http.StatusTooManyRequests, "RateLimitExceeded", time.Now().Add(time.Second))
+	long := strings.Repeat("The crew will collect the green bins on Elm Road tomorrow morning. ", 40)
+	n := len(bluesky.SplitMessage(long))
+	longReply := h.reply(caseID, "private", long)
+	if got := h.waitDelivery(caseID, longReply.ID); got.DeliveryStatus != "sent" || len(got.ExternalIDs) != n || n < 3 {
+		t.Fatalf("long reply %+v, want %d parts", got, n)
+	}
+	parts := fake.SentMessages()[1:]
+	if len(parts) != n {
+		t.Fatalf("%d messages sent, want %d", len(parts), n)
+	}
+	for i, p := range parts {
+		if p.ConvoID != sent[0].ConvoID || bluesky.Graphemes(p.Text) > bluesky.MaxMessageLength || !strings.HasSuffix(p.Text, fmt.Sprintf("(%d/%d)", i+1, n)) {
+			t.Errorf("part %d: %s %d graphemes", i+1, p.ConvoID, bluesky.Graphemes(p.Text))
+		}
+	}
+	// The council's own messages are in the chat log too: no new messages.
+	at = logPolls()
+	h.eventually("two more polls of the chat log", func() bool { return logPolls() >= at+2 })
+	if n := h.count(`SELECT count(*) FROM messages WHERE direction = 'inbound'`); n != 1 {
+		t.Errorf("%d inbound messages after the council's replies, want 1", n)
+	}
+
+	// Restart between two polls, with messages arriving while stopped.
+	h.stop()
+	followUp := fake.Message(bskyAlice, "numbers 2 and 6 too")
+	other := fake.Message(bskyBob, "when is the tip open on Sunday?")
+	h.start()
+	if got := h.waitCaseOf(followUp); got != caseID {
+		t.Errorf("Alice's second message went to case %d, not %d", got, caseID)
+	}
+	if got := h.waitCaseOf(other); got == caseID {
+		t.Error("Bob's message joined Alice's case")
+	}
+	if n := h.count(`SELECT count(*) FROM messages WHERE direction = 'inbound'`); n != 3 {
+		t.Errorf("%d inbound messages after the restart, want 3", n)
+	}
+}
+
+// An app password made without access to direct messages: mentions are
+// polled all the same and the account stays healthy; the poller says so
+// once, without residents' words; a private reply fails with that reason.
+func TestBlueskyWithoutChatAccess(t *testing.T) {
+	var logs lockedBuffer
+	fake := blueskyfake.New()
+	fake.SetChatAccess(false)
+	h := newHarness(t, withLogWriter(&logs), withBluesky(fake, blueskyfake.AppPassword))
+	fake.Message(bskyBob, "a private question about council tax")
+	mention := bskyMention(fake, bskyAlice, "the bins on Elm Road were not collected")
+	caseID := h.waitCaseOf(mention)
+	later := bskyMention(fake, bskyAlice, "and the recycling")
+	h.waitCaseOf(later)
+	if n := h.count(`SELECT count(*) FROM messages WHERE direction = 'inbound'`); n != 2 {
+		t.Errorf("%d inbound messages, want the two mentions", n)
+	}
+	if got := strings.Count(logs.String(), "direct messages unavailable"); got != 1 || strings.Contains(logs.String(), "council tax") {
+		t.Errorf("logged the missing chat access %d times (want 1), or the resident's words", got)
+	}
+	reply := h.reply(caseID, "private", "Could you send us your address?")
+	if got := h.waitDelivery(caseID, reply.ID); got.DeliveryStatus != "failed" || !strings.Contains(got.FailureReason, "direct messages") {
+		t.Errorf("private reply %+v, want failed for the app password's missing permission", got)
+	}
+	if a := h.accountHealth(bskyAccount); !a.Healthy {
+		t.Errorf("account %+v, want healthy: its posts go out", a)
 	}
 }
 

@@ -16,9 +16,21 @@
 // when Bluesky says the access token expired; a refused password marks
 // the account unhealthy, and a 429's ratelimit-reset is honoured.
 //
-// Direct messages (chat.bsky.convo) are not implemented: the channel is
-// public only. Mention facets are not added to replies. blueskyfake is its
-// fake API and simulation.
+// Direct messages come from Bluesky's chat service, through the account's
+// service with the atproto-proxy header: chat.bsky.convo.getLog from its
+// own cursor, kept in the same stored cursor. Each is a private message
+// whose network id is the message id and whose conversation is the
+// convoId; the account's own messages are skipped. A private reply is
+// chat.bsky.convo.sendMessage in the resident's conversation
+// (getConvoForMembers), 1,000 graphemes a message, longer ones as
+// numbered messages. Direct messages need an app password made with
+// "Allow access to your direct messages": without it the chat service
+// refuses, mentions and replies are polled all the same, the poller logs
+// it once, and private replies fail with that reason; the account stays
+// healthy, since its posts go out.
+//
+// Mention facets are not added to replies. blueskyfake is its fake API
+// and simulation.
 package bluesky
 
 // Channel is the channel the driver serves.

@@ -40,6 +40,7 @@ type Client struct {
 	did     string
 	access  string
 	refresh string
+	convos  convos
 }
 
 var _ channels.Sender = (*Client)(nil)
@@ -105,11 +106,11 @@ func (c *Client) session(ctx context.Context) (string, error) {
 func (c *Client) createSession(ctx context.Context) (string, error) {
 	var s sessionAnswer
 	in := map[string]string{"identifier": c.Handle, "password": c.AppPassword}
-	if _, err := c.do(ctx, http.MethodPost, "com.atproto.server.createSession", nil, in, "", &s); err != nil {
-		return "", fmt.Errorf("signing in as %s: %w", c.Handle, err)
+	if _, err := c.do(ctx, http.MethodPost, "com.atproto.server.createSession", nil, in, "", "", &s); err != nil {
+		return "", &SignInError{Handle: c.Handle, Err: err}
 	}
 	if s.AccessJwt == "" || s.DID == "" {
-		return "", fmt.Errorf("signing in as %s: %w", c.Handle, errUnreadable)
+		return "", &SignInError{Handle: c.Handle, Err: errUnreadable}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -128,7 +129,7 @@ func (c *Client) renew(ctx context.Context, stale string) (string, error) {
 	}
 	if refresh != "" {
 		var s sessionAnswer
-		_, err := c.do(ctx, http.MethodPost, "com.atproto.server.refreshSession", nil, nil, refresh, &s)
+		_, err := c.do(ctx, http.MethodPost, "com.atproto.server.refreshSession", nil, nil, refresh, "", &s)
 		if err == nil && s.AccessJwt != "" {
 			c.mu.Lock()
 			c.access, c.refresh = s.AccessJwt, s.RefreshJwt
@@ -146,14 +147,32 @@ func (c *Client) renew(ctx context.Context, stale string) (string, error) {
 	return c.createSession(ctx)
 }
 
+// SignInError is a refused or failed com.atproto.server.createSession:
+// the account's handle and app password, not the call made, are at
+// fault when it wraps a refusal.
+type SignInError struct {
+	Handle string
+	Err    error
+}
+
+func (e *SignInError) Error() string { return "signing in as " + e.Handle + ": " + e.Err.Error() }
+
+func (e *SignInError) Unwrap() error { return e.Err }
+
 // call makes an authenticated XRPC call, renewing the session once when
 // its access token has expired.
 func (c *Client) call(ctx context.Context, method, nsid string, query url.Values, in, out any) (wrote bool, err error) {
+	return c.callVia(ctx, "", method, nsid, query, in, out)
+}
+
+// callVia is call through the service the PDS proxies to (the
+// atproto-proxy header; none when proxy is empty).
+func (c *Client) callVia(ctx context.Context, proxy, method, nsid string, query url.Values, in, out any) (wrote bool, err error) {
 	token, err := c.session(ctx)
 	if err != nil {
 		return false, err
 	}
-	wrote, err = c.do(ctx, method, nsid, query, in, token, out)
+	wrote, err = c.do(ctx, method, nsid, query, in, token, proxy, out)
 	var e *APIError
 	switch {
 	case errors.As(err, &e) && e.expired():
@@ -169,7 +188,7 @@ func (c *Client) call(ctx context.Context, method, nsid string, query url.Values
 	if err != nil {
 		return false, err
 	}
-	return c.do(ctx, method, nsid, query, in, token, out)
+	return c.do(ctx, method, nsid, query, in, token, proxy, out)
 }
 
 // forget drops the session whose access token is stale.
@@ -181,8 +200,9 @@ func (c *Client) forget(stale string) {
 	}
 }
 
-// do makes one XRPC request, with token as its bearer when not empty.
-func (c *Client) do(ctx context.Context, method, nsid string, query url.Values, in any, token string, out any) (wrote bool, err error) {
+// do makes one XRPC request, with token as its bearer and proxy as its
+// atproto-proxy header when not empty.
+func (c *Client) do(ctx context.Context, method, nsid string, query url.Values, in any, token, proxy string, out any) (wrote bool, err error) {
 	base := c.BaseURL
 	if base == "" {
 		base = DefaultBaseURL
@@ -211,6 +231,9 @@ func (c *Client) do(ctx context.Context, method, nsid string, query url.Values, 
 	req.Header.Set("Accept", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if proxy != "" {
+		req.Header.Set(ProxyHeader, proxy)
 	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
@@ -352,15 +375,18 @@ func (c *Client) CreatePost(ctx context.Context, text string, reply *ReplyRef) (
 
 // Send posts a public reply answering the post out.InReplyTo, in the
 // thread of that post's root; a reply over 300 graphemes goes out as a
-// numbered thread, each part answering the one before. A retried reply
+// numbered thread, each part answering the one before. A private reply is
+// a direct message to out.Recipient (see sendPrivate). A retried reply
 // continues from its last part sent.
 func (c *Client) Send(ctx context.Context, out channels.Outbound, onPart func(index int, id string) error) ([]string, error) {
 	ids := append([]string(nil), out.SentParts...)
 	switch {
 	case out.Template != nil || out.ToPublicPost:
 		return nil, permanent("Bluesky accounts send neither templates nor private replies to posts")
+	case out.Visibility == channels.Private:
+		return c.sendPrivate(ctx, out, onPart)
 	case out.Visibility != channels.Public:
-		return nil, permanent("direct messages on Bluesky are not supported: reply publicly")
+		return nil, permanent(fmt.Sprintf("visibility %q is not public or private", out.Visibility))
 	case !strings.HasPrefix(out.InReplyTo, "at://"):
 		return nil, permanent("a Bluesky reply needs the post it answers")
 	}
@@ -393,4 +419,20 @@ func (c *Client) Send(ctx context.Context, out channels.Outbound, onPart func(in
 		}
 	}
 	return ids, nil
+}
+
+// Profiles reads the profiles of the accounts dids (at most 25), for the
+// handles and names of residents writing privately.
+func (c *Client) Profiles(ctx context.Context, dids []string) (map[string]Profile, error) {
+	var doc struct {
+		Profiles []Profile `json:"profiles"`
+	}
+	if _, err := c.call(ctx, http.MethodGet, "app.bsky.actor.getProfiles", url.Values{"actors": dids}, nil, &doc); err != nil {
+		return nil, err
+	}
+	out := make(map[string]Profile, len(doc.Profiles))
+	for _, p := range doc.Profiles {
+		out[p.DID] = p
+	}
+	return out, nil
 }

@@ -117,8 +117,8 @@ func TestSessionAndErrors(t *testing.T) {
 	if !errors.As(err, &se) || se.Kind != channels.Unauthorised || !strings.Contains(se.Reason, "AuthenticationRequired") {
 		t.Errorf("refused password: %#v", err)
 	}
-	if _, err := c.Send(ctx, channels.Outbound{Visibility: channels.Private, Text: "hi", Recipient: alice.DID}, nil); !errors.As(err, &se) || se.Kind != channels.Permanent {
-		t.Errorf("a DM: %v", err)
+	if _, err := c.Send(ctx, channels.Outbound{Visibility: channels.Private, Text: "hi", Recipient: alice.DID}, nil); !errors.As(err, &se) || se.Kind != channels.Unauthorised {
+		t.Errorf("a DM with a refused password: %v", err)
 	}
 }
 

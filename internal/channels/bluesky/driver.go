@@ -35,18 +35,25 @@ type Settings struct {
 func (Driver) Name() string { return Channel }
 
 // Channels says what Bluesky carries: public posts of 300 graphemes,
-// longer replies as numbered threads. Direct messages are not supported,
-// so private replies are refused.
+// longer replies as numbered threads; direct messages of 1,000
+// graphemes, longer ones as numbered messages.
 func (Driver) Channels() map[string]channels.Capabilities {
-	rule := channels.TextRule{
+	post := channels.TextRule{
 		Unit:     "graphemes",
 		Limit:    MaxPostLength,
 		Measure:  Graphemes,
 		Split:    func(text string) []string { return Split(text, MaxPostLength) },
 		MaxParts: DefaultMaxParts,
 	}
+	message := channels.TextRule{
+		Unit:     "graphemes",
+		Limit:    MaxMessageLength,
+		Measure:  Graphemes,
+		Split:    SplitMessage,
+		MaxParts: DefaultMaxParts,
+	}
 	return map[string]channels.Capabilities{
-		Channel: {Text: map[channels.Visibility]channels.TextRule{channels.Public: rule}},
+		Channel: {Text: map[channels.Visibility]channels.TextRule{channels.Public: post, channels.Private: message}},
 	}
 }
 
@@ -63,8 +70,9 @@ func (Driver) Decode(_ channels.AccountConfig, decode func(any) error) (any, err
 	return s, nil
 }
 
-// Open opens an account: it is polled, and posts its replies, through
-// the service at api_base_url (bsky.social when empty).
+// Open opens an account: it is polled, and posts its replies and sends
+// its direct messages, through the service at api_base_url (bsky.social
+// when empty).
 func (Driver) Open(acct channels.AccountConfig, deps channels.Deps) (channels.Account, error) {
 	s, ok := acct.Settings.(Settings)
 	if !ok {

@@ -111,3 +111,60 @@ func FromNotification(raw []byte, ownDID string, receivedAt time.Time) (*channel
 	}
 	return in, n, nil
 }
+
+// LogEntry is one event of chat.bsky.convo.getLog, as far as the driver
+// reads it.
+type LogEntry struct {
+	Type    string          `json:"$type"`
+	Rev     string          `json:"rev"`
+	ConvoID string          `json:"convoId"`
+	Message json.RawMessage `json:"message"`
+}
+
+// MessageDedupeKey is a direct message's dedupe key.
+func MessageDedupeKey(id string) string { return "bluesky:dm:" + id }
+
+// FromChatLog makes the resident message of a getLog event raw, a
+// logCreateMessage; ownDID is the council's account, whose own messages
+// are no resident's. It returns errNotAMessage, wrapped with the reason,
+// for an event that makes none (a read receipt, a deleted message, a
+// reaction, the account's own message). The author's handle is left for
+// the poller to fill in.
+func FromChatLog(raw []byte, ownDID string, receivedAt time.Time) (*channels.Inbound, error) {
+	var e LogEntry
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return nil, fmt.Errorf("bluesky: unreadable chat log entry: %w", err)
+	}
+	if e.Type != LogCreateMessageType {
+		return nil, fmt.Errorf("%w: chat log entry %q", errNotAMessage, e.Type)
+	}
+	var m MessageView
+	if err := json.Unmarshal(e.Message, &m); err != nil {
+		return nil, fmt.Errorf("bluesky: chat log entry %s: unreadable message: %w", e.Rev, err)
+	}
+	switch {
+	case m.Type != "" && m.Type != MessageViewType:
+		return nil, fmt.Errorf("%w: message of type %q", errNotAMessage, m.Type)
+	case m.ID == "" || e.ConvoID == "" || !strings.HasPrefix(m.Sender.DID, "did:"):
+		return nil, fmt.Errorf("bluesky: chat log entry %s without a message id, conversation or sender", e.Rev)
+	case ownDID != "" && m.Sender.DID == ownDID:
+		return nil, fmt.Errorf("%w: the account's own message", errNotAMessage)
+	}
+	in := &channels.Inbound{
+		Channel:        Channel,
+		DedupeKey:      MessageDedupeKey(m.ID),
+		ExternalID:     m.ID,
+		Visibility:     channels.Private,
+		Text:           strings.ToValidUTF8(m.Text, "\uFFFD"),
+		Author:         channels.Identity{ExternalID: m.Sender.DID},
+		ConversationID: e.ConvoID,
+		ReceivedAt:     receivedAt,
+		Raw:            json.RawMessage(raw),
+	}
+	if t, err := time.Parse(time.RFC3339Nano, m.SentAt); err == nil {
+		in.SentAt = t.UTC()
+	} else {
+		in.SentAt = receivedAt
+	}
+	return in, nil
+}

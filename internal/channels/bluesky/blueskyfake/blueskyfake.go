@@ -4,8 +4,13 @@
 // listNotifications pages the queued mentions and replies newest first,
 // getPosts shows posts, and createRecord posts the council's replies,
 // checking their 300 graphemes and that the root and parent references
-// name existing posts with their cids. Access tokens can be expired (400
-// ExpiredToken) and failures staged (429 with ratelimit-reset).
+// name existing posts with their cids. Its chat service (chat.bsky.convo
+// getLog, getConvoForMembers, sendMessage, only with the atproto-proxy
+// header naming Bluesky's chat service) keeps residents' direct messages
+// and the council's answers of 1,000 graphemes; an app password without
+// access to direct messages is refused there (400 InvalidToken "Bad token
+// scope"). Access tokens can be expired (400 ExpiredToken) and failures
+// staged (429 with ratelimit-reset). Simulation plays it in cmd/netsim.
 package blueskyfake
 
 import (
@@ -39,9 +44,11 @@ type Sent struct {
 type Request struct {
 	Method string
 	Status int
-	// Cursor is listNotifications' cursor parameter.
+	// Cursor is listNotifications' or getLog's cursor parameter.
 	Cursor string
-	At     time.Time
+	// Proxy is the atproto-proxy header.
+	Proxy string
+	At    time.Time
 }
 
 type failure struct {
@@ -76,6 +83,9 @@ type Server struct {
 	polling  int
 	overlaps int
 	onSent   func(Sent)
+	sessions [2]int // signed in, refused
+
+	chatState
 }
 
 // New returns a fake for Handle with AppPassword.
@@ -85,7 +95,7 @@ func New() *Server { return NewAccount(Handle, AppPassword, DID) }
 // password and DID.
 func NewAccount(handle, password, did string) *Server {
 	return &Server{handle: handle, password: password, did: did, access: map[string]bool{}, refresh: map[string]bool{},
-		posts: map[string]*post{}, clock: time.Now().UTC().Truncate(time.Millisecond)}
+		posts: map[string]*post{}, clock: time.Now().UTC().Truncate(time.Millisecond), chatState: newChatState()}
 }
 
 // DID is the account's DID.
@@ -141,6 +151,24 @@ func (s *Server) FailNextWith(n, status int, name string, reset time.Time) {
 	}
 }
 
+// FailMessagesNext makes the next n sendMessage calls answer status with
+// the error name (and ratelimit-reset when reset is not zero).
+func (s *Server) FailMessagesNext(n, status int, name string, reset time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.failDM = append(s.failDM, failure{status: status, name: name, reset: reset})
+	}
+}
+
+// Sessions counts the sessions created with the account's app password,
+// and the sign-ins refused.
+func (s *Server) Sessions() (created, refused int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[0], s.sessions[1]
+}
+
 // OnSent calls f with each post the council makes.
 func (s *Server) OnSent(f func(Sent)) {
 	s.mu.Lock()
@@ -160,6 +188,13 @@ func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.requests)
+}
+
+// Has says whether the fake holds the post uri.
+func (s *Server) Has(uri string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.posts[uri] != nil
 }
 
 // Resident is a poster.
@@ -205,6 +240,7 @@ func (s *Server) Post(from Resident, text, inReplyTo string, ts time.Time) strin
 }
 
 func (s *Server) add(from Resident, rec bluesky.Post, ts time.Time) *post {
+	s.profiles[from.DID] = from
 	s.seq++
 	uri := fmt.Sprintf("at://%s/%s/3l%010d", from.DID, bluesky.PostCollection, s.seq)
 	p := &post{view: bluesky.PostView{URI: uri, CID: fmt.Sprintf("bafyreifake%010d", s.seq), Author: from, Record: rec}, indexedAt: ts}
@@ -212,12 +248,22 @@ func (s *Server) add(from Resident, rec bluesky.Post, ts time.Time) *post {
 	return p
 }
 
-// ServeHTTP serves the XRPC methods the driver calls.
+// ServeHTTP serves the XRPC methods the driver calls, and GET
+// /__sim/sent: what the council posted and messaged, for demonstrations
+// and debugging.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/__sim/sent" && r.Method == http.MethodGet {
+		s.mu.Lock()
+		doc := map[string]any{"posts": s.sent, "messages": s.sentDMs}
+		s.mu.Unlock()
+		answer(w, doc)
+		return
+	}
 	nsid := strings.TrimPrefix(r.URL.Path, "/xrpc/")
 	status := s.serve(w, r, nsid)
 	s.mu.Lock()
-	s.requests = append(s.requests, Request{Method: nsid, Status: status, Cursor: r.URL.Query().Get("cursor"), At: time.Now()})
+	s.requests = append(s.requests, Request{Method: nsid, Status: status, Cursor: r.URL.Query().Get("cursor"),
+		Proxy: r.Header.Get(bluesky.ProxyHeader), At: time.Now()})
 	s.mu.Unlock()
 }
 
@@ -273,8 +319,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, nsid string) int 
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if (in.Identifier != s.handle && in.Identifier != s.did) || in.Password != s.password {
+			s.sessions[1]++
 			return fail(w, http.StatusUnauthorized, "AuthenticationRequired", "Invalid identifier or password")
 		}
+		s.sessions[0]++
 		return s.session(w, "")
 	case "com.atproto.server.refreshSession":
 		if status, name := s.auth(r, true); status != 0 {
@@ -303,6 +351,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, nsid string) int 
 		return answer(w, map[string]any{"posts": views})
 	case "com.atproto.repo.createRecord":
 		return s.createRecord(w, r)
+	case "app.bsky.actor.getProfiles":
+		return s.getProfiles(w, r)
+	}
+	if strings.HasPrefix(nsid, "chat.bsky.") {
+		return s.serveChat(w, r, nsid)
 	}
 	return fail(w, http.StatusNotImplemented, "MethodNotImplemented", "Method Not Implemented")
 }
