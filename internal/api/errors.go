@@ -120,6 +120,10 @@ func problemFor(err error) Problem {
 		p := mk(http.StatusUnprocessableEntity, "unprocessable", err.Error())
 		p.Errors = []FieldError{{Field: "visibility", Message: "the channel cannot carry a reply of this visibility"}}
 		return p
+	case errors.Is(err, cases.ErrUnknownAccountSlug):
+		p := mk(http.StatusUnprocessableEntity, "unprocessable", err.Error())
+		p.Errors = []FieldError{{Field: "account", Message: err.Error()}}
+		return p
 	case errors.Is(err, cases.ErrUnknownAccount), errors.Is(err, channels.ErrUnknownAccount):
 		return mk(http.StatusUnprocessableEntity, "unprocessable",
 			"the case's channel account is not configured on this server, so a reply cannot be measured here")

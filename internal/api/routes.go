@@ -21,7 +21,7 @@ const Prefix = "/api/v1"
 //	adviser     read, reply, note, status, assign_self,         their teams' cases
 //	            link_contacts
 //	supervisor  … and assign_team (anyone in the team), move,   their teams' cases
-//	            prioritise, read_rules
+//	            prioritise, read_rules, export
 //	admin       everything                                      every team's cases
 //
 // Another team's case answers 404, as a case that does not exist, and the
@@ -57,6 +57,10 @@ var routes = []Route{
 	{http.MethodDelete, "/contacts/:contact/identities/:identity", may(cases.ActLinkContacts), (*handlers).unlinkIdentity},
 	// Same phone number elsewhere: only suggested, never linked.
 	{http.MethodGet, "/contacts/:contact/suggestions", may(cases.ActRead), (*handlers).contactSuggestions},
+	// The rows behind the supervisors' figures, streamed, every row, each
+	// export audited as a disclosure; message text for admins only.
+	{http.MethodGet, "/exports/cases", may(cases.ActExport), (*handlers).exportCases},
+	{http.MethodGet, "/exports/messages", may(cases.ActExport), (*handlers).exportMessages},
 }
 
 // Route is one call of the API.

@@ -37,14 +37,21 @@ const (
 	// ActLinkContacts is linking a resident's identities into one contact,
 	// and unlinking one again, on contacts the user sees.
 	ActLinkContacts Action = "link_contacts"
+	// ActExport is exporting the rows behind the supervisors' figures: a
+	// row per case and a row per message, without message text.
+	ActExport Action = "export"
+	// ActExportText is exporting messages with what was written in them.
+	ActExportText Action = "export_text"
 )
 
 // grants is what each role may do. Advisers and supervisors may do it only
 // to the cases of the teams they belong to; admins to every case.
 var grants = map[string][]Action{
 	RoleAdviser:    {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActLinkContacts},
-	RoleSupervisor: {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActAssignTeam, ActMove, ActPrioritise, ActReadRules, ActLinkContacts},
-	RoleAdmin:      {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActAssignTeam, ActMove, ActPrioritise, ActReadRules, ActLinkContacts},
+	RoleSupervisor: {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActAssignTeam, ActMove, ActPrioritise, ActReadRules, ActLinkContacts,
+		ActExport},
+	RoleAdmin: {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActAssignTeam, ActMove, ActPrioritise, ActReadRules, ActLinkContacts,
+		ActExport, ActExportText},
 }
 
 // Allowed says whether role may do act (to cases in its scope).

@@ -124,11 +124,16 @@ func Compute(ctx context.Context, db *gorm.DB, f Filter, now time.Time, loc *tim
 // column bounded by the period, and the filter's lists on the snapshot
 // columns (the adviser's column named by adviser).
 func where(f Filter, timeColumn, adviser string) (string, []any) {
-	conds := []string{timeColumn + " >= ?", timeColumn + " < ?"}
+	return whereOn(f, "", timeColumn, adviser)
+}
+
+// whereOn is where on the columns of the table aliased by prefix ("c.").
+func whereOn(f Filter, prefix, timeColumn, adviser string) (string, []any) {
+	conds := []string{prefix + timeColumn + " >= ?", prefix + timeColumn + " < ?"}
 	args := []any{f.From.UTC(), f.To.UTC()}
 	add := func(column string, n int, v any) {
 		if n > 0 {
-			conds = append(conds, column+" = ANY(?)")
+			conds = append(conds, prefix+column+" = ANY(?)")
 			args = append(args, v)
 		}
 	}

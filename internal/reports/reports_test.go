@@ -2,8 +2,11 @@ package reports_test
 
 import (
 	"context"
+	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -415,5 +418,101 @@ func TestLiveFigures(t *testing.T) {
 	live, err = reports.LiveFigures(context.Background(), f.db, []int64{f.other}, now)
 	if err != nil || len(live.Teams) != 1 || live.Teams[0].TeamID != f.other {
 		t.Errorf("highways only: %+v %v", live.Teams, err)
+	}
+}
+
+// The hand-worked month exported: one row per case with its figures, and
+// its messages with or without their text, formula-like cells defused.
+func TestExports(t *testing.T) {
+	f := newFixture(t)
+	now := london("2026-12-30 12:00")
+	c := f.add(kase{status: "resolved", first: "2026-12-11 15:00", firstDue: "2026-12-14 11:00", resolutionDue: "2026-12-15 15:00",
+		closedAt: "2026-12-18 17:00"})
+	f.respond(c, "2026-12-14 14:00")
+	f.resolve(c, "2026-12-18 17:00")
+	g := f.add(kase{status: "new", first: "2026-12-30 10:00", firstDue: "2026-12-30 14:00", resolutionDue: "2027-01-04 10:00"})
+	var ref string
+	f.db.Raw(`SELECT reference FROM cases WHERE id = ?`, c).Scan(&ref)
+	for _, body := range []string{"=HYPERLINK(\"http://evil.example\")", "-2+3", "Bins, \"again\"\nsecond line"} {
+		if err := f.db.Exec(`INSERT INTO messages (case_id, channel_account_id, direction, visibility, body, dedupe_key, delivery_status)
+			VALUES (?, ?, 'inbound', 'private', ?, ?, 'received')`, g, f.account, body, "k"+body).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	month := reports.Filter{From: london("2026-12-01 00:00"), To: london("2027-01-01 00:00")}
+
+	var out strings.Builder
+	n, err := reports.ExportCases(context.Background(), f.db, month, reports.CSV, now, &out)
+	if err != nil || n != 2 {
+		t.Fatalf("exported %d cases: %v", n, err)
+	}
+	records, err := csv.NewReader(strings.NewReader(out.String())).ReadAll()
+	if err != nil || len(records) != 3 {
+		t.Fatalf("CSV of %d records (%v):\n%s", len(records), err, out.String())
+	}
+	row := map[string]string{}
+	for i, col := range records[0] {
+		row[col] = records[1][i]
+	}
+	for col, want := range map[string]string{
+		"reference": ref, "status": "resolved", "team": "contact-centre", "channel": "x", "channel_account": "council-x",
+		"first_message_at": "2026-12-11T15:00:00Z", "first_response_at": "2026-12-14T14:00:00Z", "first_response_outcome": "breached",
+		"first_response_working_seconds": "25200", "first_response_calendar_seconds": "255600",
+		"resolution_outcome": "breached", "resolution_working_seconds": "151200", "resolution_calendar_seconds": "612000",
+		"service": "", "reopened_count": "0",
+	} {
+		if row[col] != want {
+			t.Errorf("%s = %q, want %q", col, row[col], want)
+		}
+	}
+	if got := records[2][slices.Index(records[0], "first_response_outcome")]; got != "running" {
+		t.Errorf("G's first response %q, want running", got)
+	}
+
+	out.Reset()
+	if n, err = reports.ExportMessages(context.Background(), f.db, month, reports.CSV, false, &out); err != nil || n != 3 {
+		t.Fatalf("exported %d messages: %v", n, err)
+	}
+	if strings.Contains(out.String(), "HYPERLINK") || strings.Contains(records[0][len(records[0])-1], "text") {
+		t.Errorf("message text exported without being asked for:\n%s", out.String())
+	}
+	out.Reset()
+	if _, err = reports.ExportMessages(context.Background(), f.db, month, reports.CSV, true, &out); err != nil {
+		t.Fatal(err)
+	}
+	records, err = csv.NewReader(strings.NewReader(out.String())).ReadAll()
+	if err != nil || len(records) != 4 || records[0][len(records[0])-1] != "text" {
+		t.Fatalf("messages CSV (%v):\n%s", err, out.String())
+	}
+	texts := []string{records[1][len(records[0])-1], records[2][len(records[0])-1], records[3][len(records[0])-1]}
+	if want := []string{"'=HYPERLINK(\"http://evil.example\")", "'-2+3", "Bins, \"again\"\nsecond line"}; !slices.Equal(texts, want) {
+		t.Errorf("texts %q, want %q", texts, want)
+	}
+
+	out.Reset()
+	if n, err = reports.ExportCases(context.Background(), f.db, month, reports.JSONL, now, &out); err != nil || n != 2 {
+		t.Fatalf("JSON lines: %d, %v", n, err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	var first map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil || len(lines) != 2 {
+		t.Fatalf("JSON lines %q: %v", lines, err)
+	}
+	if first["reference"] != ref || first["first_response_working_seconds"] != 25200.0 || first["service"] != nil {
+		t.Errorf("first line %v", first)
+	}
+	if _, err := reports.ExportCases(context.Background(), f.db, month, "xlsx", now, &out); err == nil {
+		t.Error("an unknown format was exported")
+	}
+}
+
+func TestSafeCell(t *testing.T) {
+	for in, want := range map[string]string{
+		"=1+1": "'=1+1", "+44 7700 900123": "'+44 7700 900123", "-5": "'-5", "@SUM(A1)": "'@SUM(A1)",
+		"\tx": "'\tx", "\rx": "'\rx", "bins": "bins", "": "", "a=b": "a=b",
+	} {
+		if got := reports.SafeCell(in); got != want {
+			t.Errorf("SafeCell(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

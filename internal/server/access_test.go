@@ -28,6 +28,9 @@ var promised = map[cases.Action][]string{
 	cases.ActReadRules:  {"supervisor", "admin"},
 
 	cases.ActLinkContacts: {"adviser", "supervisor", "admin"},
+
+	cases.ActExport:     {"supervisor", "admin"},
+	cases.ActExportText: {"admin"},
 }
 
 // accessSample is a request that does one action of a route.
@@ -45,6 +48,8 @@ type accessSample struct {
 	// their teams, not the sample's: such trials run after all the others,
 	// so they never take another trial's case.
 	claims bool
+	// query is added to the route's path.
+	query string
 }
 
 func ptr(n int64) *int64 { return &n }
@@ -81,6 +86,11 @@ var accessSamples = map[string][]accessSample{
 	"POST /api/v1/contacts/:contact/identities": {{action: cases.ActLinkContacts, name: "link the identity already linked", code: http.StatusOK}},
 	"DELETE /api/v1/contacts/:contact/identities/:identity": {{action: cases.ActLinkContacts, name: "unlink the only identity",
 		code: http.StatusConflict}},
+	// Exports: the role decides; the rows are the caller's teams' cases.
+	"GET /api/v1/exports/cases": {{action: cases.ActExport, name: "export the cases", code: http.StatusOK,
+		query: "from=2026-01-01&to=2027-01-01"}},
+	"GET /api/v1/exports/messages": {{action: cases.ActExport, name: "export the messages", code: http.StatusOK,
+		query: "from=2026-01-01&to=2027-01-01&format=jsonl"}},
 	"PUT /api/v1/cases/:case/assignment": {
 		{action: cases.ActAssignSelf, name: "take an unassigned case", code: http.StatusOK,
 			body:   func(actor, _ int64) any { return map[string]any{"assignee_id": actor} },
@@ -220,8 +230,11 @@ func TestEveryRoutesRuleForEveryRoleInAndOutOfTeam(t *testing.T) {
 			continue
 		}
 		path := strings.TrimPrefix(strings.ReplaceAll(tr.route.Path, ":case", itoa(caseID)), api.Prefix)
-		if strings.HasSuffix(path, "/cases") {
+		if path == "/cases" {
 			path += "?limit=200"
+		}
+		if s.query != "" {
+			path += "?" + s.query
 		}
 		before := state(caseID)
 		code, raw := h.apiAs(c.token, tr.route.Method, path, body)
