@@ -47,7 +47,7 @@ const (
 // grants is what each role may do. Advisers and supervisors may do it only
 // to the cases of the teams they belong to; admins to every case.
 var grants = map[string][]Action{
-	RoleAdviser:    {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActLinkContacts},
+	RoleAdviser: {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActLinkContacts},
 	RoleSupervisor: {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActAssignTeam, ActMove, ActPrioritise, ActReadRules, ActLinkContacts,
 		ActExport},
 	RoleAdmin: {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActAssignTeam, ActMove, ActPrioritise, ActReadRules, ActLinkContacts,
