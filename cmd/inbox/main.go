@@ -32,6 +32,7 @@ import (
 	"github.com/citizeninbox/inbox/internal/auth"
 	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/channels/bluesky"
+	"github.com/citizeninbox/inbox/internal/channels/email"
 	"github.com/citizeninbox/inbox/internal/channels/meta"
 	"github.com/citizeninbox/inbox/internal/channels/telegram"
 	"github.com/citizeninbox/inbox/internal/channels/twilio"
@@ -137,6 +138,7 @@ func drivers() (*channels.Registry, error) {
 		twilio.Driver{},
 		telegram.Driver{},
 		bluesky.Driver{},
+		email.Driver{},
 	)
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/channels/bluesky"
+	"github.com/citizeninbox/inbox/internal/channels/email"
 	"github.com/citizeninbox/inbox/internal/channels/meta"
 	"github.com/citizeninbox/inbox/internal/channels/telegram"
 	"github.com/citizeninbox/inbox/internal/channels/twilio"
@@ -224,9 +225,11 @@ func TestExampleConfigurationIsValid(t *testing.T) {
 		"META_API_BASE_URL": "http://127.0.0.1:8082", "META_APP_SECRET": "s", "META_VERIFY_TOKEN": "v", "META_ACCESS_TOKEN": "t",
 		"TWILIO_API_BASE_URL": "http://127.0.0.1:8084", "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000", "TWILIO_AUTH_TOKEN": "t",
 		"TELEGRAM_API_BASE_URL": "http://127.0.0.1:8083", "TELEGRAM_BOT_TOKEN": "7000000001:t", "TELEGRAM_SECRET_TOKEN": "s",
-		"BLUESKY_SERVICE_URL": "http://127.0.0.1:8086", "BLUESKY_HANDLE": "examplecouncil.bsky.social", "BLUESKY_APP_PASSWORD": "p"})
+		"BLUESKY_SERVICE_URL": "http://127.0.0.1:8086", "BLUESKY_HANDLE": "examplecouncil.bsky.social", "BLUESKY_APP_PASSWORD": "p",
+		"IMAP_URL": "imap://127.0.0.1:1143", "SMTP_URL": "smtp://127.0.0.1:1025", "EMAIL_USERNAME": "contact@example-council.gov.uk", "EMAIL_PASSWORD": "p"})
 	// The networks cmd/inbox serves.
-	served, err := channels.NewRegistry(x.Driver{}, meta.Driver{}, twilio.Driver{}, telegram.Driver{}, bluesky.Driver{})
+	served, err := channels.NewRegistry(x.Driver{}, meta.Driver{}, twilio.Driver{}, telegram.Driver{}, bluesky.Driver{},
+		email.Driver{})
 	if err != nil {
 		t.Fatal(err)
 	}

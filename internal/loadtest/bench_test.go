@@ -23,6 +23,7 @@ import (
 
 	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/channels/bluesky"
+	"github.com/citizeninbox/inbox/internal/channels/email"
 	"github.com/citizeninbox/inbox/internal/channels/meta"
 	"github.com/citizeninbox/inbox/internal/channels/telegram"
 	"github.com/citizeninbox/inbox/internal/channels/twilio"
@@ -59,7 +60,8 @@ func startServerWith(b *testing.B, fakeX *xfake.Server) (*server.Server, *gorm.D
 	fake := httptest.NewServer(fakeX)
 	b.Cleanup(fake.Close)
 	dbURL := testenv.Database(b)
-	drivers, err := channels.NewRegistry(x.Driver{}, meta.Driver{}, twilio.Driver{}, telegram.Driver{}, bluesky.Driver{})
+	drivers, err := channels.NewRegistry(x.Driver{}, meta.Driver{}, twilio.Driver{}, telegram.Driver{}, bluesky.Driver{},
+		email.Driver{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -67,7 +69,8 @@ func startServerWith(b *testing.B, fakeX *xfake.Server) (*server.Server, *gorm.D
 		"META_API_BASE_URL": fake.URL, "META_APP_SECRET": "s", "META_VERIFY_TOKEN": "v", "META_ACCESS_TOKEN": "t",
 		"TWILIO_API_BASE_URL": fake.URL, "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000", "TWILIO_AUTH_TOKEN": "t",
 		"TELEGRAM_API_BASE_URL": fake.URL, "TELEGRAM_BOT_TOKEN": "7000000001:t", "TELEGRAM_SECRET_TOKEN": "s",
-		"BLUESKY_SERVICE_URL": fake.URL, "BLUESKY_HANDLE": "examplecouncil.bsky.social", "BLUESKY_APP_PASSWORD": "p"}
+		"BLUESKY_SERVICE_URL": fake.URL, "BLUESKY_HANDLE": "examplecouncil.bsky.social", "BLUESKY_APP_PASSWORD": "p",
+		"IMAP_URL": "imap://127.0.0.1:1", "SMTP_URL": "smtp://127.0.0.1:1", "EMAIL_USERNAME": "contact@example-council.gov.uk", "EMAIL_PASSWORD": "p"}
 	file, err := config.Load(exampleConfig(b), func(k string) string { return vars[k] }, drivers)
 	if err != nil {
 		b.Fatal(err)
