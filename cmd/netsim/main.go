@@ -28,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/citizeninbox/inbox/internal/channels/email/emailfake"
 	"github.com/citizeninbox/inbox/internal/channels/meta/metafake"
 	"github.com/citizeninbox/inbox/internal/channels/telegram/telegramfake"
 	"github.com/citizeninbox/inbox/internal/channels/twilio/twiliofake"
@@ -43,6 +44,7 @@ func networks() []netsim.Network {
 		metafake.NewSimulation(),
 		twiliofake.NewSimulation(),
 		telegramfake.NewSimulation(),
+		emailfake.NewSimulation(),
 	}
 }
 
@@ -263,6 +265,10 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		err = errors.Join(err, fmt.Errorf("fake %s API shutdown: %w", title, serr))
 	}
 	<-served
+	if c, ok := t.network.(io.Closer); ok {
+		// Servers of its own (email's IMAP and SMTP).
+		err = errors.Join(err, c.Close())
+	}
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		err = errors.Join(err, cause)
 	}
