@@ -32,6 +32,13 @@ export TELEGRAM_SECRET_TOKEN="${TELEGRAM_SECRET_TOKEN:-demo-telegram-secret-toke
 export TWILIO_API_BASE_URL="${TWILIO_API_BASE_URL:-http://127.0.0.1:8084}"
 export TWILIO_ACCOUNT_SID="${TWILIO_ACCOUNT_SID:-AC00000000000000000000000000000000}"
 export TWILIO_AUTH_TOKEN="${TWILIO_AUTH_TOKEN:-demo-twilio-auth-token}"
+# The council's mail servers, which the email simulator serves (it reads
+# these too), and where it lists what the council sent.
+export IMAP_URL="${IMAP_URL:-imap://127.0.0.1:1143}"
+export SMTP_URL="${SMTP_URL:-smtp://127.0.0.1:1025}"
+export EMAIL_USERNAME="${EMAIL_USERNAME:-contact@example-council.gov.uk}"
+export EMAIL_PASSWORD="${EMAIL_PASSWORD:-demo-email-password}"
+export EMAIL_SIM_URL="${EMAIL_SIM_URL:-http://127.0.0.1:8087}"
 # Twilio signs over the URL it posts to, which the inbox takes to be its
 # public URL: the simulator posts to the same.
 export INBOX_PUBLIC_URL="${INBOX_PUBLIC_URL:-http://$INBOX_HTTP_ADDR}"
@@ -72,15 +79,17 @@ port_busy "$INBOX_OPS_ADDR" && fail "$INBOX_OPS_ADDR is in use: stop what runs t
 # The simulators: each plays residents on its networks against a fake of
 # their API, posting to the webhook of an account of the configuration.
 # Fields: the -network name, the label of its lines, the variable holding
-# its fake API's base URL, its webhook path, and the account it needs.
+# its fake API's base URL, its webhook path ("-" for a network the inbox
+# polls, which has none), and the account it needs.
 # X's is always played; another only when the configuration has its
 # account (the inbox would refuse its handshake otherwise), and not when
-# DEMO_<LABEL>=0 (DEMO_META=0, DEMO_TELEGRAM=0, DEMO_SMS=0).
+# DEMO_<LABEL>=0 (DEMO_META=0, DEMO_TELEGRAM=0, DEMO_SMS=0, DEMO_EMAIL=0).
 all_sims=(
 	"x X X_API_BASE_URL /webhooks/x/council-x council-x"
 	"meta Meta META_API_BASE_URL /webhooks/meta/council-meta council-meta"
 	"telegram Telegram TELEGRAM_API_BASE_URL /webhooks/telegram/council-telegram council-telegram"
 	"twilio SMS TWILIO_API_BASE_URL /webhooks/twilio/council-sms council-sms"
+	"email Email EMAIL_SIM_URL - council-email"
 )
 sims=()
 for sim in "${all_sims[@]}"; do
@@ -181,7 +190,9 @@ TXT
 	local -A optional=()
 	for sim in "${sims[@]}"; do
 		read -r network label var path account <<<"$sim"
-		bin/netsim -network "$network" -listen "${!var#http://}" -webhook "$base$path" -ready "$ops/readyz" \
+		local hook=(-webhook "$base$path")
+		[ "$path" = - ] && hook=() # polled: the simulator keeps what residents write
+		bin/netsim -network "$network" -listen "${!var#http://}" "${hook[@]}" -ready "$ops/readyz" \
 			> >(sed -u "s/^/$(printf '%-11s' "[$label]")/") &
 		pids+=($!)
 		[ "$network" != x ] && optional[$!]="$label"

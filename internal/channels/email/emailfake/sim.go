@@ -22,6 +22,8 @@ import (
 const (
 	UsernameEnv       = "EMAIL_USERNAME"
 	PasswordEnv       = "EMAIL_PASSWORD"
+	IMAPURLEnv        = "IMAP_URL"
+	SMTPURLEnv        = "SMTP_URL"
 	DefaultIMAPListen = "127.0.0.1:1143"
 	DefaultSMTPListen = "127.0.0.1:1025"
 	// ResidentsDomain is where the simulated residents have their mail.
@@ -77,19 +79,36 @@ func (*Simulation) DefaultWebhook() string { return "" }
 
 // Flags adds -imap-listen, -smtp-listen, -username and -password.
 func (s *Simulation) Flags(fs *flag.FlagSet) {
-	fs.StringVar(&s.imapListen, "imap-listen", DefaultIMAPListen, "address of the council's IMAP server (the inbox's IMAP_URL)")
-	fs.StringVar(&s.smtpListen, "smtp-listen", DefaultSMTPListen, "address of the council's SMTP server (the inbox's SMTP_URL)")
+	fs.StringVar(&s.imapListen, "imap-listen", "", "address of the council's IMAP server (default: the host and port of $"+IMAPURLEnv+", else "+DefaultIMAPListen+")")
+	fs.StringVar(&s.smtpListen, "smtp-listen", "", "address of the council's SMTP server (default: the host and port of $"+SMTPURLEnv+", else "+DefaultSMTPListen+")")
 	fs.StringVar(&s.username, "username", "", "the mailbox's username (default: $"+UsernameEnv+", else "+Username+")")
 	fs.StringVar(&s.password, "password", "", "the mailbox's password (default: $"+PasswordEnv+", else "+Password+")")
 }
 
-// Check fills the credentials from the environment or the demo's
-// defaults.
+// Check fills the addresses and credentials from the environment (the
+// inbox's own variables) or the demo's defaults.
 func (s *Simulation) Check() error {
 	s.username = firstOf(s.username, os.Getenv(UsernameEnv), Username)
 	s.password = firstOf(s.password, os.Getenv(PasswordEnv), Password)
-	if s.imapListen == "" || s.smtpListen == "" {
-		return errors.New("-imap-listen and -smtp-listen are required")
+	if s.imapListen == "" {
+		s.imapListen = DefaultIMAPListen
+		if u := os.Getenv(IMAPURLEnv); u != "" {
+			srv, err := email.ParseIMAPURL(u)
+			if err != nil {
+				return fmt.Errorf("$%s: %w", IMAPURLEnv, err)
+			}
+			s.imapListen = srv.Addr
+		}
+	}
+	if s.smtpListen == "" {
+		s.smtpListen = DefaultSMTPListen
+		if u := os.Getenv(SMTPURLEnv); u != "" {
+			srv, err := email.ParseSMTPURL(u)
+			if err != nil {
+				return fmt.Errorf("$%s: %w", SMTPURLEnv, err)
+			}
+			s.smtpListen = srv.Addr
+		}
 	}
 	return nil
 }
