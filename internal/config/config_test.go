@@ -109,6 +109,8 @@ func TestParseNamesTheBadField(t *testing.T) {
 			"channel_accounts[0].x.consumer_secret: is required"},
 		{"unknown channel", strings.Replace(valid, "channel: x", "channel: fax", 1),
 			`channel_accounts[0].channel: "fax" is not one of: paira pairb x`},
+		{"no api_base_url", strings.Replace(valid, "    api_base_url: https://api.x.com\n", "", 1),
+			"channel_accounts[0].api_base_url: is required"},
 		{"bad url", strings.Replace(valid, "https://api.x.com", "not a url", 1),
 			`channel_accounts[0].api_base_url: "not a url" is not a URL`},
 		{"non-numeric user id", strings.Replace(valid, `user_id: "123"`, `user_id: "abc"`, 1),
@@ -215,6 +217,39 @@ func TestParseWithoutDrivers(t *testing.T) {
 	_, err := Parse([]byte(valid), env(map[string]string{"SECRET": "s", "SUFFIX": "x"}), nil)
 	if want := `channel_accounts[0].channel: "x" is not one of: `; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("error %v, want one containing %q", err, want)
+	}
+}
+
+// An email account names its servers in its own block: it needs no
+// api_base_url.
+func TestEmailAccountNeedsNoAPIBaseURL(t *testing.T) {
+	reg, err := channels.NewRegistry(x.Driver{}, email.Driver{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml := valid + `
+  - slug: council-email
+    channel: email
+    name: Council by email
+    team: contact-centre
+    email:
+      address: contact@example-council.gov.uk
+      imap_url: imaps://mail.example-council.gov.uk
+      smtp_url: smtps://mail.example-council.gov.uk
+      username: contact
+      password: p
+`
+	f, err := Parse([]byte(yaml), env(map[string]string{"SECRET": "s", "SUFFIX": "x"}), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := f.Account("council-email")
+	if s, ok := a.Settings.(email.Settings); !ok || s.Mailbox != "INBOX" || s.Address != "contact@example-council.gov.uk" {
+		t.Errorf("settings %#v", a.Settings)
+	}
+	bad := strings.Replace(yaml, "imaps://mail", "https://mail", 1)
+	if _, err := Parse([]byte(bad), env(map[string]string{"SECRET": "s", "SUFFIX": "x"}), reg); err == nil || !strings.Contains(err.Error(), "channel_accounts[1].email.imap_url:") {
+		t.Errorf("an http imap_url: %v", err)
 	}
 }
 

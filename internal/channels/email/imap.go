@@ -102,7 +102,7 @@ func (mb *Mailbox) connect(ctx context.Context) (*imapConn, error) {
 		refused := c.State() == imap.NotAuthenticatedState
 		ic.close()
 		if refused {
-			return nil, fmt.Errorf("email: IMAP LOGIN: %w (%s)", ErrLoginRefused, err)
+			return nil, fmt.Errorf("email: IMAP LOGIN: %w (%w)", ErrLoginRefused, err)
 		}
 		return nil, fmt.Errorf("email: IMAP LOGIN: %w", err)
 	}

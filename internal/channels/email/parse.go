@@ -77,7 +77,7 @@ type Attachment struct {
 func Parse(raw []byte) (*Message, error) {
 	ent, err := message.Read(bytes.NewReader(raw))
 	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-		return nil, fmt.Errorf("%w: %v", ErrNotAMessage, err)
+		return nil, fmt.Errorf("%w: %w", ErrNotAMessage, err)
 	}
 	if ent == nil || ent.Header.Len() == 0 {
 		return nil, ErrNotAMessage
@@ -95,7 +95,7 @@ func Parse(raw []byte) (*Message, error) {
 func ParseHeader(rawHeader []byte, size int64) (*Message, error) {
 	ent, err := message.Read(bytes.NewReader(rawHeader))
 	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-		return nil, fmt.Errorf("%w: %v", ErrNotAMessage, err)
+		return nil, fmt.Errorf("%w: %w", ErrNotAMessage, err)
 	}
 	if ent == nil || ent.Header.Len() == 0 {
 		return nil, ErrNotAMessage

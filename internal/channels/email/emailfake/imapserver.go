@@ -83,8 +83,7 @@ func (b *imapBackend) notify(n int) {
 
 // imapUser is one logged-in session.
 type imapUser struct {
-	s       *Server
-	polling bool
+	s *Server
 }
 
 func (u *imapUser) Username() string { return u.s.username }
