@@ -16,6 +16,9 @@ import (
 	"github.com/emersion/go-imap"
 	"github.com/emersion/go-imap/backend"
 	"github.com/emersion/go-imap/backend/backendutil"
+	"github.com/emersion/go-imap/commands"
+	"github.com/emersion/go-imap/responses"
+	imapserver "github.com/emersion/go-imap/server"
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
 )
@@ -34,9 +37,20 @@ type mailbox struct {
 	uidValidity uint32
 	uidNext     uint32
 	msgs        []*stored
-	// fetchedBodies counts BODY[] fetches; seen counts messages flagged
-	// \Seen by a fetch.
+	// fetchedBodies counts BODY[] fetches.
 	fetchedBodies int
+	// changed is closed, and replaced, when a message is added.
+	changed chan struct{}
+}
+
+// watch returns a channel closed when the next message is added.
+func (mb *mailbox) watch() <-chan struct{} {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	if mb.changed == nil {
+		mb.changed = make(chan struct{})
+	}
+	return mb.changed
 }
 
 func (mb *mailbox) add(body []byte, date time.Time) uint32 {
@@ -45,16 +59,17 @@ func (mb *mailbox) add(body []byte, date time.Time) uint32 {
 	uid := mb.uidNext
 	mb.uidNext++
 	mb.msgs = append(mb.msgs, &stored{uid: uid, date: date, body: append([]byte(nil), body...)})
+	if mb.changed != nil {
+		close(mb.changed)
+		mb.changed = nil
+	}
 	return uid
 }
 
 // imapBackend is the go-imap backend: one user, one mailbox.
 type imapBackend struct {
-	s       *Server
-	updates chan backend.Update
+	s *Server
 }
-
-var _ backend.BackendUpdater = (*imapBackend)(nil)
 
 func (b *imapBackend) Login(_ *imap.ConnInfo, username, password string) (backend.User, error) {
 	s := b.s
@@ -66,19 +81,6 @@ func (b *imapBackend) Login(_ *imap.ConnInfo, username, password string) (backen
 	}
 	s.logins++
 	return &imapUser{s: s}, nil
-}
-
-func (b *imapBackend) Updates() <-chan backend.Update { return b.updates }
-
-// notify tells the sessions in the mailbox (those in IDLE) that it holds
-// n messages.
-func (b *imapBackend) notify(n int) {
-	st := imap.NewMailboxStatus("INBOX", []imap.StatusItem{imap.StatusMessages})
-	st.Messages = uint32(n)
-	select {
-	case b.updates <- &backend.MailboxUpdate{Update: backend.NewUpdate(b.s.username, "INBOX"), MailboxStatus: st}:
-	default: // nobody is listening fast enough; the next poll finds the mail
-	}
 }
 
 // imapUser is one logged-in session.
@@ -313,4 +315,66 @@ func (m *imapMailbox) Expunge() error {
 	}
 	mb.msgs = kept
 	return nil
+}
+
+// idleExtension serves IDLE itself, telling the session of new mail as
+// it comes (go-imap's own IDLE relies on backend updates whose broadcast
+// races with logins). Enable skips extensions that serve IDLE, so it
+// serves it only once on.
+type idleExtension struct {
+	s  *Server
+	on bool
+}
+
+func (e *idleExtension) Capabilities(imapserver.Conn) []string { return nil }
+
+func (e *idleExtension) Command(name string) imapserver.HandlerFactory {
+	if name != "IDLE" || !e.on {
+		return nil
+	}
+	return func() imapserver.Handler { return &idleHandler{s: e.s} }
+}
+
+type idleHandler struct {
+	commands.Idle
+	s *Server
+}
+
+func (h *idleHandler) Handle(conn imapserver.Conn) error {
+	if conn.Context().Mailbox == nil {
+		return errors.New("no mailbox selected")
+	}
+	changed := h.s.box.watch()
+	if err := conn.WriteResp(&imap.ContinuationReq{Info: "idling"}); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(conn)
+		sc.Scan()
+		if err := sc.Err(); err != nil {
+			done <- err
+			return
+		}
+		if !strings.EqualFold(sc.Text(), "DONE") {
+			done <- errors.New("expected DONE")
+			return
+		}
+		done <- nil
+	}()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-changed:
+			changed = h.s.box.watch()
+			h.s.box.mu.Lock()
+			st := imap.NewMailboxStatus("INBOX", []imap.StatusItem{imap.StatusMessages})
+			st.Messages = uint32(len(h.s.box.msgs))
+			h.s.box.mu.Unlock()
+			if err := conn.WriteResp(&responses.Select{Mailbox: st}); err != nil {
+				return err
+			}
+		}
+	}
 }

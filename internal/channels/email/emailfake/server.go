@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap"
-	"github.com/emersion/go-imap/backend"
 	imapserver "github.com/emersion/go-imap/server"
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-sasl"
@@ -67,8 +66,11 @@ type Sent struct {
 func Start(imapAddr, smtpAddr, username, password string) (*Server, error) {
 	s := &Server{username: username, password: password, polling: map[*imapUser]bool{},
 		box: &mailbox{uidValidity: uint32(time.Now().Unix() % 1_000_000_000), uidNext: 1}}
-	s.imapBack = &imapBackend{s: s, updates: make(chan backend.Update, 64)}
+	s.imapBack = &imapBackend{s: s}
 	s.imap = imapserver.New(s.imapBack)
+	idle := &idleExtension{s: s}
+	s.imap.Enable(idle)
+	idle.on = true
 	s.imap.AllowInsecureAuth = true
 	s.imap.ErrorLog = log.New(io.Discard, "", 0)
 	s.smtp = smtp.NewServer(smtpBackend{s})
@@ -116,10 +118,6 @@ func (s *Server) Append(raw []byte, date time.Time, flags ...string) uint32 {
 		s.box.msgs[len(s.box.msgs)-1].flags = append([]string(nil), flags...)
 		s.box.mu.Unlock()
 	}
-	s.box.mu.Lock()
-	n := len(s.box.msgs)
-	s.box.mu.Unlock()
-	s.imapBack.notify(n)
 	return uid
 }
 
