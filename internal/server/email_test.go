@@ -213,3 +213,34 @@ func TestEmailRefusedPasswordMakesTheAccountUnhealthy(t *testing.T) {
 		t.Error("a mail went out with a refused password")
 	}
 }
+
+// A resident's mail naming a case's reference in its subject joins that
+// case, even with another case of theirs open, and reopens it.
+func TestEmailCaseReferenceInTheSubjectThreads(t *testing.T) {
+	srv := startMailServers(t)
+	h := newHarness(t, withEmail(srv))
+	first := srv.Deliver(emailfake.Mail{From: "alice@town.example", Subject: "Bins on Elm Road", Text: "Missed"})
+	firstCase := h.waitCaseOf(first)
+	ref := h.caseDetail(firstCase).Reference
+	if code, raw := h.api(http.MethodPut, fmt.Sprintf("/cases/%d/status", firstCase), map[string]string{"status": "resolved"}); code != http.StatusOK {
+		t.Fatalf("resolve: %d %s", code, raw)
+	}
+	other := srv.Deliver(emailfake.Mail{From: "alice@town.example", Subject: "Pothole", Text: "Station Road"})
+	otherCase := h.waitCaseOf(other)
+	if otherCase == firstCase {
+		t.Fatal("a mail without a reference joined the resolved case")
+	}
+	// A new mail, answering nothing, naming the first case.
+	again := srv.Deliver(emailfake.Mail{From: "alice@town.example", Subject: "Still missed (" + strings.ToLower(ref) + ")", Text: "They never came"})
+	if got := h.waitCaseOf(again); got != firstCase {
+		t.Errorf("the mail naming %s went to case %d, not %d", ref, got, firstCase)
+	}
+	if c := h.caseDetail(firstCase); c.Status != "open" {
+		t.Errorf("the named case is %s, want open again", c.Status)
+	}
+	// Another resident naming Alice's case gets a case of their own.
+	bob := srv.Deliver(emailfake.Mail{From: "bob@example.org", Subject: "About " + ref, Text: "Mine too"})
+	if got := h.waitCaseOf(bob); got == firstCase || got == otherCase {
+		t.Errorf("Bob's mail naming Alice's case went to her case %d", got)
+	}
+}

@@ -372,10 +372,11 @@ func formatSize(n int64) string {
 }
 
 // caseReference finds a case reference ("C-2026-000123") in a subject.
-var caseReference = regexp.MustCompile(`\bC-\d{4}-\d{6,}\b`)
+var caseReference = regexp.MustCompile(`(?i)\bC-\d{4}-\d{6,}\b`)
 
-// CaseReference is the case reference a subject carries, or "".
-func CaseReference(subject string) string { return caseReference.FindString(subject) }
+// CaseReference is the case reference a subject carries, upper-cased, or
+// "".
+func CaseReference(subject string) string { return strings.ToUpper(caseReference.FindString(subject)) }
 
 // raw is what is kept of a message with it: its addresses in the
 // mailbox and its threading header, never its attachments' content.
@@ -425,6 +426,7 @@ func (m *Message) Inbound(acct Account, at Cursor, receivedAt time.Time) (*chann
 		},
 		ConversationID: m.root(),
 		InReplyTo:      m.parent(),
+		CaseReference:  CaseReference(m.Subject),
 		SentAt:         sent,
 		Raw:            r,
 	}
