@@ -8,8 +8,10 @@
 // the cursor's UID, oldest first and at most PageSize of them, with
 // BODY.PEEK[] so nothing is marked \Seen. When nothing is new and the
 // server offers IDLE, the poll waits in IDLE (bounded by the poll's
-// deadline and Settings.IdleFor) and fetches as soon as mail arrives. A
-// changed UIDVALIDITY starts again from the mailbox's first message:
+// deadline and Settings.IdleFor) and fetches as soon as mail arrives. The
+// first poll starts at the first message not \Seen (the end of the
+// mailbox when all is read). A changed UIDVALIDITY starts again from the
+// mailbox's first message:
 // every message's dedupe key is its Message-ID, so those already taken
 // make nothing new.
 //

@@ -202,6 +202,11 @@ func TestPollReadsTheMailbox(t *testing.T) {
 		t.Errorf("%d messages marked \\Seen", n)
 	}
 
+	// A first poll starts at the first message nobody has read.
+	if msgs, _ := poll(t, newPoller(t, srv), ""); len(msgs) != 2 {
+		t.Errorf("a first poll of unread mail took %d messages, want 2", len(msgs))
+	}
+
 	var want []string
 	for i := range 120 {
 		want = append(want, srv.Deliver(emailfake.Mail{From: "carol@example.org", Text: fmt.Sprintf("message %d", i)}))
@@ -262,6 +267,30 @@ func TestPollWaitsInIdle(t *testing.T) {
 	msgs, next, err := p.Poll(ctx, cursor)
 	if took := time.Since(start); err != nil || len(msgs) != 0 || next != cursor || took < 900*time.Millisecond || took > 2500*time.Millisecond {
 		t.Errorf("idle without mail: %d messages, %v after %s (cursor %s)", len(msgs), err, took, next)
+	}
+}
+
+// A first poll takes the mail nobody has read, not what was dealt with
+// before the inbox came: with all of it read, it starts at the end.
+func TestFirstPollStartsAtUnreadMail(t *testing.T) {
+	srv := startServers(t)
+	srv.Append((&emailfake.Mail{From: "old@example.org", Text: "answered last year"}).Bytes(), time.Now(), `\Seen`)
+	unread := srv.Deliver(emailfake.Mail{From: "alice@town.example", Text: "still waiting"})
+	srv.Append((&emailfake.Mail{From: "bob@example.org", Text: "read, after an unread one"}).Bytes(), time.Now(), `\Seen`)
+	msgs, cursor := poll(t, newPoller(t, srv), "")
+	if len(msgs) != 2 || msgs[0].ExternalID != unread {
+		t.Errorf("first poll took %+v", msgs)
+	}
+
+	read := startServers(t)
+	read.Append((&emailfake.Mail{From: "old@example.org", Text: "answered"}).Bytes(), time.Now(), `\Seen`)
+	msgs, cursor = poll(t, newPoller(t, read), "")
+	if want := fmt.Sprintf("%d:1", read.UIDValidity()); len(msgs) != 0 || cursor != want {
+		t.Errorf("first poll of a read mailbox: %d messages, cursor %s, want %s", len(msgs), cursor, want)
+	}
+	later := read.Deliver(emailfake.Mail{From: "carol@example.org", Text: "new"})
+	if msgs, _ := poll(t, newPoller(t, read), cursor); len(msgs) != 1 || msgs[0].ExternalID != later {
+		t.Errorf("after the first poll: %+v", msgs)
 	}
 }
 
@@ -336,7 +365,8 @@ func TestSendErrors(t *testing.T) {
 	}{{451, channels.Retryable}, {421, channels.Retryable}, {554, channels.Permanent}, {550, channels.Permanent}} {
 		srv.FailNext(1, tc.code)
 		_, err := snd.Send(context.Background(), out, nil)
-		if se := channels.AsSendError(err); se.Kind != tc.want || se.Status != tc.code {
+		if se := channels.AsSendError(err); se.Kind != tc.want || se.Status != tc.code || strings.Contains(se.Reason, "bob@") ||
+			!strings.Contains(se.Reason, "the resident's address") {
 			t.Errorf("%d: %+v", tc.code, se)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"time"
 
@@ -49,11 +50,19 @@ func (p *Poller) Poll(ctx context.Context, cursor string) ([]channels.Inbound, s
 	if status.UidValidity == 0 {
 		return nil, cursor, errors.New("email: the mailbox has no UIDVALIDITY")
 	}
-	if cur.UIDValidity != status.UidValidity {
-		if cur.UIDValidity != 0 && p.Log != nil {
-			// The server renumbered the mailbox: read it again from its
-			// first message; Message-IDs keep what was taken from
-			// making anything twice.
+	switch {
+	case cur.UIDValidity == 0:
+		// The first poll: from the first message nobody has read (the
+		// mail waiting for an answer), or from new mail when all is read,
+		// never the mailbox's whole history.
+		if cur, err = p.start(ic, status.UidValidity, status.UidNext); err != nil {
+			return nil, cursor, err
+		}
+	case cur.UIDValidity != status.UidValidity:
+		// The server renumbered the mailbox: read it again from its
+		// first message; Message-IDs keep what was taken from making
+		// anything twice.
+		if p.Log != nil {
 			p.Log.Warn("email: the mailbox's UIDVALIDITY changed; reading it again from the start", "account", p.Account.Slug)
 		}
 		cur = Cursor{UIDValidity: status.UidValidity}
@@ -94,6 +103,24 @@ func (p *Poller) Poll(ctx context.Context, cursor string) ([]channels.Inbound, s
 	return msgs, next.String(), nil
 }
 
+// start is where a first poll starts: just before the first message not
+// \Seen, else at the end of the mailbox.
+func (p *Poller) start(ic *imapConn, validity, uidNext uint32) (Cursor, error) {
+	crit := imap.NewSearchCriteria()
+	crit.WithoutFlags = []string{imap.SeenFlag}
+	uids, err := ic.c.UidSearch(crit)
+	if err != nil {
+		return Cursor{}, fmt.Errorf("email: UID SEARCH UNSEEN: %w", err)
+	}
+	if len(uids) == 0 {
+		if uidNext == 0 {
+			return Cursor{UIDValidity: validity}, nil
+		}
+		return Cursor{UIDValidity: validity, UID: uidNext - 1}, nil
+	}
+	return Cursor{UIDValidity: validity, UID: slices.Min(uids) - 1}, nil
+}
+
 // entry is a message's place and size in the mailbox.
 type entry struct {
 	uid  uint32
@@ -103,6 +130,9 @@ type entry struct {
 
 // fetch reads up to PageSize messages after cur.
 func (p *Poller) fetch(ic *imapConn, cur Cursor) ([]channels.Inbound, Cursor, error) {
+	if cur.UID == math.MaxUint32 {
+		return nil, cur, nil
+	}
 	from := new(imap.SeqSet)
 	from.AddRange(cur.UID+1, 0)
 	ch := make(chan *imap.Message, 32)

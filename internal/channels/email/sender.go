@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/textproto"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -91,7 +92,7 @@ func (s *Sender) Send(ctx context.Context, out channels.Outbound, onPart func(in
 		return nil, &channels.SendError{Kind: channels.Permanent, Reason: err.Error()}
 	}
 	if err := s.deliver(ctx, to.Address, msg); err != nil {
-		return nil, err
+		return nil, withoutAddress(err, to.Address)
 	}
 	if err := channels.RecordPart(onPart, 0, id); err != nil {
 		return []string{id}, err
@@ -249,6 +250,18 @@ func (s *Sender) dial(ctx context.Context, security Security, tlsConfig *tls.Con
 		return nil, smtpError("EHLO", err, false)
 	}
 	return c, nil
+}
+
+// withoutAddress keeps the resident's address out of a failure's reason
+// (servers quote it: "550 5.1.1 <alice@…>: user unknown"), which is logged.
+func withoutAddress(err error, addr string) error {
+	var se *channels.SendError
+	if !errors.As(err, &se) || addr == "" {
+		return err
+	}
+	re := regexp.MustCompile(`(?i)` + regexp.QuoteMeta(addr))
+	se.Reason = re.ReplaceAllString(se.Reason, "the resident's address")
+	return se
 }
 
 func helloName(from string) string {

@@ -223,7 +223,7 @@ func (s *Server) FailNext(n, code int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for range n {
-		s.failNext = append(s.failNext, &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCodeNotSet, Message: "refused by the test"})
+		s.failNext = append(s.failNext, &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCodeNotSet, Message: "refused by the test for <%s>"})
 	}
 }
 
@@ -244,10 +244,11 @@ func (s *Server) OnSent(fn func(Sent)) {
 func (s *Server) record(from, to string, raw []byte) error {
 	s.mu.Lock()
 	if len(s.failNext) > 0 {
-		err := s.failNext[0]
+		err := *s.failNext[0]
 		s.failNext = s.failNext[1:]
 		s.mu.Unlock()
-		return err
+		err.Message = fmt.Sprintf(err.Message, to)
+		return &err
 	}
 	s.mu.Unlock()
 	sent := Sent{From: from, To: to, Raw: raw}
