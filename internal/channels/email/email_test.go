@@ -277,14 +277,14 @@ func TestFirstPollStartsAtUnreadMail(t *testing.T) {
 	srv.Append((&emailfake.Mail{From: "old@example.org", Text: "answered last year"}).Bytes(), time.Now(), `\Seen`)
 	unread := srv.Deliver(emailfake.Mail{From: "alice@town.example", Text: "still waiting"})
 	srv.Append((&emailfake.Mail{From: "bob@example.org", Text: "read, after an unread one"}).Bytes(), time.Now(), `\Seen`)
-	msgs, cursor := poll(t, newPoller(t, srv), "")
+	msgs, _ := poll(t, newPoller(t, srv), "")
 	if len(msgs) != 2 || msgs[0].ExternalID != unread {
 		t.Errorf("first poll took %+v", msgs)
 	}
 
 	read := startServers(t)
 	read.Append((&emailfake.Mail{From: "old@example.org", Text: "answered"}).Bytes(), time.Now(), `\Seen`)
-	msgs, cursor = poll(t, newPoller(t, read), "")
+	msgs, cursor := poll(t, newPoller(t, read), "")
 	if want := fmt.Sprintf("%d:1", read.UIDValidity()); len(msgs) != 0 || cursor != want {
 		t.Errorf("first poll of a read mailbox: %d messages, cursor %s, want %s", len(msgs), cursor, want)
 	}
