@@ -126,6 +126,9 @@ func TestAutoRepliesAndBouncesMakeNoCase(t *testing.T) {
 	if in, _ := parse(t, emailfake.Mail{From: "a@example.org", Text: "real", Header: map[string]string{"Auto-Submitted": "no"}}); in == nil {
 		t.Error("Auto-Submitted: no was skipped")
 	}
+	if in, _ := parse(t, emailfake.Mail{From: "a@example.org", Text: "from Outlook", Header: map[string]string{"X-Auto-Response-Suppress": "All"}}); in == nil {
+		t.Error("a person's mail from Outlook was skipped")
+	}
 }
 
 func TestSubject(t *testing.T) {

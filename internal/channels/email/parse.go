@@ -190,13 +190,12 @@ func ignored(h mail.Header) string {
 	if v := strings.ToLower(strings.TrimSpace(h.Get("Auto-Submitted"))); v != "" && !strings.HasPrefix(v, "no") {
 		return IgnoredAutoReply
 	}
-	for _, k := range []string{"X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress-Reply"} {
+	// Not X-Auto-Response-Suppress: Outlook puts it on people's own mail
+	// too.
+	for _, k := range []string{"X-Autoreply", "X-Autorespond"} {
 		if h.Get(k) != "" {
 			return IgnoredAutoReply
 		}
-	}
-	if strings.EqualFold(h.Get("X-Auto-Response-Suppress"), "All") || strings.Contains(strings.ToLower(h.Get("X-Auto-Response-Suppress")), "oof") {
-		return IgnoredAutoReply
 	}
 	switch strings.ToLower(strings.TrimSpace(h.Get("Precedence"))) {
 	case "bulk", "auto_reply", "list", "junk":
