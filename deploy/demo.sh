@@ -37,6 +37,13 @@ export MASTODON_ACCESS_TOKEN="${MASTODON_ACCESS_TOKEN:-demo-mastodon-access-toke
 export BLUESKY_SERVICE_URL="${BLUESKY_SERVICE_URL:-http://127.0.0.1:8086}"
 export BLUESKY_HANDLE="${BLUESKY_HANDLE:-examplecouncil.bsky.social}"
 export BLUESKY_APP_PASSWORD="${BLUESKY_APP_PASSWORD:-demo-bluesky-app-password}"
+# The council's mail servers, which the email simulator serves (it reads
+# these too), and where it lists what the council sent.
+export IMAP_URL="${IMAP_URL:-imap://127.0.0.1:1143}"
+export SMTP_URL="${SMTP_URL:-smtp://127.0.0.1:1025}"
+export EMAIL_USERNAME="${EMAIL_USERNAME:-contact@example-council.gov.uk}"
+export EMAIL_PASSWORD="${EMAIL_PASSWORD:-demo-email-password}"
+export EMAIL_SIM_URL="${EMAIL_SIM_URL:-http://127.0.0.1:8087}"
 # Twilio signs over the URL it posts to, which the inbox takes to be its
 # public URL: the simulator posts to the same.
 export INBOX_PUBLIC_URL="${INBOX_PUBLIC_URL:-http://$INBOX_HTTP_ADDR}"
@@ -79,11 +86,11 @@ port_busy "$INBOX_OPS_ADDR" && fail "$INBOX_OPS_ADDR is in use: stop what runs t
 # or, for a network the inbox polls, keeping what they write in the fake
 # for the inbox's next poll.
 # Fields: the -network name, the label of its lines, the variable holding
-# its fake API's base URL, its webhook path (- for a polled network), and
-# the account it needs. X's is always played; another only when the
-# configuration has its account (the inbox would refuse its handshake
-# otherwise), and not when DEMO_<LABEL>=0 (DEMO_META=0, DEMO_TELEGRAM=0,
-# DEMO_SMS=0, DEMO_MASTODON=0, DEMO_BLUESKY=0).
+# its fake API's base URL, its webhook path ("-" for a network the inbox
+# polls, which has none), and the account it needs. X's is always played;
+# another only when the configuration has its account (the inbox would
+# refuse its handshake otherwise), and not when DEMO_<LABEL>=0 (DEMO_META=0,
+# DEMO_TELEGRAM=0, DEMO_SMS=0, DEMO_MASTODON=0, DEMO_BLUESKY=0, DEMO_EMAIL=0).
 all_sims=(
 	"x X X_API_BASE_URL /webhooks/x/council-x council-x"
 	"meta Meta META_API_BASE_URL /webhooks/meta/council-meta council-meta"
@@ -91,6 +98,7 @@ all_sims=(
 	"twilio SMS TWILIO_API_BASE_URL /webhooks/twilio/council-sms council-sms"
 	"mastodon Mastodon MASTODON_BASE_URL - council-mastodon"
 	"bluesky Bluesky BLUESKY_SERVICE_URL - council-bluesky"
+	"email Email EMAIL_SIM_URL - council-email"
 )
 sims=()
 for sim in "${all_sims[@]}"; do

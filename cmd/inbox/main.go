@@ -32,6 +32,7 @@ import (
 	"github.com/citizeninbox/inbox/internal/auth"
 	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/channels/bluesky"
+	"github.com/citizeninbox/inbox/internal/channels/email"
 	"github.com/citizeninbox/inbox/internal/channels/mastodon"
 	"github.com/citizeninbox/inbox/internal/channels/meta"
 	"github.com/citizeninbox/inbox/internal/channels/telegram"
@@ -139,6 +140,7 @@ func drivers() (*channels.Registry, error) {
 		telegram.Driver{},
 		bluesky.Driver{},
 		mastodon.Driver{},
+		email.Driver{},
 	)
 }
 

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/citizeninbox/inbox/internal/channels/bluesky/blueskyfake"
+	"github.com/citizeninbox/inbox/internal/channels/email/emailfake"
 	"github.com/citizeninbox/inbox/internal/channels/mastodon/mastodonfake"
 	"github.com/citizeninbox/inbox/internal/channels/meta/metafake"
 	"github.com/citizeninbox/inbox/internal/channels/telegram/telegramfake"
@@ -47,6 +48,7 @@ func networks() []netsim.Network {
 		telegramfake.NewSimulation(),
 		mastodonfake.NewSimulation(),
 		blueskyfake.NewSimulation(),
+		emailfake.NewSimulation(),
 	}
 }
 
@@ -267,6 +269,10 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		err = errors.Join(err, fmt.Errorf("fake %s API shutdown: %w", title, serr))
 	}
 	<-served
+	if c, ok := t.network.(io.Closer); ok {
+		// Servers of its own (email's IMAP and SMTP).
+		err = errors.Join(err, c.Close())
+	}
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		err = errors.Join(err, cause)
 	}

@@ -350,7 +350,7 @@ func TestPickNetwork(t *testing.T) {
 			t.Errorf("%q: %v, %v", args, n, err)
 		}
 	}
-	if _, err := pickNetwork([]string{"-network", "fax"}); err == nil || !strings.Contains(err.Error(), `"fax" is not one of: x meta twilio telegram mastodon bluesky`) {
+	if _, err := pickNetwork([]string{"-network", "fax"}); err == nil || !strings.Contains(err.Error(), `"fax" is not one of: x meta twilio telegram mastodon bluesky email`) {
 		t.Errorf("unknown network: %v", err)
 	}
 	var errOut bytes.Buffer

@@ -211,6 +211,8 @@ func (b *batch) threadingMessage(i int) threading.Message {
 		InReplyTo:    in.InReplyTo,
 		Conversation: in.ConversationID,
 		Private:      in.Visibility == channels.Private,
+		// References are written upper-case ("C-2026-000123").
+		CaseReference: strings.ToUpper(in.CaseReference),
 	}
 }
 
@@ -417,7 +419,8 @@ func (b *batch) lookups() error {
 	b.lk = threading.Lookups{
 		Posts: map[threading.Post]int64{}, Replies: map[threading.ResidentPost]int64{},
 		Conversations: map[threading.ResidentPost]int64{}, Open: map[threading.Resident]int64{},
-		Cases: map[int64]threading.Case{},
+		References: map[threading.ResidentPost]int64{},
+		Cases:      map[int64]threading.Case{},
 	}
 	b.cases = map[int64]*caseState{}
 	type hit struct {
@@ -486,6 +489,19 @@ func (b *batch) lookups() error {
 			b.lk.Conversations[threading.ResidentPost{Account: r.Account, ID: r.Key, Identity: r.Identity}] = r.CaseID
 		}
 	}
+	if len(needs.References) > 0 {
+		accts, refs, idents := residentPosts(needs.References)
+		rows, err := load(`SELECT k.account, k.key, k.identity, c.id AS case_id
+			FROM unnest(?::bigint[], ?::text[], ?::bigint[]) AS k(account, key, identity)
+			JOIN cases c ON c.reference = k.key AND c.channel_account_id = k.account
+			  AND c.contact_identity_id = k.identity AND c.status <> 'closed'`, accts, refs, idents)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			b.lk.References[threading.ResidentPost{Account: r.Account, ID: r.Key, Identity: r.Identity}] = r.CaseID
+		}
+	}
 	if len(needs.Open) > 0 {
 		accts, idents := make(store.Int64s, len(needs.Open)), make(store.Int64s, len(needs.Open))
 		for i, k := range needs.Open {
@@ -508,7 +524,7 @@ func (b *batch) lookups() error {
 	for _, id := range b.lk.Posts {
 		ids = append(ids, id)
 	}
-	for _, m := range []map[threading.ResidentPost]int64{b.lk.Replies, b.lk.Conversations} {
+	for _, m := range []map[threading.ResidentPost]int64{b.lk.Replies, b.lk.Conversations, b.lk.References} {
 		for _, id := range m {
 			ids = append(ids, id)
 		}

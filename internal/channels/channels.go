@@ -48,8 +48,12 @@ type Inbound struct {
 	Author         Identity   `json:"author"`
 	ConversationID string     `json:"conversation_id,omitempty"`
 	// InReplyTo is the network id of the message this one answers, if any.
-	InReplyTo string    `json:"in_reply_to,omitempty"`
-	SentAt    time.Time `json:"sent_at"`
+	InReplyTo string `json:"in_reply_to,omitempty"`
+	// CaseReference is a case reference the resident names ("C-2026-000123"
+	// in an email's subject): the message joins that case when it is the
+	// resident's and not closed, unless the message it answers has one.
+	CaseReference string    `json:"case_reference,omitempty"`
+	SentAt        time.Time `json:"sent_at"`
 	// ReceivedAt is when our webhook accepted the delivery.
 	ReceivedAt time.Time `json:"received_at"`
 	// Raw is the network's own event, kept with the message.

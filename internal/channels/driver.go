@@ -40,13 +40,20 @@ type WebhookDriver interface {
 	Webhook(endpoint string, accounts []AccountConfig) (Webhook, error)
 }
 
+// WithoutAPIBaseURL is implemented by drivers whose accounts need no
+// api_base_url, because their block names the servers they reach (email:
+// IMAP and SMTP).
+type WithoutAPIBaseURL interface {
+	NoAPIBaseURL()
+}
+
 // AccountConfig is what the configuration says of one channel account,
 // whatever its network.
 type AccountConfig struct {
 	Slug    string
 	Channel string
 	// APIBaseURL is where the network's API is reached (a fake in tests
-	// and demos).
+	// and demos); empty for a driver that is a WithoutAPIBaseURL.
 	APIBaseURL string
 	// MaxParts caps how many parts one reply may be split into; 0 leaves
 	// the channel's default (TextRule.MaxParts).

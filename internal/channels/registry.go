@@ -82,6 +82,13 @@ func (r *Registry) Capabilities(channel string) (Capabilities, bool) {
 	return d.Channels()[channel], true
 }
 
+// NeedsAPIBaseURL says whether the accounts of channel need an
+// api_base_url (every driver's but a WithoutAPIBaseURL's).
+func (r *Registry) NeedsAPIBaseURL(channel string) bool {
+	_, without := r.byChannel[channel].(WithoutAPIBaseURL)
+	return !without
+}
+
 // Decode has the driver of acct's channel decode and validate its
 // settings block (see Driver.Decode).
 func (r *Registry) Decode(acct AccountConfig, decode func(v any) error) (any, error) {

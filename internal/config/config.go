@@ -292,8 +292,9 @@ type ChannelAccount struct {
 	// Team receives the account's new cases.
 	Team string `yaml:"team" validate:"required,slug"`
 	// APIBaseURL is where the network's API is reached (a fake in tests and
-	// demos).
-	APIBaseURL string `yaml:"api_base_url" validate:"required,url"`
+	// demos). Required unless the channel's driver needs none (email names
+	// its servers in its own block).
+	APIBaseURL string `yaml:"api_base_url" validate:"omitempty,url"`
 	// Acknowledgement, when set, sends an automatic reply to each new case.
 	Acknowledgement *AccountAcknowledgement `yaml:"acknowledgement"`
 	// MaxParts caps how many parts one reply may be split into, where the
@@ -533,6 +534,12 @@ func (f *File) decodeSettings(i int, drivers Drivers, v *validator.Validate) fie
 		return fieldErrors{fmt.Sprintf("%s.channel: %q is not one of: %s", at, a.Channel, strings.Join(known, " "))}
 	}
 	var msgs fieldErrors
+	if a.APIBaseURL == "" {
+		needs, ok := drivers.(interface{ NeedsAPIBaseURL(channel string) bool })
+		if !ok || needs.NeedsAPIBaseURL(a.Channel) {
+			msgs = append(msgs, at+".api_base_url: is required")
+		}
+	}
 	for _, key := range slices.Sorted(maps.Keys(a.Blocks)) {
 		if key != name {
 			msgs = append(msgs, fmt.Sprintf("%s.%s: unknown field (the settings of a %s account go in %q)", at, key, a.Channel, name))

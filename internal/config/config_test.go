@@ -10,6 +10,7 @@ import (
 
 	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/channels/bluesky"
+	"github.com/citizeninbox/inbox/internal/channels/email"
 	"github.com/citizeninbox/inbox/internal/channels/mastodon"
 	"github.com/citizeninbox/inbox/internal/channels/meta"
 	"github.com/citizeninbox/inbox/internal/channels/telegram"
@@ -109,6 +110,8 @@ func TestParseNamesTheBadField(t *testing.T) {
 			"channel_accounts[0].x.consumer_secret: is required"},
 		{"unknown channel", strings.Replace(valid, "channel: x", "channel: fax", 1),
 			`channel_accounts[0].channel: "fax" is not one of: paira pairb x`},
+		{"no api_base_url", strings.Replace(valid, "    api_base_url: https://api.x.com\n", "", 1),
+			"channel_accounts[0].api_base_url: is required"},
 		{"bad url", strings.Replace(valid, "https://api.x.com", "not a url", 1),
 			`channel_accounts[0].api_base_url: "not a url" is not a URL`},
 		{"non-numeric user id", strings.Replace(valid, `user_id: "123"`, `user_id: "abc"`, 1),
@@ -218,6 +221,39 @@ func TestParseWithoutDrivers(t *testing.T) {
 	}
 }
 
+// An email account names its servers in its own block: it needs no
+// api_base_url.
+func TestEmailAccountNeedsNoAPIBaseURL(t *testing.T) {
+	reg, err := channels.NewRegistry(x.Driver{}, email.Driver{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml := valid + `
+  - slug: council-email
+    channel: email
+    name: Council by email
+    team: contact-centre
+    email:
+      address: contact@example-council.gov.uk
+      imap_url: imaps://mail.example-council.gov.uk
+      smtp_url: smtps://mail.example-council.gov.uk
+      username: contact
+      password: p
+`
+	f, err := Parse([]byte(yaml), env(map[string]string{"SECRET": "s", "SUFFIX": "x"}), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := f.Account("council-email")
+	if s, ok := a.Settings.(email.Settings); !ok || s.Mailbox != "INBOX" || s.Address != "contact@example-council.gov.uk" {
+		t.Errorf("settings %#v", a.Settings)
+	}
+	bad := strings.Replace(yaml, "imaps://mail", "https://mail", 1)
+	if _, err := Parse([]byte(bad), env(map[string]string{"SECRET": "s", "SUFFIX": "x"}), reg); err == nil || !strings.Contains(err.Error(), "channel_accounts[1].email.imap_url:") {
+		t.Errorf("an http imap_url: %v", err)
+	}
+}
+
 func TestExampleConfigurationIsValid(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
 	path := filepath.Join(filepath.Dir(file), "..", "..", "deploy", "config.example.yaml")
@@ -226,9 +262,11 @@ func TestExampleConfigurationIsValid(t *testing.T) {
 		"TWILIO_API_BASE_URL": "http://127.0.0.1:8084", "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000", "TWILIO_AUTH_TOKEN": "t",
 		"TELEGRAM_API_BASE_URL": "http://127.0.0.1:8083", "TELEGRAM_BOT_TOKEN": "7000000001:t", "TELEGRAM_SECRET_TOKEN": "s",
 		"BLUESKY_SERVICE_URL": "http://127.0.0.1:8086", "BLUESKY_HANDLE": "examplecouncil.bsky.social", "BLUESKY_APP_PASSWORD": "p",
-		"MASTODON_BASE_URL": "http://127.0.0.1:8085", "MASTODON_ACCESS_TOKEN": "t"})
+		"MASTODON_BASE_URL": "http://127.0.0.1:8085", "MASTODON_ACCESS_TOKEN": "t",
+		"IMAP_URL": "imap://127.0.0.1:1143", "SMTP_URL": "smtp://127.0.0.1:1025", "EMAIL_USERNAME": "contact@example-council.gov.uk", "EMAIL_PASSWORD": "p"})
 	// The networks cmd/inbox serves.
-	served, err := channels.NewRegistry(x.Driver{}, meta.Driver{}, twilio.Driver{}, telegram.Driver{}, bluesky.Driver{}, mastodon.Driver{})
+	served, err := channels.NewRegistry(x.Driver{}, meta.Driver{}, twilio.Driver{}, telegram.Driver{}, bluesky.Driver{},
+		mastodon.Driver{}, email.Driver{})
 	if err != nil {
 		t.Fatal(err)
 	}

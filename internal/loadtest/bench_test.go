@@ -23,6 +23,7 @@ import (
 
 	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/channels/bluesky"
+	"github.com/citizeninbox/inbox/internal/channels/email"
 	"github.com/citizeninbox/inbox/internal/channels/mastodon"
 	"github.com/citizeninbox/inbox/internal/channels/mastodon/mastodonfake"
 	"github.com/citizeninbox/inbox/internal/channels/meta"
@@ -65,7 +66,8 @@ func startServerWith(b *testing.B, fakeX *xfake.Server) (*server.Server, *gorm.D
 	fakeMastodon := httptest.NewServer(mastodonfake.New())
 	b.Cleanup(fakeMastodon.Close)
 	dbURL := testenv.Database(b)
-	drivers, err := channels.NewRegistry(x.Driver{}, meta.Driver{}, twilio.Driver{}, telegram.Driver{}, bluesky.Driver{}, mastodon.Driver{})
+	drivers, err := channels.NewRegistry(x.Driver{}, meta.Driver{}, twilio.Driver{}, telegram.Driver{}, bluesky.Driver{},
+		mastodon.Driver{}, email.Driver{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -74,7 +76,8 @@ func startServerWith(b *testing.B, fakeX *xfake.Server) (*server.Server, *gorm.D
 		"TWILIO_API_BASE_URL": fake.URL, "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000", "TWILIO_AUTH_TOKEN": "t",
 		"TELEGRAM_API_BASE_URL": fake.URL, "TELEGRAM_BOT_TOKEN": "7000000001:t", "TELEGRAM_SECRET_TOKEN": "s",
 		"BLUESKY_SERVICE_URL": fake.URL, "BLUESKY_HANDLE": "examplecouncil.bsky.social", "BLUESKY_APP_PASSWORD": "p",
-		"MASTODON_BASE_URL": fakeMastodon.URL, "MASTODON_ACCESS_TOKEN": mastodonfake.Token}
+		"MASTODON_BASE_URL": fakeMastodon.URL, "MASTODON_ACCESS_TOKEN": mastodonfake.Token,
+		"IMAP_URL": "imap://127.0.0.1:1", "SMTP_URL": "smtp://127.0.0.1:1", "EMAIL_USERNAME": "contact@example-council.gov.uk", "EMAIL_PASSWORD": "p"}
 	file, err := config.Load(exampleConfig(b), func(k string) string { return vars[k] }, drivers)
 	if err != nil {
 		b.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/channels/bluesky"
+	"github.com/citizeninbox/inbox/internal/channels/email"
 	"github.com/citizeninbox/inbox/internal/channels/mastodon"
 	"github.com/citizeninbox/inbox/internal/channels/meta"
 	"github.com/citizeninbox/inbox/internal/channels/telegram"
@@ -81,7 +82,8 @@ func loadFragment(t testing.TB, path string, teams []string, calendars map[strin
 // configuration, deploy/config.example.yaml, compiled as the server does.
 func councilRouter(t testing.TB) *routing.Router {
 	t.Helper()
-	reg, err := channels.NewRegistry(x.Driver{}, meta.Driver{}, twilio.Driver{}, telegram.Driver{}, bluesky.Driver{}, mastodon.Driver{})
+	reg, err := channels.NewRegistry(x.Driver{}, meta.Driver{}, twilio.Driver{}, telegram.Driver{}, bluesky.Driver{},
+		mastodon.Driver{}, email.Driver{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,10 @@
 //  2. its resident's case of an earlier reply to the same post;
 //  3. its resident's case of a reply to this very message stored before it
 //     (a reply that overtook its parent);
-//  4. for a public message, its resident's latest case in the conversation;
-//  5. for a direct message, its resident's open case on the account;
+//  4. the case whose reference the message names (an email subject's
+//     "C-2026-000123"), when it is its resident's;
+//  5. for a public message, its resident's latest case in the conversation;
+//  6. for a direct message, its resident's open case on the account;
 //
 // skipping any case that is closed. A message threaded onto a resolved case
 // reopens it; onto a case awaiting the resident, returns it to open.
@@ -57,6 +59,9 @@ type Message struct {
 	Conversation string
 	// Private is true for a direct message.
 	Private bool
+	// CaseReference is a case reference the message names ("C-2026-000123"
+	// in an email's subject), if any.
+	CaseReference string
 }
 
 // Post names a network id on one channel account.
@@ -94,6 +99,9 @@ type Needs struct {
 	Replies []ResidentPost
 	// Conversations: the resident's latest case in the conversation.
 	Conversations []ResidentPost
+	// References: the resident's case with the reference (ID), on the
+	// account, when it is not closed.
+	References []ResidentPost
 	// Open: the resident's open case (new, open or awaiting the resident)
 	// on the account, the one with the latest message.
 	Open []Resident
@@ -105,6 +113,7 @@ type Lookups struct {
 	Posts         map[Post]int64
 	Replies       map[ResidentPost]int64
 	Conversations map[ResidentPost]int64
+	References    map[ResidentPost]int64
 	Open          map[Resident]int64
 	Cases         map[int64]Case
 }
@@ -176,6 +185,7 @@ func NeedsOf(msgs []Message) Needs {
 	seenReply := map[ResidentPost]bool{}
 	seenConv := map[ResidentPost]bool{}
 	seenOpen := map[Resident]bool{}
+	seenRef := map[ResidentPost]bool{}
 	reply := func(k ResidentPost) {
 		if k.ID != "" && !seenReply[k] {
 			seenReply[k] = true
@@ -195,6 +205,12 @@ func NeedsOf(msgs []Message) Needs {
 			if k := (ResidentPost{m.Account, m.Conversation, m.Identity}); !seenConv[k] {
 				seenConv[k] = true
 				n.Conversations = append(n.Conversations, k)
+			}
+		}
+		if m.CaseReference != "" {
+			if k := (ResidentPost{m.Account, m.CaseReference, m.Identity}); !seenRef[k] {
+				seenRef[k] = true
+				n.References = append(n.References, k)
 			}
 		}
 		if m.Private {
@@ -289,6 +305,12 @@ func (d *decider) decide(i int, m Message) Decision {
 	if target.IsZero() {
 		if r := lookup(d.replies, d.lk.Replies, ResidentPost{m.Account, m.ExternalID, m.Identity}); usable(r) {
 			target = r
+		}
+	}
+	if target.IsZero() && m.CaseReference != "" {
+		// Only stored cases have references.
+		if id, ok := d.lk.References[ResidentPost{m.Account, m.CaseReference, m.Identity}]; ok && usable(Stored(id)) {
+			target = Stored(id)
 		}
 	}
 	if target.IsZero() && m.Conversation != "" && !m.Private {

@@ -225,6 +225,30 @@ func TestDecide(t *testing.T) {
 			want: []threading.Decision{start(0, "p1", threading.Stored(5)), joinNew(0, New)},
 		},
 		{
+			name: "a message naming its resident's case reference joins it, over their open case",
+			lk: threading.Lookups{References: replies{rp("C-2026-000005", alice): 5}, Open: opens{res(alice): 6},
+				Cases: cases{5: {5, alice, Resolved}, 6: {6, alice, Open}}},
+			msgs: []threading.Message{func() threading.Message { m := dm("e1", alice); m.CaseReference = "C-2026-000005"; return m }()},
+			want: []threading.Decision{reopen(5)},
+		},
+		{
+			name: "another resident's case reference is not theirs",
+			lk:   threading.Lookups{References: replies{rp("C-2026-000005", alice): 5}, Cases: cases{5: {5, alice, Open}}},
+			msgs: []threading.Message{func() threading.Message { m := dm("e1", bob); m.CaseReference = "C-2026-000005"; return m }()},
+			want: []threading.Decision{start(0, "", none)},
+		},
+		{
+			name: "the message answered wins over a reference",
+			lk: threading.Lookups{Posts: posts{post("ours"): 7}, References: replies{rp("C-2026-000005", alice): 5},
+				Cases: cases{5: {5, alice, Open}, 7: {7, alice, Open}}},
+			msgs: []threading.Message{func() threading.Message {
+				m := dm("e1", alice)
+				m.InReplyTo, m.CaseReference = "ours", "C-2026-000005"
+				return m
+			}()},
+			want: []threading.Decision{join(7, Open)},
+		},
+		{
 			name: "accounts do not share threads",
 			lk:   threading.Lookups{Posts: posts{post("p1"): 5}, Cases: cases{5: {5, alice, Open}}},
 			msgs: []threading.Message{func() threading.Message { m := pub("r1", alice, "p1", ""); m.Account = otherAcct; return m }()},
@@ -274,6 +298,7 @@ func TestFiftyRepliesToOneBroadcastAreFiftyCases(t *testing.T) {
 func TestNeedsOf(t *testing.T) {
 	d := dm("d1", carol)
 	d.Conversation = "dmconv"
+	d.CaseReference = "C-2026-000009"
 	got := threading.NeedsOf([]threading.Message{
 		pub("p1", alice, "", "p1"), pub("r1", bob, "p1", "p1"), pub("r2", bob, "p1", "p1"), d,
 	})
@@ -281,10 +306,12 @@ func TestNeedsOf(t *testing.T) {
 		Posts:         []threading.Post{post("p1")},
 		Replies:       []threading.ResidentPost{rp("p1", alice), rp("p1", bob), rp("r1", bob), rp("r2", bob), rp("d1", carol)},
 		Conversations: []threading.ResidentPost{rp("p1", alice), rp("p1", bob)},
+		References:    []threading.ResidentPost{rp("C-2026-000009", carol)},
 		Open:          []threading.Resident{res(carol)},
 	}
 	if !slices.Equal(got.Posts, want.Posts) || !slices.Equal(got.Replies, want.Replies) ||
-		!slices.Equal(got.Conversations, want.Conversations) || !slices.Equal(got.Open, want.Open) {
+		!slices.Equal(got.Conversations, want.Conversations) || !slices.Equal(got.Open, want.Open) ||
+		!slices.Equal(got.References, want.References) {
 		t.Errorf("needs\n got %+v\nwant %+v", got, want)
 	}
 }

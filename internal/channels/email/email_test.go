@@ -1,0 +1,481 @@
+package email_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/citizeninbox/inbox/internal/channels"
+	"github.com/citizeninbox/inbox/internal/channels/email"
+	"github.com/citizeninbox/inbox/internal/channels/email/emailfake"
+)
+
+var council = email.Account{Slug: "council-email", Address: emailfake.Address}
+
+func TestHTMLText(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"paragraphs and breaks", "<p>Hello<br>there</p><p>Second &amp; last</p>", "Hello\nthere\n\nSecond & last"},
+		{"link shows its address", `<p>See <a href="https://council.example/bins">this page</a></p>`, "See this page (https://council.example/bins)"},
+		{"link that is its address", `<a href="https://x.example/a">https://x.example/a</a>`, "https://x.example/a"},
+		{"mailto", `<a href="mailto:bob@example.org">bob@example.org</a>`, "bob@example.org"},
+		{"list", "<ul><li>one</li><li>two</li></ul>", "- one\n- two"},
+		{"head and styles dropped", "<html><head><title>x</title><style>p{}</style></head><body><div>Hi</div><script>alert(1)</script></body></html>", "Hi"},
+		{"spaces collapse", "<p>a   lot\n of    space</p>", "a lot of space"},
+		{"pre kept", "<pre>a  b\n c</pre>", "a  b\n c"},
+		{"table rows", "<table><tr><td>Name</td><td>Bob</td></tr><tr><td>Street</td><td>Elm</td></tr></table>", "Name Bob\nStreet Elm"},
+		{"inline words", "<p>The <b>bins</b> on <i>Elm</i> Road</p>", "The bins on Elm Road"},
+		{"image alt", `<p><img src="cid:1" alt="photo of the bin"></p>`, "[photo of the bin]"},
+		{"empty", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := email.HTMLText(tc.in); got != tc.want {
+				t.Errorf("HTMLText(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCursor(t *testing.T) {
+	for _, s := range []string{"", "1:0", "42:17", "4294967295:4294967295"} {
+		c, err := email.ParseCursor(s)
+		if err != nil || c.String() != s {
+			t.Errorf("ParseCursor(%q) = %v, %v", s, c, err)
+		}
+	}
+	for _, s := range []string{"7", "0:3", "a:1", "1:b", "1:-1", "+1:2", "4294967296:1", "1:2:3", " 1:2"} {
+		if _, err := email.ParseCursor(s); err == nil {
+			t.Errorf("ParseCursor(%q) took it", s)
+		}
+	}
+}
+
+func parse(t *testing.T, m emailfake.Mail) (*channels.Inbound, string) {
+	t.Helper()
+	msg, err := email.Parse(m.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg.Inbound(council, email.Cursor{UIDValidity: 9, UID: 3}, time.Now())
+}
+
+func TestParse(t *testing.T) {
+	in, kind := parse(t, emailfake.Mail{From: "Alice@Town.example", FromName: "Alice Example", Subject: "Bins on Elm Road",
+		MessageID: "abc@town.example", InReplyTo: "reply-1.x@example-council.gov.uk", References: []string{"root@town.example", "reply-1.x@example-council.gov.uk"},
+		Text: "The bins were missed.\n\nOn Tue, 1 Dec 2026, Council wrote:\n> We will come back.\n> Thanks"})
+	if in == nil {
+		t.Fatalf("ignored as %s", kind)
+	}
+	if in.Visibility != channels.Private || in.DedupeKey != "email:abc@town.example" || in.ExternalID != "abc@town.example" ||
+		in.InReplyTo != "reply-1.x@example-council.gov.uk" || in.ConversationID != "root@town.example" ||
+		in.Author.ExternalID != "alice@town.example" || in.Author.DisplayName != "Alice Example" || in.Validate() != nil {
+		t.Errorf("inbound %+v", in)
+	}
+	if in.Text != "Subject: Bins on Elm Road\n\nThe bins were missed." {
+		t.Errorf("text %q", in.Text)
+	}
+
+	in, _ = parse(t, emailfake.Mail{From: "bob@example.org", Subject: "Photo", HTML: "<p>Here is the <b>pothole</b>.</p><p><a href=\"https://maps.example/x\">map</a></p>",
+		Attachments: []emailfake.File{{Name: "pothole.jpg", Type: "image/jpeg", Data: make([]byte, 120*1024)}, {Name: "note.pdf", Type: "application/pdf", Data: []byte("tiny")}}})
+	if in == nil || in.Text != "Subject: Photo\n\nHere is the pothole.\n\nmap (https://maps.example/x)\n\n[attachment: pothole.jpg, 120 KB]\n[attachment: note.pdf, 4 bytes]" {
+		t.Errorf("html with attachments: %q", in.Text)
+	}
+	if strings.Contains(string(in.Raw), "AAAA") {
+		t.Error("an attachment's content was kept")
+	}
+
+	in, _ = parse(t, emailfake.Mail{From: "carol@example.org", Text: "plain wins", HTML: "<p>html loses</p>"})
+	if in == nil || in.Text != "plain wins" {
+		t.Errorf("alternative: %+v", in)
+	}
+
+	// No Message-ID: one made from the bytes, the same each time.
+	m := emailfake.Mail{From: "dan@example.org", Text: "no id", MessageID: "-", Date: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	raw := m.Bytes()
+	a, _ := email.Parse(raw)
+	b, _ := email.Parse(raw)
+	if a.MessageID != b.MessageID || !strings.HasSuffix(a.MessageID, "@message-id.invalid") {
+		t.Errorf("made ids %q %q", a.MessageID, b.MessageID)
+	}
+}
+
+func TestAutoRepliesAndBouncesMakeNoCase(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mail emailfake.Mail
+		want string
+	}{
+		{"auto-submitted", emailfake.Mail{From: "a@example.org", Text: "I am away", Header: map[string]string{"Auto-Submitted": "auto-replied"}}, email.IgnoredAutoReply},
+		{"x-autoreply", emailfake.Mail{From: "a@example.org", Text: "away", Header: map[string]string{"X-Autoreply": "yes"}}, email.IgnoredAutoReply},
+		{"precedence bulk", emailfake.Mail{From: "news@example.org", Text: "offers", Header: map[string]string{"Precedence": "bulk"}}, email.IgnoredAutoReply},
+		{"precedence auto_reply", emailfake.Mail{From: "a@example.org", Text: "away", Header: map[string]string{"Precedence": "auto_reply"}}, email.IgnoredAutoReply},
+		{"dsn", emailfake.Mail{From: "mx@example.org", Text: "Delivery failed", ContentType: "multipart/report; report-type=delivery-status"}, email.IgnoredBounce},
+		{"mailer-daemon", emailfake.Mail{From: "MAILER-DAEMON@mx.example.org", Text: "Undeliverable"}, email.IgnoredBounce},
+		{"postmaster", emailfake.Mail{From: "postmaster@mx.example.org", Text: "Undeliverable"}, email.IgnoredBounce},
+		{"the council's own", emailfake.Mail{From: "Contact@Example-Council.gov.uk", Text: "copy"}, email.IgnoredOwn},
+		{"no sender", emailfake.Mail{From: "undisclosed", Text: "?"}, email.IgnoredNoSender},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if in, kind := parse(t, tc.mail); in != nil || kind != tc.want {
+				t.Errorf("made %+v, kind %q, want %q", in, kind, tc.want)
+			}
+		})
+	}
+	if in, _ := parse(t, emailfake.Mail{From: "a@example.org", Text: "real", Header: map[string]string{"Auto-Submitted": "no"}}); in == nil {
+		t.Error("Auto-Submitted: no was skipped")
+	}
+	if in, _ := parse(t, emailfake.Mail{From: "a@example.org", Text: "from Outlook", Header: map[string]string{"X-Auto-Response-Suppress": "All"}}); in == nil {
+		t.Error("a person's mail from Outlook was skipped")
+	}
+}
+
+func TestSubject(t *testing.T) {
+	for _, tc := range []struct{ subject, text, want string }{
+		{"Bins", "ok", "Re: Bins"},
+		{"RE: Bins", "ok", "RE: Bins"},
+		{"Bins", "Your reference is C-2026-000123.", "Re: Bins [C-2026-000123]"},
+		{"Re: Bins [C-2026-000123]", "Your reference is C-2026-000123.", "Re: Bins [C-2026-000123]"},
+		{"", "ok", "Your message"},
+	} {
+		if got := email.Subject(tc.subject, tc.text); got != tc.want {
+			t.Errorf("Subject(%q, %q) = %q, want %q", tc.subject, tc.text, got, tc.want)
+		}
+	}
+}
+
+// startServers starts the council's IMAP and SMTP servers.
+func startServers(t *testing.T) *emailfake.Server {
+	t.Helper()
+	srv, err := emailfake.Start("127.0.0.1:0", "127.0.0.1:0", emailfake.Username, emailfake.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv
+}
+
+func mailboxOf(t *testing.T, srv *emailfake.Server) *email.Mailbox {
+	t.Helper()
+	s, err := email.ParseIMAPURL(srv.IMAPURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &email.Mailbox{Server: s, Username: emailfake.Username, Password: emailfake.Password, Name: "INBOX", Timeout: 10 * time.Second}
+}
+
+func newPoller(t *testing.T, srv *emailfake.Server) *email.Poller {
+	return &email.Poller{Mailbox: mailboxOf(t, srv), Account: council}
+}
+
+func poll(t *testing.T, p *email.Poller, cursor string) ([]channels.Inbound, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	msgs, next, err := p.Poll(ctx, cursor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs, next
+}
+
+// Mail is read from a real IMAP server oldest first, never marked \Seen;
+// what made no case moves the cursor on; a backlog comes in pages; a
+// repeated poll takes nothing; a new UIDVALIDITY reads the mailbox again
+// with the same dedupe keys.
+func TestPollReadsTheMailbox(t *testing.T) {
+	srv := startServers(t)
+	p := newPoller(t, srv)
+	first := srv.Deliver(emailfake.Mail{From: "alice@town.example", Subject: "Bins", Text: "Missed again"})
+	srv.Deliver(emailfake.Mail{From: "alice@town.example", Text: "Away", Header: map[string]string{"Auto-Submitted": "auto-replied"}})
+	second := srv.Deliver(emailfake.Mail{From: "bob@example.org", Subject: "Pothole", Text: "Station Road"})
+
+	msgs, cursor := poll(t, p, "")
+	if len(msgs) != 2 || msgs[0].ExternalID != first || msgs[1].ExternalID != second {
+		t.Fatalf("polled %+v", msgs)
+	}
+	if want := fmt.Sprintf("%d:3", srv.UIDValidity()); cursor != want {
+		t.Errorf("cursor %q, want %q", cursor, want)
+	}
+	if again, next := poll(t, p, cursor); len(again) != 0 || next != cursor {
+		t.Errorf("a repeated poll took %d, cursor %q", len(again), next)
+	}
+	if n := srv.Seen(); n != 0 {
+		t.Errorf("%d messages marked \\Seen", n)
+	}
+
+	// A first poll starts at the first message nobody has read.
+	if msgs, _ := poll(t, newPoller(t, srv), ""); len(msgs) != 2 {
+		t.Errorf("a first poll of unread mail took %d messages, want 2", len(msgs))
+	}
+
+	var want []string
+	for i := range 120 {
+		want = append(want, srv.Deliver(emailfake.Mail{From: "carol@example.org", Text: fmt.Sprintf("message %d", i)}))
+	}
+	var got []string
+	for polls := 0; ; polls++ {
+		msgs, next := poll(t, p, cursor)
+		if len(msgs) > email.PageSize {
+			t.Fatalf("%d messages in one poll", len(msgs))
+		}
+		for _, m := range msgs {
+			got = append(got, m.ExternalID)
+		}
+		if next == cursor {
+			if polls != 3 {
+				t.Errorf("%d polls, want 3 pages", polls)
+			}
+			break
+		}
+		cursor = next
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("backlog polled out of order or incomplete: %d of %d", len(got), len(want))
+	}
+
+	// The server renumbers the mailbox: read again from the first
+	// message, with the dedupe keys of before.
+	srv.Renumber()
+	msgs, next := poll(t, p, cursor)
+	if len(msgs) != email.PageSize-1 || msgs[0].DedupeKey != "email:"+first || !strings.HasPrefix(next, fmt.Sprint(srv.UIDValidity())+":") {
+		t.Errorf("after a new UIDVALIDITY: %d messages from %s (want %s), cursor %s", len(msgs), msgs[0].DedupeKey, first, next)
+	}
+	if _, _, err := p.Poll(context.Background(), "garbage"); err == nil {
+		t.Error("a bad cursor was taken")
+	}
+}
+
+// Where the server offers IDLE, a poll that found nothing waits for new
+// mail and takes it when it comes.
+func TestPollWaitsInIdle(t *testing.T) {
+	srv := startServers(t)
+	p := newPoller(t, srv)
+	_, cursor := poll(t, p, "")
+	p.IdleFor = 10 * time.Second
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		srv.Deliver(emailfake.Mail{From: "dan@example.org", Text: "Streetlight out"})
+	}()
+	start := time.Now()
+	msgs, cursor := poll(t, p, cursor)
+	if len(msgs) != 1 || time.Since(start) > 5*time.Second {
+		t.Errorf("%d messages after %s", len(msgs), time.Since(start))
+	}
+	// Nothing comes: the poll ends 2 s before its deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	start = time.Now()
+	msgs, next, err := p.Poll(ctx, cursor)
+	if took := time.Since(start); err != nil || len(msgs) != 0 || next != cursor || took < 900*time.Millisecond || took > 2500*time.Millisecond {
+		t.Errorf("idle without mail: %d messages, %v after %s (cursor %s)", len(msgs), err, took, next)
+	}
+}
+
+// A first poll takes the mail nobody has read, not what was dealt with
+// before the inbox came: with all of it read, it starts at the end.
+func TestFirstPollStartsAtUnreadMail(t *testing.T) {
+	srv := startServers(t)
+	srv.Append((&emailfake.Mail{From: "old@example.org", Text: "answered last year"}).Bytes(), time.Now(), `\Seen`)
+	unread := srv.Deliver(emailfake.Mail{From: "alice@town.example", Text: "still waiting"})
+	srv.Append((&emailfake.Mail{From: "bob@example.org", Text: "read, after an unread one"}).Bytes(), time.Now(), `\Seen`)
+	msgs, _ := poll(t, newPoller(t, srv), "")
+	if len(msgs) != 2 || msgs[0].ExternalID != unread {
+		t.Errorf("first poll took %+v", msgs)
+	}
+
+	read := startServers(t)
+	read.Append((&emailfake.Mail{From: "old@example.org", Text: "answered"}).Bytes(), time.Now(), `\Seen`)
+	msgs, cursor := poll(t, newPoller(t, read), "")
+	if want := fmt.Sprintf("%d:1", read.UIDValidity()); len(msgs) != 0 || cursor != want {
+		t.Errorf("first poll of a read mailbox: %d messages, cursor %s, want %s", len(msgs), cursor, want)
+	}
+	later := read.Deliver(emailfake.Mail{From: "carol@example.org", Text: "new"})
+	if msgs, _ := poll(t, newPoller(t, read), cursor); len(msgs) != 1 || msgs[0].ExternalID != later {
+		t.Errorf("after the first poll: %+v", msgs)
+	}
+}
+
+func TestPollRefusedLogin(t *testing.T) {
+	srv := startServers(t)
+	p := newPoller(t, srv)
+	srv.Revoke()
+	_, c, err := p.Poll(context.Background(), "5:1")
+	if !errors.Is(err, email.ErrLoginRefused) || c != "5:1" {
+		t.Errorf("refused login: %v, cursor %q", err, c)
+	}
+}
+
+func newSender(t *testing.T, srv *emailfake.Server) *email.Sender {
+	s, err := email.ParseSMTPURL(srv.SMTPURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &email.Sender{Server: s, Username: emailfake.Username, Password: emailfake.Password, From: emailfake.Address, Mailbox: mailboxOf(t, srv)}
+}
+
+func TestSend(t *testing.T) {
+	srv := startServers(t)
+	snd := newSender(t, srv)
+	first := srv.Deliver(emailfake.Mail{From: "alice@town.example", Subject: "Bins on Elm Road", Text: "Missed", References: []string{"old@town.example"}})
+
+	var recorded []string
+	ids, err := snd.Send(context.Background(), channels.Outbound{MessageID: 7, Account: "council-email", Visibility: channels.Private,
+		Text: "Thanks Alice — the crew comes back tomorrow.\nYour reference is C-2026-000042.", Recipient: "alice@town.example", InReplyTo: first},
+		func(_ int, id string) error { recorded = append(recorded, id); return nil })
+	if err != nil || len(ids) != 1 || len(recorded) != 1 {
+		t.Fatalf("%v %v", ids, err)
+	}
+	sent := srv.Sent()
+	if len(sent) != 1 {
+		t.Fatalf("%d mails sent", len(sent))
+	}
+	s := sent[0]
+	if s.To != "alice@town.example" || s.From != emailfake.Address || s.MessageID != ids[0] || !strings.HasSuffix(s.MessageID, "@example-council.gov.uk") ||
+		s.InReplyTo != first || strings.Join(s.References, " ") != "old@town.example "+first ||
+		s.Subject != "Re: Bins on Elm Road [C-2026-000042]" || !strings.HasPrefix(s.ContentType, "text/plain") || s.Encoding != "quoted-printable" ||
+		s.Text != "Thanks Alice — the crew comes back tomorrow.\nYour reference is C-2026-000042." {
+		t.Errorf("sent %+v", s)
+	}
+
+	// No message named: the resident's latest mail is answered.
+	latest := srv.Deliver(emailfake.Mail{From: "alice@town.example", Subject: "Re: Bins on Elm Road", Text: "Thanks", InReplyTo: ids[0], References: []string{first, ids[0]}})
+	if _, err := snd.Send(context.Background(), channels.Outbound{MessageID: 8, Visibility: channels.Private, Text: "You're welcome", Recipient: "alice@town.example"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if s := srv.Sent()[1]; s.InReplyTo != latest || s.Subject != "Re: Bins on Elm Road" || len(s.References) != 3 {
+		t.Errorf("answering the latest: %+v", s)
+	}
+
+	// Too long: refused with the count.
+	_, err = snd.Send(context.Background(), channels.Outbound{MessageID: 9, Visibility: channels.Private, Text: strings.Repeat("a", email.MaxTextLength+1), Recipient: "alice@town.example"}, nil)
+	if se := channels.AsSendError(err); se.Kind != channels.Permanent || !strings.Contains(se.Reason, "100001 characters") {
+		t.Errorf("too long: %v", err)
+	}
+	if _, err := snd.Send(context.Background(), channels.Outbound{MessageID: 10, Visibility: channels.Public, Text: "x", Recipient: "alice@town.example"}, nil); channels.AsSendError(err).Kind != channels.Permanent {
+		t.Errorf("public: %v", err)
+	}
+}
+
+func TestSendErrors(t *testing.T) {
+	srv := startServers(t)
+	snd := newSender(t, srv)
+	out := channels.Outbound{MessageID: 1, Visibility: channels.Private, Text: "ok", Recipient: "bob@example.org"}
+	for _, tc := range []struct {
+		code int
+		want channels.SendErrorKind
+	}{{451, channels.Retryable}, {421, channels.Retryable}, {554, channels.Permanent}, {550, channels.Permanent}} {
+		srv.FailNext(1, tc.code)
+		_, err := snd.Send(context.Background(), out, nil)
+		if se := channels.AsSendError(err); se.Kind != tc.want || se.Status != tc.code || strings.Contains(se.Reason, "bob@") ||
+			!strings.Contains(se.Reason, "the resident's address") {
+			t.Errorf("%d: %+v", tc.code, se)
+		}
+	}
+	if _, err := snd.Send(context.Background(), out, nil); err != nil {
+		t.Errorf("after the failures: %v", err)
+	}
+	srv.Revoke()
+	if se := channels.AsSendError(func() error { _, err := snd.Send(context.Background(), out, nil); return err }()); se.Kind != channels.Unauthorised {
+		t.Errorf("revoked: %+v", se)
+	}
+	// SMTP alone refuses the password (535), the mailbox not being asked.
+	snd.Mailbox = nil
+	if se := channels.AsSendError(func() error { _, err := snd.Send(context.Background(), out, nil); return err }()); se.Kind != channels.Unauthorised || se.Status != 535 {
+		t.Errorf("535: %+v", se)
+	}
+	snd.Server.Addr = "127.0.0.1:1"
+	if se := channels.AsSendError(func() error { _, err := snd.Send(context.Background(), out, nil); return err }()); se.Kind != channels.Retryable {
+		t.Errorf("no server: %+v", se)
+	}
+}
+
+func TestServerURLs(t *testing.T) {
+	for _, tc := range []struct {
+		url      string
+		imap     bool
+		addr     string
+		security email.Security
+	}{
+		{"imaps://mail.example", true, "mail.example:993", email.ImplicitTLS},
+		{"imap://127.0.0.1:1143", true, "127.0.0.1:1143", email.StartTLS},
+		{"imap+plain://mail.example", true, "mail.example:143", email.Plain},
+		{"smtps://mail.example", false, "mail.example:465", email.ImplicitTLS},
+		{"smtp://127.0.0.1:1025", false, "127.0.0.1:1025", email.StartTLS},
+	} {
+		parse := email.ParseSMTPURL
+		if tc.imap {
+			parse = email.ParseIMAPURL
+		}
+		s, err := parse(tc.url)
+		if err != nil || s.Addr != tc.addr || s.Security != tc.security {
+			t.Errorf("%s: %+v %v", tc.url, s, err)
+		}
+	}
+	for _, bad := range []string{"http://x", "imap://", "imap://u:p@host", "imap://host/INBOX", "::"} {
+		if _, err := email.ParseIMAPURL(bad); err == nil {
+			t.Errorf("%s taken", bad)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, m := range []emailfake.Mail{
+		{From: "a@example.org", Subject: "x", Text: "hello", MessageID: "1@x"},
+		{From: "a@example.org", HTML: "<p>hi</p>", Attachments: []emailfake.File{{Name: "a.pdf", Type: "application/pdf", Data: []byte("%PDF")}}},
+		{From: "mx@example.org", Text: "bounce", ContentType: "multipart/report; report-type=delivery-status"},
+	} {
+		f.Add(m.Bytes())
+	}
+	f.Add([]byte("From: a@b\r\n\r\nbody"))
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\n--x--"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		m, err := email.Parse(raw)
+		if err != nil {
+			return
+		}
+		in, kind := m.Inbound(council, email.Cursor{UIDValidity: 1, UID: 1}, time.Now())
+		if in == nil {
+			if kind == "" {
+				t.Error("no message and no reason")
+			}
+			return
+		}
+		if err := in.Validate(); err != nil {
+			t.Errorf("an invalid message: %v", err)
+		}
+		if !strings.HasPrefix(in.DedupeKey, "email:") || in.Author.ExternalID != strings.ToLower(in.Author.ExternalID) {
+			t.Errorf("keys %q %q", in.DedupeKey, in.Author.ExternalID)
+		}
+	})
+}
+
+func FuzzParseCursor(f *testing.F) {
+	for _, s := range []string{"", "1:0", "42:17", "x", "1:", ":1", "4294967296:0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := email.ParseCursor(s)
+		if err != nil {
+			return
+		}
+		if c.String() != s {
+			t.Errorf("ParseCursor(%q) writes back as %q", s, c.String())
+		}
+		if again, err := email.ParseCursor(c.String()); err != nil || again != c {
+			t.Errorf("round trip of %q: %v %v", s, again, err)
+		}
+	})
+}
+
+func FuzzHTMLText(f *testing.F) {
+	f.Add("<p>Hello<br>there &amp; <a href=\"https://x\">link</a></p>")
+	f.Add("<table><tr><td><ul><li>x")
+	f.Add("<pre>\n\n\n\n</pre>")
+	f.Fuzz(func(t *testing.T, in string) {
+		if out := email.HTMLText(in); strings.Contains(out, "\n\n\n") {
+			t.Errorf("more than one blank line: %q", out)
+		}
+	})
+}
