@@ -37,14 +37,17 @@ const (
 	// ActLinkContacts is linking a resident's identities into one contact,
 	// and unlinking one again, on contacts the user sees.
 	ActLinkContacts Action = "link_contacts"
+	// ActReport is reading the supervisors' figures (the live dashboard)
+	// of the teams in the user's scope.
+	ActReport Action = "report"
 )
 
 // grants is what each role may do. Advisers and supervisors may do it only
 // to the cases of the teams they belong to; admins to every case.
 var grants = map[string][]Action{
 	RoleAdviser:    {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActLinkContacts},
-	RoleSupervisor: {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActAssignTeam, ActMove, ActPrioritise, ActReadRules, ActLinkContacts},
-	RoleAdmin:      {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActAssignTeam, ActMove, ActPrioritise, ActReadRules, ActLinkContacts},
+	RoleSupervisor: {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActAssignTeam, ActMove, ActPrioritise, ActReadRules, ActLinkContacts, ActReport},
+	RoleAdmin:      {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActAssignTeam, ActMove, ActPrioritise, ActReadRules, ActLinkContacts, ActReport},
 }
 
 // Allowed says whether role may do act (to cases in its scope).

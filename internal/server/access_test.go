@@ -28,6 +28,7 @@ var promised = map[cases.Action][]string{
 	cases.ActReadRules:  {"supervisor", "admin"},
 
 	cases.ActLinkContacts: {"adviser", "supervisor", "admin"},
+	cases.ActReport:       {"supervisor", "admin"},
 }
 
 // accessSample is a request that does one action of a route.
