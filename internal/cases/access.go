@@ -37,6 +37,9 @@ const (
 	// ActLinkContacts is linking a resident's identities into one contact,
 	// and unlinking one again, on contacts the user sees.
 	ActLinkContacts Action = "link_contacts"
+	// ActReport is reading the supervisors' figures (the live dashboard)
+	// of the teams in the user's scope.
+	ActReport Action = "report"
 	// ActExport is exporting the rows behind the supervisors' figures: a
 	// row per case and a row per message, without message text.
 	ActExport Action = "export"
@@ -49,9 +52,9 @@ const (
 var grants = map[string][]Action{
 	RoleAdviser: {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActLinkContacts},
 	RoleSupervisor: {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActAssignTeam, ActMove, ActPrioritise, ActReadRules, ActLinkContacts,
-		ActExport},
+		ActReport, ActExport},
 	RoleAdmin: {ActRead, ActReply, ActNote, ActStatus, ActAssignSelf, ActAssignTeam, ActMove, ActPrioritise, ActReadRules, ActLinkContacts,
-		ActExport, ActExportText},
+		ActReport, ActExport, ActExportText},
 }
 
 // Allowed says whether role may do act (to cases in its scope).

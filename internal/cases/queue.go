@@ -22,9 +22,14 @@ type QueueFilter struct {
 	Channel  string
 	Priority string
 	Tag      string
-	// Mine shows only the actor's cases; Unassigned only nobody's.
+	// Mine shows only the actor's cases; Unassigned only nobody's;
+	// AssigneeID only that user's.
 	Mine       bool
 	Unassigned bool
+	AssigneeID int64
+	// SLA is an SLA state of the case (CaseBreached, CaseWarned,
+	// CaseAtRisk): the cases the supervisors' figure of that name counts.
+	SLA string
 	// Page counts from 1; PageSize defaults to 50.
 	Page     int
 	PageSize int
@@ -49,6 +54,8 @@ type QueueCounts struct {
 	Unassigned int            `json:"unassigned"`
 	Channel    map[string]int `json:"channel"`
 	Priority   map[string]int `json:"priority"`
+	// SLA counts the cases in each SLA state (breached, warned, at_risk).
+	SLA map[string]int `json:"sla"`
 	// Status counts the cases of each status still with the council or
 	// the resident (new, open, awaiting resident) in the team chosen.
 	Status map[string]int `json:"status"`
@@ -75,6 +82,20 @@ type QueuePage struct {
 	Pages    int         `json:"pages"`
 	Counts   QueueCounts `json:"counts"`
 }
+
+// ErrInvalidSLAState is an SLA state the queue does not know.
+var ErrInvalidSLAState = errors.New("unknown SLA state")
+
+// SLA states of a whole case, that the queue filters by (QueueFilter.SLA)
+// as the supervisors' figures count them (store.SLAState).
+const (
+	CaseBreached = store.SLABreached
+	CaseWarned   = store.SLAWarned
+	CaseAtRisk   = store.SLAAtRisk
+)
+
+// SLAStates are the SLA states of a case the queue filters by, in order.
+var SLAStates = []string{CaseBreached, CaseWarned, CaseAtRisk}
 
 // Errors of Next.
 var (
@@ -124,6 +145,15 @@ func (s *Service) Queue(ctx context.Context, actor Actor, f QueueFilter) (QueueP
 			return QueuePage{}, ErrInvalidStatus
 		}
 	}
+	now := time.Now()
+	var slaCond string
+	var slaArgs []any
+	if f.SLA != "" {
+		var ok bool
+		if slaCond, slaArgs, ok = store.SLAState(f.SLA, now); !ok {
+			return QueuePage{}, ErrInvalidSLAState
+		}
+	}
 	if f.PageSize <= 0 || f.PageSize > 200 {
 		f.PageSize = 50
 	}
@@ -136,22 +166,29 @@ func (s *Service) Queue(ctx context.Context, actor Actor, f QueueFilter) (QueueP
 		return QueuePage{}, err
 	}
 	out := QueuePage{Rows: []QueueRow{}, Page: f.Page, PageSize: f.PageSize,
-		Counts: QueueCounts{Channel: map[string]int{}, Priority: map[string]int{}, Status: map[string]int{}, Tag: []TagCount{}}}
+		Counts: QueueCounts{Channel: map[string]int{}, Priority: map[string]int{}, Status: map[string]int{}, SLA: map[string]int{}, Tag: []TagCount{}}}
 
 	scope := ` FROM cases c WHERE c.team_id = ANY(?) AND c.status = ANY(?)`
 	scopeArgs := []any{store.Int64s(teams), store.Strings(f.Statuses)}
 
 	// Counts within the scope.
 	var groups []struct {
-		Channel    string
-		Priority   string
-		Unassigned bool
-		Mine       bool
-		N          int
+		Channel                  string
+		Priority                 string
+		Unassigned               bool
+		Mine                     bool
+		N                        int
+		Breached, Warned, AtRisk int
 	}
+	breached, bArgs, _ := store.SLAState(store.SLABreached, now)
+	warned, wArgs, _ := store.SLAState(store.SLAWarned, now)
+	atRisk, rArgs, _ := store.SLAState(store.SLAAtRisk, now)
+	countArgs := append(append(append(append([]any{actor.UserID}, bArgs...), wArgs...), rArgs...), scopeArgs...)
 	if err := db.Raw(`SELECT c.channel, c.priority, c.assignee_id IS NULL AS unassigned,
-		coalesce(c.assignee_id = ?, false) AS mine, count(*) AS n`+scope+` GROUP BY 1, 2, 3, 4`,
-		append([]any{actor.UserID}, scopeArgs...)...).Scan(&groups).Error; err != nil {
+		coalesce(c.assignee_id = ?, false) AS mine, count(*) AS n,
+		count(*) FILTER (WHERE `+breached+`) AS breached, count(*) FILTER (WHERE `+warned+`) AS warned,
+		count(*) FILTER (WHERE `+atRisk+`) AS at_risk`+scope+` GROUP BY 1, 2, 3, 4`,
+		countArgs...).Scan(&groups).Error; err != nil {
 		return QueuePage{}, err
 	}
 	for _, g := range groups {
@@ -164,6 +201,9 @@ func (s *Service) Queue(ctx context.Context, actor Actor, f QueueFilter) (QueueP
 		if g.Mine {
 			out.Counts.Mine += g.N
 		}
+		out.Counts.SLA[store.SLABreached] += g.Breached
+		out.Counts.SLA[store.SLAWarned] += g.Warned
+		out.Counts.SLA[store.SLAAtRisk] += g.AtRisk
 	}
 
 	var statuses []struct {
@@ -202,6 +242,14 @@ func (s *Service) Queue(ctx context.Context, actor Actor, f QueueFilter) (QueueP
 	}
 	if f.Unassigned {
 		where += ` AND c.assignee_id IS NULL`
+	}
+	if f.AssigneeID != 0 {
+		where += ` AND c.assignee_id = ?`
+		args = append(args, f.AssigneeID)
+	}
+	if slaCond != "" {
+		where += ` AND ` + slaCond
+		args = append(args, slaArgs...)
 	}
 	if err := db.Raw(`SELECT count(*)`+where, args...).Scan(&out.Total).Error; err != nil {
 		return QueuePage{}, err
@@ -248,7 +296,7 @@ func (s *Service) Queue(ctx context.Context, actor Actor, f QueueFilter) (QueueP
 	}
 	err = audit(db, actor, "queue.listed", 0, map[string]any{
 		"team": f.Team, "statuses": f.Statuses, "channel": f.Channel, "priority": f.Priority, "tag": f.Tag,
-		"mine": f.Mine, "unassigned": f.Unassigned, "page": f.Page, "count": len(out.Rows),
+		"mine": f.Mine, "unassigned": f.Unassigned, "assignee_id": f.AssigneeID, "sla": f.SLA, "page": f.Page, "count": len(out.Rows),
 	})
 	return out, err
 }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/citizeninbox/inbox/internal/cases"
 	"github.com/citizeninbox/inbox/internal/channels"
+	"github.com/citizeninbox/inbox/internal/reports"
 )
 
 // The queue lists waiting cases by SLA deadline, then priority, then age;
@@ -162,5 +165,89 @@ func TestNextUnderConcurrency(t *testing.T) {
 	db.Raw(`SELECT count(*) FROM audit_events WHERE action = 'case.claimed'`).Scan(&claimed)
 	if claimed != 15 {
 		t.Errorf("%d claims audited, want 15", claimed)
+	}
+}
+
+// The queue filtered by an SLA state, or by an adviser, lists exactly the
+// cases the supervisors' figure of that name counts, so following a
+// figure of the dashboard shows the cases behind it.
+func TestQueueSLAAndAssigneeFiltersMatchTheFigures(t *testing.T) {
+	svc, db := newService(t)
+	who := newActors(t, db)
+	ctx := context.Background()
+	var ins []channels.Inbound
+	for i := range 5 {
+		ins = append(ins, msg(channels.Private, fmt.Sprint("s", i), fmt.Sprint("message ", i), ""))
+	}
+	st := storeBatch(t, svc, db, ins...)
+	id := func(i int) int64 { return st[i].CaseID }
+	db.Exec(`UPDATE cases SET first_response_due = NULL, first_response_warn_at = NULL, resolution_due = NULL,
+		resolution_warn_at = NULL, next_response_due = NULL, next_response_warn_at = NULL`)
+	// 0 breached; 1 warned and due within the hour; 2 due in three hours;
+	// 3 none running, assigned to the adviser; 4 open, breached, the
+	// adviser's too.
+	db.Exec(`UPDATE cases SET first_response_due = now() - interval '1 hour', first_response_warn_at = now() - interval '2 hours' WHERE id = ?`, id(0))
+	db.Exec(`UPDATE cases SET first_response_due = now() + interval '30 minutes', first_response_warn_at = now() - interval '5 minutes' WHERE id = ?`, id(1))
+	db.Exec(`UPDATE cases SET first_response_due = now() + interval '3 hours', first_response_warn_at = now() + interval '2 hours' WHERE id = ?`, id(2))
+	db.Exec(`UPDATE cases SET assignee_id = ? WHERE id IN (?, ?)`, who.adviser.UserID, id(3), id(4))
+	db.Exec(`UPDATE cases SET status = 'open', first_response_due = now() - interval '10 minutes' WHERE id = ?`, id(4))
+
+	all := []string{cases.StatusNew, cases.StatusOpen, cases.StatusAwaitingResident}
+	list := func(f cases.QueueFilter) (cases.QueuePage, []int64) {
+		t.Helper()
+		f.Statuses = all
+		p, err := svc.Queue(ctx, who.supervisor, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for _, r := range p.Rows {
+			ids = append(ids, r.ID)
+		}
+		slices.Sort(ids)
+		return p, ids
+	}
+	var team int64
+	db.Raw(`SELECT id FROM teams WHERE slug = 'contact-centre'`).Scan(&team)
+	live, err := reports.LiveFigures(ctx, db, []int64{team}, time.Now())
+	if err != nil || len(live.Teams) != 1 {
+		t.Fatalf("live figures: %v %+v", err, live.Teams)
+	}
+	figures := live.Teams[0]
+	for _, tc := range []struct {
+		state  string
+		figure int64
+		want   []int64
+	}{
+		{cases.CaseBreached, figures.Breached, []int64{id(0), id(4)}},
+		{cases.CaseWarned, figures.Warned, []int64{id(1)}},
+		{cases.CaseAtRisk, figures.AtRisk, []int64{id(1)}},
+	} {
+		p, got := list(cases.QueueFilter{SLA: tc.state})
+		if !slices.Equal(got, tc.want) || int64(p.Total) != tc.figure || int64(p.Counts.SLA[tc.state]) != tc.figure {
+			t.Errorf("%s: the queue lists %v (total %d, counted %d), want %v; the figure says %d",
+				tc.state, got, p.Total, p.Counts.SLA[tc.state], tc.want, tc.figure)
+		}
+	}
+	p, got := list(cases.QueueFilter{AssigneeID: who.adviser.UserID})
+	var open int64 = -1
+	for _, a := range figures.Advisers {
+		if a.UserID == who.adviser.UserID {
+			open = a.Open
+		}
+	}
+	if !slices.Equal(got, []int64{id(3), id(4)}) || int64(p.Total) != open {
+		t.Errorf("the adviser's cases: %v (total %d), the figure says %d", got, p.Total, open)
+	}
+	if _, got := list(cases.QueueFilter{AssigneeID: who.adviser.UserID, SLA: cases.CaseBreached}); !slices.Equal(got, []int64{id(4)}) {
+		t.Errorf("the adviser's breached cases: %v", got)
+	}
+	if _, err := svc.Queue(ctx, who.supervisor, cases.QueueFilter{SLA: "late"}); !errors.Is(err, cases.ErrInvalidSLAState) {
+		t.Errorf("an unknown SLA state: %v", err)
+	}
+	// Another team's supervisor sees none of them, whatever the filter.
+	p, err = svc.Queue(ctx, who.outsider, cases.QueueFilter{SLA: cases.CaseBreached, Statuses: all})
+	if err != nil || p.Total != 0 {
+		t.Errorf("outsider: %v total %d", err, p.Total)
 	}
 }

@@ -15,7 +15,7 @@ import (
 const OnlineWithin = 2 * time.Minute
 
 // AtRiskWithin is how soon a deadline must fall for its case to be at risk.
-const AtRiskWithin = time.Hour
+const AtRiskWithin = store.SLAAtRiskWithin
 
 // Live are the figures of the supervisors' dashboard and of /metrics, read
 // from PostgreSQL at one moment so every replica shows the same.
@@ -73,14 +73,11 @@ type UnhealthyAccount struct {
 	Reason              string
 }
 
-// Live conditions on cases, as the cases_sla_refresh trigger decides which
-// targets run.
+// Live conditions on cases: still being worked on; waiting for the
+// council's answer, and since when. The SLA states are store.SLAState's,
+// as the queue filters by them.
 const (
 	liveCase    = `c.status IN ('new', 'open', 'awaiting_resident')`
-	frRunning   = `(c.first_response_at IS NULL AND c.first_response_due IS NOT NULL)`
-	nrRunning   = `(c.next_response_due IS NOT NULL AND (c.last_response_at IS NULL OR c.last_response_at < c.next_response_started_at))`
-	rsRunning   = `(c.resolved_at IS NULL AND c.resolution_paused_at IS NULL AND c.resolution_due IS NOT NULL)`
-	warnedCase  = `((` + frRunning + ` AND c.first_response_warn_at <= ? AND c.first_response_due > ?) OR (` + nrRunning + ` AND c.next_response_warn_at <= ? AND c.next_response_due > ?) OR (` + rsRunning + ` AND c.resolution_warn_at <= ? AND c.resolution_due > ?))`
 	waitingCase = `(c.status IN ('new', 'open') AND (c.first_response_at IS NULL OR (c.next_response_started_at IS NOT NULL AND (c.last_response_at IS NULL OR c.last_response_at < c.next_response_started_at))))`
 	waitingFrom = `CASE WHEN c.first_response_at IS NULL THEN c.first_message_at ELSE c.next_response_started_at END`
 )
@@ -136,12 +133,16 @@ func LiveFigures(ctx context.Context, db *gorm.DB, teams []int64, now time.Time)
 		TeamID                   int64
 		Breached, Warned, AtRisk int64
 	}
+	breached, bArgs, _ := store.SLAState(store.SLABreached, now)
+	warned, wArgs, _ := store.SLAState(store.SLAWarned, now)
+	atRisk, rArgs, _ := store.SLAState(store.SLAAtRisk, now)
+	args = append(append(append(bArgs, wArgs...), rArgs...), ids)
 	if err := db.Raw(`SELECT c.team_id,
-			count(*) FILTER (WHERE c.sla_due_at < ?) AS breached,
-			count(*) FILTER (WHERE `+warnedCase+`) AS warned,
-			count(*) FILTER (WHERE c.sla_due_at >= ? AND c.sla_due_at < ?) AS at_risk
+			count(*) FILTER (WHERE `+breached+`) AS breached,
+			count(*) FILTER (WHERE `+warned+`) AS warned,
+			count(*) FILTER (WHERE `+atRisk+`) AS at_risk
 		FROM cases c WHERE `+liveCase+` AND c.team_id = ANY(?) AND c.sla_due_at IS NOT NULL GROUP BY 1`,
-		now, now, now, now, now, now, now, now, now.Add(AtRiskWithin), ids).Scan(&sla).Error; err != nil {
+		args...).Scan(&sla).Error; err != nil {
 		return Live{}, err
 	}
 	for _, r := range sla {

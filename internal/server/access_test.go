@@ -29,6 +29,7 @@ var promised = map[cases.Action][]string{
 
 	cases.ActLinkContacts: {"adviser", "supervisor", "admin"},
 
+	cases.ActReport:     {"supervisor", "admin"},
 	cases.ActExport:     {"supervisor", "admin"},
 	cases.ActExportText: {"admin"},
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"gorm.io/gorm"
 
 	"github.com/citizeninbox/inbox/internal/reports"
 )
@@ -72,4 +73,12 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.atRisk, float64(t.AtRisk), t.Slug)
 		gauge(c.online, float64(t.Online), t.Slug)
 	}
+}
+
+// liveReports gives the pages the live figures (the supervisors'
+// dashboard), from the same query as /metrics.
+type liveReports struct{ db *gorm.DB }
+
+func (l liveReports) Live(ctx context.Context, teams []int64, now time.Time) (reports.Live, error) {
+	return reports.LiveFigures(ctx, l.db, teams, now)
 }

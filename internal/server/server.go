@@ -244,7 +244,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	if s.ui, err = web.New(ctx, web.Options{
-		Users: s.Auth, Cases: s.Cases, Bus: s.Bus, DB: sqlDB, PublicURL: opts.Env.PublicURL, Log: opts.Log.With("role", "web"),
+		Users: s.Auth, Cases: s.Cases, Reports: liveReports{s.DB}, Bus: s.Bus, DB: sqlDB, PublicURL: opts.Env.PublicURL, Log: opts.Log.With("role", "web"),
 	}); err != nil {
 		return nil, err
 	}

@@ -66,9 +66,13 @@ type queueFilter struct {
 	Channel  string
 	Priority string
 	Tag      string
-	// Assigned is "", "mine" or "unassigned".
+	// Assigned is "", "mine", "unassigned" or a user's id (the cases
+	// assigned to them; Assignee).
 	Assigned string
-	Page     int
+	Assignee int64
+	// SLA is an SLA state: breached, warned or at_risk.
+	SLA  string
+	Page int
 }
 
 // filterSelect is a filter chosen from a list, by its query name.
@@ -92,14 +96,19 @@ var queueStatuses = []string{cases.StatusNew, cases.StatusOpen, cases.StatusAwai
 func parseQueueFilter(r *request) queueFilter {
 	q := r.QueryParams()
 	f := queueFilter{Team: q.Get("team"), Channel: q.Get("channel"), Priority: q.Get("priority"), Tag: q.Get("tag"),
-		Assigned: q.Get("assigned")}
+		Assigned: q.Get("assigned"), SLA: q.Get("sla")}
 	for _, st := range q["status"] {
 		if slices.Contains(queueStatuses, st) && !slices.Contains(f.Statuses, st) {
 			f.Statuses = append(f.Statuses, st)
 		}
 	}
-	if f.Assigned != "mine" && f.Assigned != "unassigned" {
+	if id, err := strconv.ParseInt(f.Assigned, 10, 64); err == nil && id > 0 {
+		f.Assignee, f.Assigned = id, strconv.FormatInt(id, 10)
+	} else if f.Assigned != "mine" && f.Assigned != "unassigned" {
 		f.Assigned = ""
+	}
+	if !slices.Contains(cases.SLAStates, f.SLA) {
+		f.SLA = ""
 	}
 	f.Page, _ = strconv.Atoi(q.Get("page"))
 	f.Page = max(f.Page, 1)
@@ -109,7 +118,8 @@ func parseQueueFilter(r *request) queueFilter {
 // query is the filter as a query string, without the page.
 func (f queueFilter) query() string {
 	v := url.Values{}
-	for k, val := range map[string]string{"team": f.Team, "channel": f.Channel, "priority": f.Priority, "tag": f.Tag, "assigned": f.Assigned} {
+	for k, val := range map[string]string{"team": f.Team, "channel": f.Channel, "priority": f.Priority, "tag": f.Tag,
+		"assigned": f.Assigned, "sla": f.SLA} {
 		if val != "" {
 			v.Set(k, val)
 		}
@@ -150,7 +160,8 @@ func (u *UI) queueData(r *request) (queueData, error) {
 	f := parseQueueFilter(r)
 	filter := cases.QueueFilter{
 		Team: f.Team, Statuses: f.Statuses, Channel: f.Channel, Priority: f.Priority, Tag: f.Tag,
-		Mine: f.Assigned == "mine", Unassigned: f.Assigned == "unassigned", Page: f.Page, PageSize: queuePageSize,
+		Mine: f.Assigned == "mine", Unassigned: f.Assigned == "unassigned", AssigneeID: f.Assignee, SLA: f.SLA,
+		Page: f.Page, PageSize: queuePageSize,
 	}
 	p, err := u.cases.Queue(ctx, actor, filter)
 	if err == nil && len(p.Rows) == 0 && p.Pages > 0 && f.Page > p.Pages {
@@ -240,15 +251,34 @@ func (u *UI) queueData(r *request) (queueData, error) {
 	if f.Tag != "" && !tagged {
 		tags = append(tags, option{Value: f.Tag, Label: f.Tag, Selected: true, Uncounted: true})
 	}
+	deadline := []option{{Value: "", Label: "Any deadline", Count: p.Counts.All, Selected: f.SLA == ""}}
+	for _, st := range cases.SLAStates {
+		deadline = append(deadline, option{Value: st, Label: name(slaNames, st), Count: p.Counts.SLA[st], Selected: f.SLA == st})
+	}
 	d.Selects = []filterSelect{
 		{"channel", "Channel", countOptions(p.Counts.Channel, channelNames, f.Channel, "All channels", p.Counts.All)},
 		{"priority", "Priority", prio},
+		{"sla", "Deadline", deadline},
 		{"tag", "Tag", tags},
 	}
 	d.Assign = []option{
 		{Value: "", Label: "Anyone or no one", Count: p.Counts.All, Selected: f.Assigned == ""},
 		{Value: "mine", Label: "Assigned to me", Count: p.Counts.Mine, Selected: f.Assigned == "mine"},
 		{Value: "unassigned", Label: "Unassigned", Count: p.Counts.Unassigned, Selected: f.Assigned == "unassigned"},
+	}
+	if f.Assignee != 0 && f.Assignee != actor.UserID {
+		// From the dashboard: one adviser's cases.
+		names, err := u.cases.UserNames(ctx, []int64{f.Assignee})
+		if err != nil {
+			return queueData{}, err
+		}
+		who, ok := names[f.Assignee]
+		if !ok {
+			who = "a user who does not exist"
+		}
+		d.Assign = append(d.Assign, option{Value: f.Assigned, Label: "Assigned to " + who, Selected: true, Uncounted: true})
+	} else if f.Assignee != 0 {
+		d.Assign[1].Selected = true
 	}
 	return d, nil
 }
@@ -332,6 +362,12 @@ var channelNames = map[string]string{
 	"sms": "SMS", "mastodon": "Mastodon", "bluesky": "Bluesky", "email": "Email",
 }
 
+// slaNames are the SLA states as the queue's filter and the dashboard
+// name them.
+var slaNames = map[string]string{
+	cases.CaseBreached: "Breached", cases.CaseWarned: "Past the warning time", cases.CaseAtRisk: "Due within the hour",
+}
+
 var priorityNames = map[string]string{"low": "Low", "normal": "Normal", "high": "High", "urgent": "Urgent"}
 
 var statusNames = map[string]string{
@@ -348,6 +384,10 @@ func name(names map[string]string, k string) string {
 // funcs are the templates' helpers. Everything they return is text that
 // html/template escapes; none returns template.HTML.
 var funcs = template.FuncMap{
+	// may says whether the role may do the action (cases.Allowed), for
+	// the navigation.
+	"may":      func(role, act string) bool { return cases.Allowed(role, cases.Action(act)) },
+	"plural":   plural,
 	"channel":  func(k string) string { return name(channelNames, k) },
 	"status":   func(k string) string { return name(statusNames, k) },
 	"priority": func(k string) string { return name(priorityNames, k) },

@@ -22,6 +22,8 @@ var routes = []route{
 	{http.MethodGet, "/queue", may(cases.ActRead), (*UI).queue},
 	{http.MethodGet, "/queue/table", may(cases.ActRead), (*UI).queueTable},
 	{http.MethodPost, "/queue/next", may(cases.ActAssignSelf), (*UI).next},
+	{http.MethodGet, "/dashboard", may(cases.ActReport), (*UI).dashboard},
+	{http.MethodGet, "/dashboard/figures", may(cases.ActReport), (*UI).dashboardFigures},
 	{http.MethodGet, "/events", may(cases.ActRead), (*UI).events},
 	{http.MethodGet, "/cases/:reference", may(cases.ActRead), (*UI).casePage},
 	{http.MethodGet, "/cases/:reference/timeline", may(cases.ActRead), (*UI).caseTimeline},

@@ -30,6 +30,7 @@ import (
 	"github.com/citizeninbox/inbox/internal/bus"
 	"github.com/citizeninbox/inbox/internal/cases"
 	"github.com/citizeninbox/inbox/internal/channels"
+	"github.com/citizeninbox/inbox/internal/reports"
 	assets "github.com/citizeninbox/inbox/web"
 )
 
@@ -65,10 +66,18 @@ type Cases interface {
 	WindowCloses(ctx context.Context, caseID int64, account string, vis channels.Visibility) (*time.Time, error)
 }
 
+// Reports reads the supervisors' figures.
+type Reports interface {
+	// Live is the live figures at now of the teams given (every team
+	// when nil, none when empty).
+	Live(ctx context.Context, teams []int64, now time.Time) (reports.Live, error)
+}
+
 // Options are what the UI is built from.
 type Options struct {
-	Users Users
-	Cases Cases
+	Users   Users
+	Cases   Cases
+	Reports Reports
 	// Bus carries live updates (the CASE_EVENTS stream) and presence.
 	Bus *bus.Bus
 	// DB holds the sessions table.
@@ -88,6 +97,7 @@ type Options struct {
 type UI struct {
 	users    Users
 	cases    Cases
+	reports  Reports
 	log      *slog.Logger
 	pages    map[string]*template.Template
 	sessions *scs.SessionManager
@@ -104,7 +114,7 @@ type UI struct {
 
 // pageNames are the templates in web/templates besides layout.html; each
 // is parsed with the layout once, at start-up.
-var pageNames = []string{"sign-in.html", "queue.html", "case.html", "error.html"}
+var pageNames = []string{"sign-in.html", "queue.html", "case.html", "dashboard.html", "error.html"}
 
 // New parses the templates (a missing or broken one fails start-up),
 // opens the session store and the presence bucket (within ctx). Close
@@ -122,7 +132,7 @@ func New(ctx context.Context, o Options) (*UI, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &UI{users: o.Users, cases: o.Cases, log: o.Log, pages: pages, origin: http.NewCrossOriginProtection(), zone: zone, bus: o.Bus}
+	u := &UI{users: o.Users, cases: o.Cases, reports: o.Reports, log: o.Log, pages: pages, origin: http.NewCrossOriginProtection(), zone: zone, bus: o.Bus}
 	u.streams, u.stopStreams = context.WithCancel(context.WithoutCancel(ctx))
 	if o.Bus != nil {
 		if u.presence, err = o.Bus.PresenceBucket(ctx); err != nil {
@@ -248,7 +258,11 @@ type page struct {
 	// Live is the address of the page's live updates (server-sent
 	// events); empty for pages that have none.
 	Live string
-	Data any
+	// OwnNews is a page whose script writes the live region itself (the
+	// dashboard says which figure changed), so the stream's announcements
+	// (new cases) are not put there.
+	OwnNews bool
+	Data    any
 }
 
 // render writes the named page with status.

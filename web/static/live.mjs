@@ -1,13 +1,13 @@
-// Live updates: the queue's results and a case's timeline are fetched
-// again when the server says something changed (htmx, sse:queue and
-// sse:case). Two things hold a refresh back until it cannot surprise:
+// Live updates: the queue's results, a case's timeline and the dashboard's
+// figures are fetched again when the server says something changed (htmx,
+// sse:queue and sse:case). Two things hold a refresh back until it cannot surprise:
 //
 //   - the focus inside the region (a link or button the adviser is on):
 //     the region refreshes when the focus leaves it (WCAG 2.4.3);
 //   - "Pause live updates", pressed: nothing refreshes until it is pressed
 //     again, when what changed meanwhile is fetched (WCAG 2.2.2).
 
-const regions = new Set(['queue-results', 'timeline'])
+const regions = new Set(['queue-results', 'timeline', 'dashboard-figures'])
 const held = new Set()
 let paused = false
 
