@@ -36,6 +36,10 @@ type Publisher interface {
 // LeaseBucket names the leases' bucket, before the namespace.
 const LeaseBucket = "POLL_LEASES"
 
+// LegacyCursorBucket names the bucket earlier versions kept the cursors in,
+// before the namespace: Start carries its cursors over to poll_cursors.
+const LegacyCursorBucket = "POLL_CURSORS"
+
 // DefaultLease is how long a replica holds an account without renewing.
 const DefaultLease = 30 * time.Second
 
@@ -78,6 +82,9 @@ func Start(ctx context.Context, b *bus.Bus, db *gorm.DB, accounts []channels.Pol
 	owner := make([]byte, 8)
 	_, _ = rand.Read(owner)
 	r.owner = hex.EncodeToString(owner)
+	if err := r.carryOver(ctx, b, accounts); err != nil {
+		return nil, fmt.Errorf("poll cursors: %w", err)
+	}
 	var err error
 	r.leases, err = b.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      b.Stream(LeaseBucket),
@@ -96,6 +103,37 @@ func Start(ctx context.Context, b *bus.Bus, db *gorm.DB, accounts []channels.Pol
 		r.wg.Go(func() { r.run(runCtx, pa) })
 	}
 	return r, nil
+}
+
+// carryOver copies the cursors an earlier version kept in JetStream KV into
+// poll_cursors, for the accounts that have none there yet, so that an
+// upgrade neither skips nor repeats what was polled.
+func (r *Runner) carryOver(ctx context.Context, b *bus.Bus, accounts []channels.PolledAccount) error {
+	kv, err := b.JS.KeyValue(ctx, b.Stream(LegacyCursorBucket))
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, pa := range accounts {
+		e, err := kv.Get(ctx, pa.Account)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		res := r.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).
+			Create(&pollCursor{Account: pa.Account, Cursor: string(e.Value()), Revision: 1, UpdatedAt: r.now().UTC()})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected > 0 {
+			r.log.Info("poll: cursor carried over from JetStream to PostgreSQL", "account", pa.Account)
+		}
+	}
+	return nil
 }
 
 // Stop ends every loop, cutting a poll in flight short (its cursor is not
@@ -119,6 +157,7 @@ func (r *Runner) Stop(ctx context.Context) error {
 // DeleteBuckets removes a namespace's buckets (tests clean up with it).
 func DeleteBuckets(ctx context.Context, b *bus.Bus) {
 	_ = b.JS.DeleteKeyValue(ctx, b.Stream(LeaseBucket))
+	_ = b.JS.DeleteKeyValue(ctx, b.Stream(LegacyCursorBucket))
 }
 
 // run keeps the account's lease while it can, polling every pa.Every

@@ -465,3 +465,33 @@ func TestARefusedCredentialMarksTheAccountUnhealthy(t *testing.T) {
 		t.Errorf("after polls that went through, a refused send shows %+v", h)
 	}
 }
+
+// A cursor an earlier version kept in JetStream KV is carried over to
+// PostgreSQL: the first poll after the upgrade starts from it; one already
+// in PostgreSQL wins.
+func TestACursorKeptInJetStreamIsCarriedOver(t *testing.T) {
+	b, db := connect(t, testenv.Namespace(t)), database(t)
+	kv, err := b.JS.CreateOrUpdateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: b.Stream(poll.LegacyCursorBucket), History: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for account, cursor := range map[string]string{"timeline": "7", "other": "3"} {
+		if _, err := kv.Put(t.Context(), account, []byte(cursor)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Exec(`INSERT INTO poll_cursors (account, cursor) VALUES ('other', '5')`).Error; err != nil {
+		t.Fatal(err)
+	}
+	timeline, other := &feed{limit: 8}, &feed{limit: 6}
+	start(t, b, db, &publisher{bus: b}, time.Second,
+		channels.PolledAccount{Channel: "feed", Account: "timeline", Poller: timeline, Every: 10 * time.Millisecond},
+		channels.PolledAccount{Channel: "feed", Account: "other", Poller: other, Every: 10 * time.Millisecond})
+	eventually(t, "both polled", func() bool { return len(timeline.seen()) > 0 && len(other.seen()) > 0 })
+	if first := timeline.seen()[0]; first != "7" {
+		t.Errorf("the first poll after the upgrade started from %q, want the carried-over 7", first)
+	}
+	if first := other.seen()[0]; first != "5" {
+		t.Errorf("an account with a cursor in PostgreSQL started from %q, want its 5", first)
+	}
+}
