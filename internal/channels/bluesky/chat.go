@@ -126,8 +126,9 @@ func (c *Client) SendMessage(ctx context.Context, convo, text string) (MessageVi
 	switch {
 	case strings.TrimSpace(text) == "":
 		return MessageView{}, permanent("the message is empty")
-	case Graphemes(text) > MaxMessageLength:
-		return MessageView{}, permanent(fmt.Sprintf("the message is longer than the %d graphemes Bluesky allows", MaxMessageLength))
+	case Length(text) > MaxMessageLength:
+		return MessageView{}, permanent(fmt.Sprintf("the message is longer than the %d graphemes (and %d bytes) Bluesky allows",
+			MaxMessageLength, MaxMessageLength*BytesPerGrapheme))
 	}
 	in := map[string]any{"convoId": convo, "message": map[string]string{"text": text}}
 	var m MessageView

@@ -41,14 +41,14 @@ func (Driver) Channels() map[string]channels.Capabilities {
 	post := channels.TextRule{
 		Unit:     "graphemes",
 		Limit:    MaxPostLength,
-		Measure:  Graphemes,
+		Measure:  Length,
 		Split:    func(text string) []string { return Split(text, MaxPostLength) },
 		MaxParts: DefaultMaxParts,
 	}
 	message := channels.TextRule{
 		Unit:     "graphemes",
 		Limit:    MaxMessageLength,
-		Measure:  Graphemes,
+		Measure:  Length,
 		Split:    SplitMessage,
 		MaxParts: DefaultMaxParts,
 	}

@@ -34,9 +34,10 @@ func TestSplit(t *testing.T) {
 		parts int
 	}{
 		{"within the limit", strings.Repeat("a", 300), 1},
-		{"emoji within the limit", strings.Repeat(family, 300), 1},
+		{"emoji within both limits", strings.Repeat("👍🏽", 300), 1}, // 8 bytes each: 2,400 of 3,000
+		{"emoji over the bytes", strings.Repeat(family, 300), 4},   // 25 bytes each: 7,500 of 3,000
 		{"words", strings.Repeat("The bin crew will come back tomorrow. ", 20), 3},
-		{"ZWJ sequences only", strings.Repeat(family, 700), 3},
+		{"ZWJ sequences only", strings.Repeat(family, 700), 8},
 		{"flags and words", strings.Repeat("🇬🇧 ok ", 200), 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -48,6 +49,9 @@ func TestSplit(t *testing.T) {
 			for i, p := range parts {
 				if n := Graphemes(p); n > MaxPostLength {
 					t.Errorf("part %d has %d graphemes", i+1, n)
+				}
+				if n := len(p); n > MaxPostLength*BytesPerGrapheme {
+					t.Errorf("part %d has %d bytes", i+1, n)
 				}
 				if strings.Contains(p, "\u200d ") || strings.HasPrefix(p, "\u200d") {
 					t.Errorf("part %d cuts a ZWJ sequence: %q", i+1, p)

@@ -428,6 +428,8 @@ func (s *Server) createRecord(w http.ResponseWriter, r *http.Request) int {
 		return fail(w, http.StatusBadRequest, "InvalidRequest", "unsupported collection")
 	case bluesky.Graphemes(in.Record.Text) > bluesky.MaxPostLength:
 		return fail(w, http.StatusBadRequest, "InvalidRequest", "Invalid app.bsky.feed.post record: Record/text must not be longer than 300 graphemes")
+	case len(in.Record.Text) > 3000:
+		return fail(w, http.StatusBadRequest, "InvalidRequest", "Invalid app.bsky.feed.post record: Record/text must not be longer than 3000 characters")
 	}
 	if rp := in.Record.Reply; rp != nil {
 		for _, ref := range []bluesky.Ref{rp.Root, rp.Parent} {

@@ -244,6 +244,8 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) int {
 		return fail(w, http.StatusBadRequest, "InvalidRequest", "Input/message/text is required")
 	case bluesky.Graphemes(in.Message.Text) > bluesky.MaxMessageLength:
 		return fail(w, http.StatusBadRequest, "InvalidRequest", "Input/message/text must not be longer than 1000 graphemes")
+	case len(in.Message.Text) > 10000:
+		return fail(w, http.StatusBadRequest, "InvalidRequest", "Input/message/text must not be longer than 10000 characters")
 	}
 	m := s.logMessage(c, s.did, in.Message.Text)
 	sent := SentMessage{ID: m.ID, ConvoID: c.id, Text: m.Text, To: c.member.DID}
