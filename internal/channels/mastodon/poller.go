@@ -25,27 +25,34 @@ type Poller struct {
 	Log *slog.Logger
 }
 
-var _ channels.Poller = (*Poller)(nil)
+var _ channels.IgnoringPoller = (*Poller)(nil)
 
 // Poll fetches the notifications after cursor and returns their resident
 // messages and the greatest notification id seen (cursor itself when
 // none came). Notifications that make no message move the cursor on all
 // the same.
 func (p *Poller) Poll(ctx context.Context, cursor string) ([]channels.Inbound, string, error) {
+	msgs, next, _, err := p.PollCounting(ctx, cursor)
+	return msgs, next, err
+}
+
+// PollCounting polls as Poll does, and counts the notifications that made
+// no message by kind, for the operators' metrics.
+func (p *Poller) PollCounting(ctx context.Context, cursor string) ([]channels.Inbound, string, map[string]int, error) {
 	if cursor != "" && !numeric(cursor) {
-		return nil, cursor, fmt.Errorf("mastodon: cursor %q is not a notification id", cursor)
+		return nil, cursor, nil, fmt.Errorf("mastodon: cursor %q is not a notification id", cursor)
 	}
 	body, err := p.Client.Notifications(ctx, cursor, PageSize)
 	if err != nil {
 		var e *APIError
 		if errors.As(err, &e) && (e.Status == 401 || e.Status == 403) {
-			return nil, cursor, fmt.Errorf("mastodon: the instance refused the access token (%w): %w", channels.ErrCredentialRefused, err)
+			return nil, cursor, nil, fmt.Errorf("mastodon: the instance refused the access token (%w): %w", channels.ErrCredentialRefused, err)
 		}
-		return nil, cursor, fmt.Errorf("mastodon: notifications: %w", err)
+		return nil, cursor, nil, fmt.Errorf("mastodon: notifications: %w", err)
 	}
 	notes, raws, err := ParseNotifications(body)
 	if err != nil {
-		return nil, cursor, err
+		return nil, cursor, nil, err
 	}
 	receivedAt := time.Now().UTC()
 	next := cursor
@@ -77,5 +84,5 @@ func (p *Poller) Poll(ctx context.Context, cursor string) ([]channels.Inbound, s
 	if len(skipped) > 0 && p.Log != nil {
 		p.Log.Warn("mastodon: unreadable notifications skipped", "account", p.Account.Slug, "err", errors.Join(skipped...))
 	}
-	return msgs, next, nil
+	return msgs, next, ignored, nil
 }
