@@ -113,7 +113,7 @@ func Generate(ctx context.Context, db *gorm.DB, f *config.File, p Params, opt Op
 	if err != nil {
 		return Result{}, err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	var res Result
 	err = conn.Raw(func(dc any) error {
 		c := dc.(*stdlib.Conn).Conn()
