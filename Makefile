@@ -42,6 +42,7 @@ bench:
 	$(GO) test -run '^$$' -bench EmergencyReply -benchtime=$(EMERGENCYTIME) -timeout 10m ./internal/loadtest/
 	$(GO) test -run '^$$' -bench ClaimNext -benchtime=1x -timeout 15m ./internal/loadtest/
 	$(GO) test -run '^$$' -bench QueuePage -benchtime=1x -timeout 10m ./internal/loadtest/
+	$(GO) test -run '^$$' -bench SupervisorFigures -benchtime=1x -timeout 60m ./internal/loadtest/
 
 lint:
 	@test -z "$$(gofmt -l .)" || (echo "gofmt would change:"; gofmt -l .; exit 1)

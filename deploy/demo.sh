@@ -8,7 +8,9 @@
 # printed below) or through the REST API with the token printed below, and
 # the simulated residents answer back. Ctrl-C stops both.
 #
-#   deploy/demo.sh          run the demo
+#   deploy/demo.sh          run the demo (with a made-up year of 5,000 cases
+#                           for the supervisors' figures; DEMO_DATA=0 leaves
+#                           it out)
 #   deploy/demo.sh reset    forget what the demo stored (its database and
 #                           data/), so the next run starts from nothing
 set -euo pipefail
@@ -127,6 +129,18 @@ for who in adviser supervisor admin; do
 	printf "%s\n" "$demo_password" | bin/inbox user create -email "demo.$who@example.gov.uk" -name "$name" -role "$who" -all-teams >/dev/null 2>data/setup.log ||
 		grep -q "already exists" data/setup.log || fail "could not create the demo $who: $(cat data/setup.log)"
 done
+# A made-up year of 5,000 cases for the supervisors' figures, written in a
+# few seconds before the server starts (DEMO_DATA=0 leaves it out). A
+# database that already holds it, or cases of its own, is left as it is.
+if [ "${DEMO_DATA:-1}" != 0 ]; then
+	if bin/inbox demo-data -cases 5000 -messages 25000 >data/setup.log 2>&1; then
+		tail -n 1 data/setup.log
+	elif grep -q "already holds other cases" data/setup.log; then
+		echo "demo data: left out, the database already holds other cases ('deploy/demo.sh reset' starts afresh)"
+	else
+		fail "could not generate the demo data: $(tail -n 3 data/setup.log)"
+	fi
+fi
 token="$(bin/inbox token create -email demo.adviser@example.gov.uk -name "demo $(date +%FT%T)" -ttl 24h 2>data/setup.log)" ||
 	fail "could not create an API token: $(cat data/setup.log)"
 

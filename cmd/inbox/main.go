@@ -7,6 +7,8 @@
 //	inbox token create -email E -name N [-ttl 720h]
 //	inbox token revoke -id N
 //	inbox rules test [-config F] [-at T]     route JSON lines from stdin with the rules
+//	inbox demo-data [-cases N] [-messages M] [-year-end DATE] [-seed S] [-force]
+//	                                         fill the database with a year of made-up cases
 //
 // Infrastructure settings come from INBOX_* environment variables; business
 // configuration from the YAML file named by INBOX_CONFIG.
@@ -39,6 +41,7 @@ import (
 	"github.com/citizeninbox/inbox/internal/channels/twilio"
 	"github.com/citizeninbox/inbox/internal/channels/x"
 	"github.com/citizeninbox/inbox/internal/config"
+	"github.com/citizeninbox/inbox/internal/demodata"
 	"github.com/citizeninbox/inbox/internal/server"
 	"github.com/citizeninbox/inbox/internal/store"
 )
@@ -57,6 +60,12 @@ const usage = `usage:
                      "visibility", "received_at", "follow_up", "contact_tags"}) with the
                      file's rules and SLA policy, one JSON line out per line in; needs no
                      database, NATS or credentials
+  inbox demo-data [-cases N] [-messages M] [-year-end DATE] [-seed S] [-force]
+                     fill the database with a made-up year of cases through COPY (default
+                     1000000 cases, 5000000 messages, the year ending today, seed 1): the
+                     configuration's teams, accounts and SLA policy, surges, late replies,
+                     the supervisors' figures; run again with the same flags it does nothing,
+                     on a database with other cases it refuses unless given -force
 
 environment:
   INBOX_DATABASE_URL  PostgreSQL URL (default postgres://postgres@127.0.0.1:5432/inbox?sslmode=disable)
@@ -114,6 +123,8 @@ func run(args []string, getenv func(string) string, stdin io.Reader, stdout, std
 		return createToken(ctx, env, log, args[2:], stdout, stderr)
 	case cmd == "token" && len(args) > 1 && args[1] == "revoke":
 		return revokeToken(ctx, env, log, args[2:], stdout)
+	case cmd == "demo-data":
+		return demoData(ctx, env, getenv, log, args[1:], stdout)
 	case cmd == "rules" && len(args) > 1 && args[1] == "test":
 		return testRules(args[2:], getenv, env, stdin, stdout)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
@@ -389,5 +400,58 @@ func createToken(ctx context.Context, env config.Env, log *slog.Logger, args []s
 		expiry = "expires " + tok.ExpiresAt.Format(time.RFC3339)
 	}
 	fmt.Fprintf(stderr, "token %d %q for %s created; it %s. Keep it safe: it is not shown again.\n", tok.ID, tok.Name, *email, expiry)
+	return nil
+}
+
+// demoData fills the database with a made-up year of cases (see package
+// demodata), after migrating it and writing the configuration's teams and
+// accounts as serve does.
+func demoData(ctx context.Context, env config.Env, getenv func(string) string, log *slog.Logger, args []string, stdout io.Writer) error {
+	london, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("demo-data", flag.ContinueOnError)
+	n := fs.Int("cases", 1000000, "how many cases")
+	m := fs.Int("messages", 5000000, "how many messages, all cases together (at least two a case)")
+	end := fs.String("year-end", time.Now().In(london).Format(time.DateOnly), "the date the year ends on (its cases stand as at its first moment)")
+	seed := fs.Uint64("seed", 1, "the seed of the made-up data: the same flags make the same data")
+	force := fs.Bool("force", false, "add to a database that holds other cases")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	registry, err := drivers()
+	if err != nil {
+		return err
+	}
+	file, err := config.Load(env.ConfigFile, getenv, registry)
+	if err != nil {
+		return err
+	}
+	if err := store.Migrate(ctx, env.DatabaseURL); err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, env.DatabaseURL, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = store.Close(db) }()
+	accts, err := server.SyncConfig(ctx, db, file, registry, env.PublicURL)
+	if err != nil {
+		return fmt.Errorf("write configuration to the database: %w", err)
+	}
+	p := demodata.Params{Cases: *n, Messages: *m, YearEnd: *end, Seed: *seed}
+	res, err := demodata.Generate(ctx, db, file, p, demodata.Options{Force: *force, Progress: stdout, Replies: accts})
+	if err != nil {
+		return err
+	}
+	if res.Skipped {
+		fmt.Fprintf(stdout, "demo data: the database already holds this year (%s); nothing to do\n", p.Marker())
+		return nil
+	}
+	s := res.Elapsed.Seconds()
+	fmt.Fprintf(stdout, "demo data: %d cases, %d messages, %d residents, %d advisers, %d pauses, %d responses, %d resolutions: "+
+		"%d rows in %.1f s, %.0f rows/s\n", res.Cases, res.Messages, res.Contacts, res.Advisers, res.Pauses, res.Responses,
+		res.Resolutions, res.Rows(), s, float64(res.Rows())/s)
 	return nil
 }

@@ -57,11 +57,14 @@ const clockColumnsC = `c.first_response_due, c.first_response_warn_at, c.next_re
 	c.next_response_warn_at, c.resolution_started_at, c.resolution_due, c.resolution_warn_at, c.resolution_paused_at,
 	c.resolution_remaining_ms, c.paused_ms`
 
-// pause is one stretch of time a case's resolution clock stood still.
-type pause struct {
+// Pause is one stretch of time a case's resolution clock stood still
+// (case_pauses); EndedAt is nil while it lasts.
+type Pause struct {
 	StartedAt time.Time
 	EndedAt   *time.Time
 }
+
+type pause = Pause
 
 func at(t time.Time) *time.Time { t = t.UTC(); return &t }
 

@@ -33,8 +33,8 @@ func readFactCase(tx *gorm.DB, id int64) (factCase, error) {
 	return f, err
 }
 
-// outcome says whether done met the deadline due (none without one).
-func outcome(due *time.Time, done time.Time) string {
+// Outcome says whether done met the deadline due (none without one).
+func Outcome(due *time.Time, done time.Time) string {
 	switch {
 	case due == nil:
 		return OutcomeNone
@@ -44,10 +44,10 @@ func outcome(due *time.Time, done time.Time) string {
 	return OutcomeMet
 }
 
-// working is the time between a and b in rule's own time: open time on
+// Working is the time between a and b in rule's own time: open time on
 // its calendar for a working-time target, elapsed time otherwise; elapsed
 // time without a rule. Never negative.
-func working(rule *sla.Rule, a, b time.Time) time.Duration {
+func Working(rule *sla.Rule, a, b time.Time) time.Duration {
 	if !b.After(a) {
 		return 0
 	}
@@ -55,6 +55,32 @@ func working(rule *sla.Rule, a, b time.Time) time.Duration {
 		return b.Sub(a)
 	}
 	return max(rule.Remaining(a, b), 0)
+}
+
+// ResponseRule is the rule a response to target (TargetFirstResponse or
+// TargetNextResponse) is timed by: the target's own, or the next one the
+// policy sets (first response, then resolution); nil when none is set.
+func ResponseRule(clk sla.Clock, target string) *sla.Rule {
+	if target == TargetNextResponse {
+		return firstRule(clk.NextResponse, clk.FirstResponse, clk.Resolution)
+	}
+	return firstRule(clk.FirstResponse, clk.Resolution)
+}
+
+// ResolutionWorking is the working time of a resolution made at at whose
+// clock started at started, on rule (the resolution target's, nil for
+// none), less the pauses since it started (one still open ends at at);
+// paused is the part left out, in the rule's own time.
+func ResolutionWorking(rule *sla.Rule, started, at time.Time, pauses []Pause) (worked, paused time.Duration) {
+	for _, p := range pauses {
+		from, to := p.StartedAt, at
+		if p.EndedAt != nil {
+			to = *p.EndedAt
+		}
+		from, to = later(from, started), earlier(to, at)
+		paused += Working(rule, from, to)
+	}
+	return max(Working(rule, started, at)-paused, 0), paused
 }
 
 // firstRule is the first of rules that is set.
@@ -87,10 +113,10 @@ func (s *Service) RecordResponse(tx *gorm.DB, caseID int64, responder *int64, at
 	switch {
 	case c.FirstResponseAt == nil:
 		target, asked, due = TargetFirstResponse, c.FirstMessageAt, c.FirstResponseDue
-		rule = firstRule(clk.FirstResponse, clk.Resolution)
+		rule = ResponseRule(clk, target)
 	case c.NextResponseStartedAt != nil && (c.LastResponseAt == nil || c.LastResponseAt.Before(*c.NextResponseStartedAt)):
 		target, asked, due = TargetNextResponse, *c.NextResponseStartedAt, c.NextResponseDue
-		rule = firstRule(clk.NextResponse, clk.FirstResponse, clk.Resolution)
+		rule = ResponseRule(clk, target)
 	default:
 		return nil // a further reply to what was already answered
 	}
@@ -99,8 +125,8 @@ func (s *Service) RecordResponse(tx *gorm.DB, caseID int64, responder *int64, at
 			working_ms, calendar_ms, responder_id, team_id, channel, channel_account_id, service_code, priority)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (case_id, target, asked_at) DO NOTHING`,
-		c.ID, target, asked, now, due, outcome(due, now),
-		working(rule, asked, now).Milliseconds(), max(now.Sub(asked), 0).Milliseconds(),
+		c.ID, target, asked, now, due, Outcome(due, now),
+		Working(rule, asked, now).Milliseconds(), max(now.Sub(asked), 0).Milliseconds(),
 		responder, c.TeamID, c.Channel, c.ChannelAccountID, c.ServiceCode, c.Priority).Error
 }
 
@@ -118,27 +144,18 @@ func (s *Service) RecordResolution(tx *gorm.DB, caseID int64, resolver *int64, a
 	if err != nil {
 		return err
 	}
-	rule := firstRule(s.clockFor(tx, c.TeamID, c.ServiceCode, c.Priority).Resolution)
+	rule := s.clockFor(tx, c.TeamID, c.ServiceCode, c.Priority).Resolution
 	now := at.UTC()
 	started := c.FirstMessageAt
 	if c.ResolutionStartedAt != nil {
 		started = *c.ResolutionStartedAt
 	}
-	var paused time.Duration
-	for _, p := range pauses {
-		from, to := p.StartedAt, now
-		if p.EndedAt != nil {
-			to = *p.EndedAt
-		}
-		from, to = later(from, started), earlier(to, now)
-		paused += working(rule, from, to)
-	}
-	worked := max(working(rule, started, now)-paused, 0)
+	worked, paused := ResolutionWorking(rule, started, now, pauses)
 	return tx.Exec(`INSERT INTO case_resolutions (case_id, started_at, resolved_at, due_at, outcome, working_ms,
 			calendar_ms, paused_ms, resolver_id, team_id, channel, channel_account_id, service_code, priority)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (case_id, resolved_at) DO NOTHING`,
-		c.ID, started, now, c.ResolutionDue, outcome(c.ResolutionDue, now), worked.Milliseconds(),
+		c.ID, started, now, c.ResolutionDue, Outcome(c.ResolutionDue, now), worked.Milliseconds(),
 		max(now.Sub(started), 0).Milliseconds(), paused.Milliseconds(), resolver,
 		c.TeamID, c.Channel, c.ChannelAccountID, c.ServiceCode, c.Priority).Error
 }

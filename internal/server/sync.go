@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"log/slog"
+	"net/http"
 
 	"gorm.io/gorm"
 
@@ -9,6 +11,19 @@ import (
 	"github.com/citizeninbox/inbox/internal/config"
 	"github.com/citizeninbox/inbox/internal/store"
 )
+
+// SyncConfig writes the configured teams and channel accounts to the
+// database as the server does when it starts, for commands that fill the
+// database before it serves (inbox demo-data). It returns the accounts as
+// their drivers opened them (publicURL is the server's INBOX_PUBLIC_URL),
+// for what they can send; nothing is sent.
+func SyncConfig(ctx context.Context, db *gorm.DB, f *config.File, drivers *channels.Registry, publicURL string) (*channels.Accounts, error) {
+	accts, err := openChannels(drivers, f, channels.Deps{HTTP: http.DefaultClient, Log: slog.New(slog.DiscardHandler), PublicURL: publicURL})
+	if err != nil {
+		return nil, err
+	}
+	return accts, syncConfig(ctx, db, f, accts)
+}
 
 // syncConfig writes the configured teams and channel accounts to the
 // database, so cases can refer to them. The file is the source of truth;
