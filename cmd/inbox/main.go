@@ -33,15 +33,9 @@ import (
 
 	"github.com/citizeninbox/inbox/internal/auth"
 	"github.com/citizeninbox/inbox/internal/channels"
-	"github.com/citizeninbox/inbox/internal/channels/bluesky"
-	"github.com/citizeninbox/inbox/internal/channels/email"
-	"github.com/citizeninbox/inbox/internal/channels/mastodon"
-	"github.com/citizeninbox/inbox/internal/channels/meta"
-	"github.com/citizeninbox/inbox/internal/channels/telegram"
-	"github.com/citizeninbox/inbox/internal/channels/twilio"
-	"github.com/citizeninbox/inbox/internal/channels/x"
 	"github.com/citizeninbox/inbox/internal/config"
 	"github.com/citizeninbox/inbox/internal/demodata"
+	"github.com/citizeninbox/inbox/internal/networks"
 	"github.com/citizeninbox/inbox/internal/server"
 	"github.com/citizeninbox/inbox/internal/store"
 )
@@ -142,18 +136,8 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// drivers are the networks this binary serves: one line per network.
-func drivers() (*channels.Registry, error) {
-	return channels.NewRegistry(
-		x.Driver{},
-		meta.Driver{},
-		twilio.Driver{},
-		telegram.Driver{},
-		bluesky.Driver{},
-		mastodon.Driver{},
-		email.Driver{},
-	)
-}
+// drivers are the networks this binary serves (internal/networks).
+func drivers() (*channels.Registry, error) { return networks.Registry() }
 
 func serve(ctx context.Context, env config.Env, getenv func(string) string, log *slog.Logger) error {
 	registry, err := drivers()

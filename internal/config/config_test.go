@@ -9,13 +9,9 @@ import (
 	"testing"
 
 	"github.com/citizeninbox/inbox/internal/channels"
-	"github.com/citizeninbox/inbox/internal/channels/bluesky"
 	"github.com/citizeninbox/inbox/internal/channels/email"
-	"github.com/citizeninbox/inbox/internal/channels/mastodon"
-	"github.com/citizeninbox/inbox/internal/channels/meta"
-	"github.com/citizeninbox/inbox/internal/channels/telegram"
-	"github.com/citizeninbox/inbox/internal/channels/twilio"
 	"github.com/citizeninbox/inbox/internal/channels/x"
+	"github.com/citizeninbox/inbox/internal/networks"
 )
 
 func env(vars map[string]string) func(string) string {
@@ -265,8 +261,7 @@ func TestExampleConfigurationIsValid(t *testing.T) {
 		"MASTODON_BASE_URL": "http://127.0.0.1:8085", "MASTODON_ACCESS_TOKEN": "t",
 		"IMAP_URL": "imap://127.0.0.1:1143", "SMTP_URL": "smtp://127.0.0.1:1025", "EMAIL_USERNAME": "contact@example-council.gov.uk", "EMAIL_PASSWORD": "p"})
 	// The networks cmd/inbox serves.
-	served, err := channels.NewRegistry(x.Driver{}, meta.Driver{}, twilio.Driver{}, telegram.Driver{}, bluesky.Driver{},
-		mastodon.Driver{}, email.Driver{})
+	served, err := networks.Registry()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,7 +109,7 @@ var channelShare = []struct {
 	{"instagram", 7, 0.5},
 	{"telegram", 4, 0},
 	{"mastodon", 3, 0.4},
-	{"bluesky", 3, 1},
+	{"bluesky", 3, 0.8},
 }
 
 // Surges: days on which some topics come in at a multiple of their usual

@@ -21,17 +21,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"gorm.io/gorm"
 
-	"github.com/citizeninbox/inbox/internal/channels"
-	"github.com/citizeninbox/inbox/internal/channels/bluesky"
-	"github.com/citizeninbox/inbox/internal/channels/email"
-	"github.com/citizeninbox/inbox/internal/channels/mastodon"
 	"github.com/citizeninbox/inbox/internal/channels/mastodon/mastodonfake"
-	"github.com/citizeninbox/inbox/internal/channels/meta"
-	"github.com/citizeninbox/inbox/internal/channels/telegram"
-	"github.com/citizeninbox/inbox/internal/channels/twilio"
 	"github.com/citizeninbox/inbox/internal/channels/x"
 	"github.com/citizeninbox/inbox/internal/channels/x/xfake"
 	"github.com/citizeninbox/inbox/internal/config"
+	"github.com/citizeninbox/inbox/internal/networks"
 	"github.com/citizeninbox/inbox/internal/server"
 	"github.com/citizeninbox/inbox/internal/store"
 	"github.com/citizeninbox/inbox/internal/testenv"
@@ -66,8 +60,7 @@ func startServerWith(b *testing.B, fakeX *xfake.Server) (*server.Server, *gorm.D
 	fakeMastodon := httptest.NewServer(mastodonfake.New())
 	b.Cleanup(fakeMastodon.Close)
 	dbURL := testenv.Database(b)
-	drivers, err := channels.NewRegistry(x.Driver{}, meta.Driver{}, twilio.Driver{}, telegram.Driver{}, bluesky.Driver{},
-		mastodon.Driver{}, email.Driver{})
+	drivers, err := networks.Registry()
 	if err != nil {
 		b.Fatal(err)
 	}

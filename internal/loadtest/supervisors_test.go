@@ -13,14 +13,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/citizeninbox/inbox/internal/channels"
-	"github.com/citizeninbox/inbox/internal/channels/bluesky"
-	"github.com/citizeninbox/inbox/internal/channels/mastodon"
-	"github.com/citizeninbox/inbox/internal/channels/meta"
-	"github.com/citizeninbox/inbox/internal/channels/telegram"
-	"github.com/citizeninbox/inbox/internal/channels/twilio"
-	"github.com/citizeninbox/inbox/internal/channels/x"
 	"github.com/citizeninbox/inbox/internal/config"
 	"github.com/citizeninbox/inbox/internal/demodata"
+	"github.com/citizeninbox/inbox/internal/networks"
 	"github.com/citizeninbox/inbox/internal/reports"
 	"github.com/citizeninbox/inbox/internal/server"
 	"github.com/citizeninbox/inbox/internal/store"
@@ -45,7 +40,7 @@ var supervisorsYear = demodata.Params{Cases: 1000000, Messages: 5000000, YearEnd
 // nothing is sent with them.
 func exampleCouncil(b *testing.B) (*config.File, *channels.Registry) {
 	b.Helper()
-	drivers, err := channels.NewRegistry(x.Driver{}, meta.Driver{}, twilio.Driver{}, telegram.Driver{}, bluesky.Driver{}, mastodon.Driver{})
+	drivers, err := networks.Registry()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -54,7 +49,8 @@ func exampleCouncil(b *testing.B) (*config.File, *channels.Registry) {
 		"TWILIO_API_BASE_URL": "http://127.0.0.1:1", "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000", "TWILIO_AUTH_TOKEN": "t",
 		"TELEGRAM_API_BASE_URL": "http://127.0.0.1:1", "TELEGRAM_BOT_TOKEN": "7000000001:t", "TELEGRAM_SECRET_TOKEN": "s",
 		"BLUESKY_SERVICE_URL": "http://127.0.0.1:1", "BLUESKY_HANDLE": "examplecouncil.bsky.social", "BLUESKY_APP_PASSWORD": "p",
-		"MASTODON_BASE_URL": "http://127.0.0.1:1", "MASTODON_ACCESS_TOKEN": "t"}
+		"MASTODON_BASE_URL": "http://127.0.0.1:1", "MASTODON_ACCESS_TOKEN": "t",
+		"IMAP_URL": "imap://127.0.0.1:1", "SMTP_URL": "smtp://127.0.0.1:1", "EMAIL_USERNAME": "contact@example-council.gov.uk", "EMAIL_PASSWORD": "p"}
 	file, err := config.Load(exampleConfig(b), func(k string) string { return vars[k] }, drivers)
 	if err != nil {
 		b.Fatal(err)

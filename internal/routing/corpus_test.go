@@ -13,15 +13,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/citizeninbox/inbox/internal/channels"
-	"github.com/citizeninbox/inbox/internal/channels/bluesky"
-	"github.com/citizeninbox/inbox/internal/channels/email"
-	"github.com/citizeninbox/inbox/internal/channels/mastodon"
-	"github.com/citizeninbox/inbox/internal/channels/meta"
-	"github.com/citizeninbox/inbox/internal/channels/telegram"
-	"github.com/citizeninbox/inbox/internal/channels/twilio"
-	"github.com/citizeninbox/inbox/internal/channels/x"
 	"github.com/citizeninbox/inbox/internal/config"
+	"github.com/citizeninbox/inbox/internal/networks"
 	"github.com/citizeninbox/inbox/internal/routing"
 )
 
@@ -82,8 +75,7 @@ func loadFragment(t testing.TB, path string, teams []string, calendars map[strin
 // configuration, deploy/config.example.yaml, compiled as the server does.
 func councilRouter(t testing.TB) *routing.Router {
 	t.Helper()
-	reg, err := channels.NewRegistry(x.Driver{}, meta.Driver{}, twilio.Driver{}, telegram.Driver{}, bluesky.Driver{},
-		mastodon.Driver{}, email.Driver{})
+	reg, err := networks.Registry()
 	if err != nil {
 		t.Fatal(err)
 	}
