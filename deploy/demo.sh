@@ -194,11 +194,12 @@ $fakes
 
   Try, in another terminal:
     export TOKEN=$token
-    curl -s -H "Authorization: Bearer \$TOKEN" $base/api/v1/cases$jq
-    curl -s -H "Authorization: Bearer \$TOKEN" $base/api/v1/cases/1$jq
+    curl -s -H "Authorization: Bearer \$TOKEN" "$base/api/v1/cases?status=new&limit=5"$jq
+    export CASE=C-…   # a reference from that list, or from the residents' lines below
+    curl -s -H "Authorization: Bearer \$TOKEN" $base/api/v1/cases/\$CASE$jq
     curl -s -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\
          -d '{"text":"Thanks for letting us know, we have logged it.","visibility":"public"}' \\
-         $base/api/v1/cases/1/replies$jq
+         $base/api/v1/cases/\$CASE/replies$jq
 
   Residents' messages and the council's replies appear below; each
   resident answers every reply the council sends them. Ctrl-C stops the
