@@ -13,10 +13,12 @@ package reports
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"gorm.io/gorm"
 
 	"github.com/citizeninbox/inbox/internal/store"
@@ -101,22 +103,44 @@ func (f Figures) ReopenRate() (rate float64, ok bool) {
 	return float64(f.Reopened) / float64(f.Resolutions), true
 }
 
+// reportWorkMem is the memory each of a report's queries may sort in
+// before spilling to disk: a month's responses sort in it.
+const reportWorkMem = "32MB"
+
 // Compute computes the figures of filter f at now, hours and days in loc.
+// Its three reads (the distributions, what is still awaited, the volumes)
+// run side by side, each in a read-only transaction of its own.
 func Compute(ctx context.Context, db *gorm.DB, f Filter, now time.Time, loc *time.Location) (Figures, error) {
 	if err := f.Validate(); err != nil {
 		return Figures{}, err
 	}
-	db = db.WithContext(ctx)
-	out := Figures{Attainment: map[string]Attainment{}}
-	if err := durations(db, f, &out); err != nil {
+	var parts [3]Figures
+	g, gctx := errgroup.WithContext(ctx)
+	for i, read := range []func(*gorm.DB, *Figures) error{
+		func(tx *gorm.DB, out *Figures) error { return durations(tx, f, out) },
+		func(tx *gorm.DB, out *Figures) error { return awaited(tx, f, now, out) },
+		func(tx *gorm.DB, out *Figures) error { return volumes(tx, f, loc, out) },
+	} {
+		parts[i].Attainment = map[string]Attainment{}
+		g.Go(func() error {
+			return db.WithContext(gctx).Transaction(func(tx *gorm.DB) error {
+				if err := tx.Exec(`SET LOCAL work_mem = '` + reportWorkMem + `'`).Error; err != nil {
+					return err
+				}
+				return read(tx, &parts[i])
+			}, &sql.TxOptions{ReadOnly: true})
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return Figures{}, err
 	}
-	if err := awaited(db, f, now, &out); err != nil {
-		return Figures{}, err
+	out := parts[0]
+	for target, a := range parts[1].Attainment {
+		x := out.Attainment[target]
+		x.Met, x.Breached, x.Running = x.Met+a.Met, x.Breached+a.Breached, x.Running+a.Running
+		out.Attainment[target] = x
 	}
-	if err := volumes(db, f, loc, &out); err != nil {
-		return Figures{}, err
-	}
+	out.Cases, out.ByHour, out.ByWeekday = parts[2].Cases, parts[2].ByHour, parts[2].ByWeekday
 	return out, nil
 }
 
