@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The demo behind `make run`: the server with an embedded NATS and the
-# PostgreSQL database "inbox", and the network simulator serving a fake X API
-# and playing residents who post, reply and send direct messages. When the
-# configuration has the Meta app's accounts (council-meta), a second
-# simulator does the same on Facebook, Instagram and WhatsApp. Cases
-# appear as they arrive; answer them in the web pages (the sign-ins are
-# printed below) or through the REST API with the token printed below, and
-# the simulated residents answer back. Ctrl-C stops both.
+# PostgreSQL database "inbox", and a network simulator for each network the
+# configuration has an account on (X always; Facebook, Instagram and
+# WhatsApp, Telegram, SMS, Mastodon, Bluesky and email), each serving a fake
+# of the network's API and playing residents who post, reply and send
+# direct messages. Cases appear as they arrive; answer them in the web
+# pages (the sign-ins are printed below) or through the REST API with the
+# token printed below, and the simulated residents answer back. Ctrl-C
+# stops them all.
 #
 #   deploy/demo.sh          run the demo (with a made-up year of 5,000 cases
 #                           for the supervisors' figures; DEMO_DATA=0 leaves
