@@ -30,6 +30,16 @@ type QueueFilter struct {
 	// SLA is an SLA state of the case (CaseBreached, CaseWarned,
 	// CaseAtRisk): the cases the supervisors' figure of that name counts.
 	SLA string
+	// From and To bound when the resident first wrote (From included, To
+	// not); zero does not bound. Hour (0–23) and Weekday (1 Monday to 7)
+	// are that moment's hour and day in Zone (UTC when nil); nil does not
+	// filter. With AccountID and Service they list the cases a figure of
+	// the response-times report counts.
+	From, To      time.Time
+	Hour, Weekday *int
+	Zone          *time.Location
+	AccountID     int64
+	Service       string
 	// Page counts from 1; PageSize defaults to 50.
 	Page     int
 	PageSize int
@@ -247,6 +257,34 @@ func (s *Service) Queue(ctx context.Context, actor Actor, f QueueFilter) (QueueP
 		where += ` AND c.assignee_id = ?`
 		args = append(args, f.AssigneeID)
 	}
+	if !f.From.IsZero() {
+		where += ` AND c.first_message_at >= ?`
+		args = append(args, f.From.UTC())
+	}
+	if !f.To.IsZero() {
+		where += ` AND c.first_message_at < ?`
+		args = append(args, f.To.UTC())
+	}
+	zone := "UTC"
+	if f.Zone != nil {
+		zone = f.Zone.String()
+	}
+	if f.Hour != nil {
+		where += ` AND extract(hour FROM c.first_message_at AT TIME ZONE ?)::int = ?`
+		args = append(args, zone, *f.Hour)
+	}
+	if f.Weekday != nil {
+		where += ` AND extract(isodow FROM c.first_message_at AT TIME ZONE ?)::int = ?`
+		args = append(args, zone, *f.Weekday)
+	}
+	if f.AccountID != 0 {
+		where += ` AND c.channel_account_id = ?`
+		args = append(args, f.AccountID)
+	}
+	if f.Service != "" {
+		where += ` AND c.service_code = ?`
+		args = append(args, f.Service)
+	}
 	if slaCond != "" {
 		where += ` AND ` + slaCond
 		args = append(args, slaArgs...)
@@ -296,7 +334,8 @@ func (s *Service) Queue(ctx context.Context, actor Actor, f QueueFilter) (QueueP
 	}
 	err = audit(db, actor, "queue.listed", 0, map[string]any{
 		"team": f.Team, "statuses": f.Statuses, "channel": f.Channel, "priority": f.Priority, "tag": f.Tag,
-		"mine": f.Mine, "unassigned": f.Unassigned, "assignee_id": f.AssigneeID, "sla": f.SLA, "page": f.Page, "count": len(out.Rows),
+		"mine": f.Mine, "unassigned": f.Unassigned, "assignee_id": f.AssigneeID, "sla": f.SLA, "from": f.From, "to": f.To,
+		"hour": f.Hour, "weekday": f.Weekday, "account_id": f.AccountID, "service": f.Service, "page": f.Page, "count": len(out.Rows),
 	})
 	return out, err
 }

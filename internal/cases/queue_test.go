@@ -251,3 +251,84 @@ func TestQueueSLAAndAssigneeFiltersMatchTheFigures(t *testing.T) {
 		t.Errorf("outsider: %v total %d", err, p.Total)
 	}
 }
+
+// The period, hour, day, account and service filters list the cases the
+// response-times report counts (reports.Compute), resolved and closed
+// ones too.
+func TestQueuePeriodFiltersMatchTheReport(t *testing.T) {
+	svc, db := newService(t)
+	who := newActors(t, db)
+	ctx := context.Background()
+	var ins []channels.Inbound
+	for i := range 4 {
+		ins = append(ins, msg(channels.Private, fmt.Sprint("p", i), fmt.Sprint("message ", i), ""))
+	}
+	st := storeBatch(t, svc, db, ins...)
+	id := func(i int) int64 { return st[i].CaseID }
+	london, _ := time.LoadLocation("Europe/London")
+	at := func(s string) time.Time {
+		v, _ := time.ParseInLocation("2006-01-02 15:04", s, london)
+		return v
+	}
+	// 0 Tuesday 09:15, resolved; 1 Tuesday 14:40, service "waste"; 2
+	// Thursday 09:30, closed; 3 in October.
+	for i, first := range []string{"2026-11-03 09:15", "2026-11-03 14:40", "2026-11-05 09:30", "2026-10-20 09:00"} {
+		db.Exec(`UPDATE cases SET first_message_at = ? WHERE id = ?`, at(first), id(i))
+	}
+	db.Exec(`UPDATE cases SET status = 'resolved' WHERE id = ?`, id(0))
+	db.Exec(`UPDATE cases SET status = 'closed' WHERE id = ?`, id(2))
+	db.Exec(`UPDATE cases SET service_code = 'waste' WHERE id = ?`, id(1))
+	var team, account int64
+	db.Raw(`SELECT id FROM teams WHERE slug = 'contact-centre'`).Scan(&team)
+	db.Raw(`SELECT channel_account_id FROM cases WHERE id = ?`, id(0)).Scan(&account)
+	from, to := at("2026-11-01 00:00"), at("2026-12-01 00:00")
+	figs, err := reports.Compute(ctx, db, reports.Filter{From: from, To: to, Teams: []int64{team}}, time.Now(), london)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := func(f cases.QueueFilter) []int64 {
+		t.Helper()
+		f.Statuses, f.From, f.To, f.Zone = cases.Statuses, from, to, london
+		p, err := svc.Queue(ctx, who.supervisor, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for _, r := range p.Rows {
+			ids = append(ids, r.ID)
+		}
+		slices.Sort(ids)
+		if len(ids) != p.Total {
+			t.Errorf("%d rows, total %d", len(ids), p.Total)
+		}
+		return ids
+	}
+	n := func(v int) *int { return &v }
+	for _, tc := range []struct {
+		name   string
+		f      cases.QueueFilter
+		figure int64
+		want   []int64
+	}{
+		{"the period", cases.QueueFilter{}, figs.Cases, []int64{id(0), id(1), id(2)}},
+		{"09:00", cases.QueueFilter{Hour: n(9)}, figs.ByHour[9], []int64{id(0), id(2)}},
+		{"14:00", cases.QueueFilter{Hour: n(14)}, figs.ByHour[14], []int64{id(1)}},
+		{"Tuesday", cases.QueueFilter{Weekday: n(2)}, figs.ByWeekday[1], []int64{id(0), id(1)}},
+		{"Tuesday 09:00", cases.QueueFilter{Weekday: n(2), Hour: n(9)}, 1, []int64{id(0)}},
+		{"Thursday", cases.QueueFilter{Weekday: n(4)}, figs.ByWeekday[3], []int64{id(2)}},
+		{"the account", cases.QueueFilter{AccountID: account}, figs.Cases, []int64{id(0), id(1), id(2)}},
+		{"waste", cases.QueueFilter{Service: "waste"}, 1, []int64{id(1)}},
+	} {
+		if got := list(tc.f); !slices.Equal(got, tc.want) || int64(len(got)) != tc.figure {
+			t.Errorf("%s: the queue lists %v, want %v; the report counts %d", tc.name, got, tc.want, tc.figure)
+		}
+	}
+	if got := list(cases.QueueFilter{AccountID: account + 1000}); len(got) != 0 {
+		t.Errorf("another account's cases: %v", got)
+	}
+	// Another team's supervisor sees none of them.
+	p, err := svc.Queue(ctx, who.outsider, cases.QueueFilter{Statuses: cases.Statuses, From: from, To: to})
+	if err != nil || p.Total != 0 {
+		t.Errorf("outsider: %v total %d", err, p.Total)
+	}
+}

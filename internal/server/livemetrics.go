@@ -2,12 +2,15 @@ package server
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"gorm.io/gorm"
 
 	"github.com/citizeninbox/inbox/internal/reports"
+	"github.com/citizeninbox/inbox/internal/store"
+	"github.com/citizeninbox/inbox/internal/web"
 )
 
 // liveCollector exports the supervisors' live figures per team to
@@ -81,4 +84,37 @@ type liveReports struct{ db *gorm.DB }
 
 func (l liveReports) Live(ctx context.Context, teams []int64, now time.Time) (reports.Live, error) {
 	return reports.LiveFigures(ctx, l.db, teams, now)
+}
+
+func (l liveReports) Compute(ctx context.Context, f reports.Filter, now time.Time, loc *time.Location) (reports.Figures, error) {
+	return reports.Compute(ctx, l.db, f, now, loc)
+}
+
+// Choices are the teams, channel accounts, services and advisers within
+// reach of the teams given (every team's when nil).
+func (l liveReports) Choices(ctx context.Context, teams []int64) (web.ReportChoices, error) {
+	db := l.db.WithContext(ctx)
+	var out web.ReportChoices
+	cond, args := "true", []any{}
+	if teams != nil {
+		cond, args = "team_id = ANY(?)", []any{store.Int64s(teams)}
+	}
+	teamCond := strings.Replace(cond, "team_id", "id", 1)
+	if err := db.Raw(`SELECT id, slug, name FROM teams WHERE `+teamCond+` ORDER BY name, slug`, args...).Scan(&out.Teams).Error; err != nil {
+		return out, err
+	}
+	if err := db.Raw(`SELECT id, slug, name FROM channel_accounts WHERE `+cond+` ORDER BY name, slug`, args...).Scan(&out.Accounts).Error; err != nil {
+		return out, err
+	}
+	if err := db.Raw(`SELECT DISTINCT service_code FROM cases WHERE service_code IS NOT NULL AND `+cond+` ORDER BY 1`, args...).
+		Scan(&out.Services).Error; err != nil {
+		return out, err
+	}
+	userCond := "true"
+	if teams != nil {
+		userCond = "id IN (SELECT user_id FROM user_teams WHERE team_id = ANY(?))"
+	}
+	err := db.Raw(`SELECT id, name FROM users WHERE `+userCond+` ORDER BY name, id`, args...).
+		Scan(&out.Advisers).Error
+	return out, err
 }

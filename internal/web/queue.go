@@ -57,6 +57,9 @@ type queueData struct {
 	Last    int
 	// TeamName is the team chosen, or "your teams".
 	TeamName string
+	// Period says in words the report's filters the queue holds (the
+	// period, hour, day, account, service); empty without them.
+	Period string
 }
 
 // queueFilter is the queue's filters as the page's form holds them.
@@ -71,8 +74,20 @@ type queueFilter struct {
 	Assigned string
 	Assignee int64
 	// SLA is an SLA state: breached, warned or at_risk.
-	SLA  string
-	Page int
+	SLA string
+	// From and To are dates (2026-12-01), both included, bounding when
+	// the resident first wrote; Hour (0–23) and Weekday (1 Monday to 7)
+	// that moment's hour and day in London; Account a channel account's
+	// id, Service a service's code: the cases behind a figure of the
+	// response-times report.
+	From, To, Hour, Weekday, Account, Service string
+	Page                                      int
+}
+
+// PeriodFilters are the queue's filters that the form keeps as hidden
+// fields, as they come from the response-times report.
+func (f queueFilter) PeriodFilters() map[string]string {
+	return map[string]string{"from": f.From, "to": f.To, "hour": f.Hour, "weekday": f.Weekday, "account": f.Account, "service": f.Service}
 }
 
 // filterSelect is a filter chosen from a list, by its query name.
@@ -96,9 +111,24 @@ var queueStatuses = []string{cases.StatusNew, cases.StatusOpen, cases.StatusAwai
 func parseQueueFilter(r *request) queueFilter {
 	q := r.QueryParams()
 	f := queueFilter{Team: q.Get("team"), Channel: q.Get("channel"), Priority: q.Get("priority"), Tag: q.Get("tag"),
-		Assigned: q.Get("assigned"), SLA: q.Get("sla")}
+		Assigned: q.Get("assigned"), SLA: q.Get("sla"), Service: q.Get("service")}
+	if _, ok := reportDate(q.Get("from")); ok {
+		f.From = q.Get("from")
+	}
+	if _, ok := reportDate(q.Get("to")); ok {
+		f.To = q.Get("to")
+	}
+	if n, err := strconv.Atoi(q.Get("hour")); err == nil && n >= 0 && n < 24 {
+		f.Hour = strconv.Itoa(n)
+	}
+	if n, err := strconv.Atoi(q.Get("weekday")); err == nil && n >= 1 && n <= 7 {
+		f.Weekday = strconv.Itoa(n)
+	}
+	if n, err := strconv.ParseInt(q.Get("account"), 10, 64); err == nil && n > 0 {
+		f.Account = strconv.FormatInt(n, 10)
+	}
 	for _, st := range q["status"] {
-		if slices.Contains(queueStatuses, st) && !slices.Contains(f.Statuses, st) {
+		if slices.Contains(cases.Statuses, st) && !slices.Contains(f.Statuses, st) {
 			f.Statuses = append(f.Statuses, st)
 		}
 	}
@@ -119,7 +149,8 @@ func parseQueueFilter(r *request) queueFilter {
 func (f queueFilter) query() string {
 	v := url.Values{}
 	for k, val := range map[string]string{"team": f.Team, "channel": f.Channel, "priority": f.Priority, "tag": f.Tag,
-		"assigned": f.Assigned, "sla": f.SLA} {
+		"assigned": f.Assigned, "sla": f.SLA, "from": f.From, "to": f.To, "hour": f.Hour, "weekday": f.Weekday,
+		"account": f.Account, "service": f.Service} {
 		if val != "" {
 			v.Set(k, val)
 		}
@@ -161,8 +192,21 @@ func (u *UI) queueData(r *request) (queueData, error) {
 	filter := cases.QueueFilter{
 		Team: f.Team, Statuses: f.Statuses, Channel: f.Channel, Priority: f.Priority, Tag: f.Tag,
 		Mine: f.Assigned == "mine", Unassigned: f.Assigned == "unassigned", AssigneeID: f.Assignee, SLA: f.SLA,
-		Page: f.Page, PageSize: queuePageSize,
+		Page: f.Page, PageSize: queuePageSize, Zone: u.zone, Service: f.Service,
 	}
+	if t, ok := reportDate(f.From); ok {
+		filter.From = t
+	}
+	if t, ok := reportDate(f.To); ok {
+		filter.To = t.AddDate(0, 0, 1)
+	}
+	if n, err := strconv.Atoi(f.Hour); err == nil {
+		filter.Hour = &n
+	}
+	if n, err := strconv.Atoi(f.Weekday); err == nil {
+		filter.Weekday = &n
+	}
+	filter.AccountID, _ = strconv.ParseInt(f.Account, 10, 64)
 	p, err := u.cases.Queue(ctx, actor, filter)
 	if err == nil && len(p.Rows) == 0 && p.Pages > 0 && f.Page > p.Pages {
 		// Cases taken since the page was shown: its last page now.
@@ -194,7 +238,8 @@ func (u *UI) queueData(r *request) (queueData, error) {
 		row.Exact = row.Since.UTC().Format(time.RFC3339)
 		rows = append(rows, row)
 	}
-	d := queueData{Rows: rows, Total: p.Total, Filter: f, Query: f.query(), Page: p.Page, Pages: p.Pages, TeamName: "your teams"}
+	d := queueData{Rows: rows, Total: p.Total, Filter: f, Query: f.query(), Page: p.Page, Pages: p.Pages, TeamName: "your teams",
+		Period: periodWords(f)}
 	if len(rows) > 0 {
 		d.First = (p.Page-1)*p.PageSize + 1
 		d.Last = d.First + len(rows) - 1
@@ -235,8 +280,17 @@ func (u *UI) queueData(r *request) (queueData, error) {
 	if len(chosen) == 0 {
 		chosen = []string{cases.StatusNew, cases.StatusOpen}
 	}
-	for _, st := range queueStatuses {
-		d.Status = append(d.Status, option{Value: st, Label: name(statusNames, st), Count: p.Counts.Status[st], Selected: slices.Contains(chosen, st)})
+	for _, st := range cases.Statuses {
+		o := option{Value: st, Label: name(statusNames, st), Count: p.Counts.Status[st], Selected: slices.Contains(chosen, st)}
+		if !slices.Contains(queueStatuses, st) {
+			// Resolved and closed cases: offered once the address asks
+			// for them (a report's figure), and not counted.
+			if !o.Selected {
+				continue
+			}
+			o.Uncounted = true
+		}
+		d.Status = append(d.Status, o)
 	}
 	prio := []option{{Value: "", Label: "All priorities", Count: p.Counts.All, Selected: f.Priority == ""}}
 	for _, pr := range []string{"urgent", "high", "normal", "low"} {
@@ -386,8 +440,11 @@ func name(names map[string]string, k string) string {
 var funcs = template.FuncMap{
 	// may says whether the role may do the action (cases.Allowed), for
 	// the navigation.
-	"may":      func(role, act string) bool { return cases.Allowed(role, cases.Action(act)) },
-	"plural":   plural,
+	"may":    func(role, act string) bool { return cases.Allowed(role, cases.Action(act)) },
+	"plural": plural,
+	// list is its arguments, to range over.
+	"list":     func(v ...any) []any { return v },
+	"add":      func(a, b int) int { return a + b },
 	"channel":  func(k string) string { return name(channelNames, k) },
 	"status":   func(k string) string { return name(statusNames, k) },
 	"priority": func(k string) string { return name(priorityNames, k) },
@@ -421,4 +478,37 @@ func clock(t, now time.Time, zone *time.Location) string {
 	default:
 		return t.Format("2 Jan 2006 15:04")
 	}
+}
+
+// periodWords says in words which of a report's filters the queue holds.
+func periodWords(f queueFilter) string {
+	var parts []string
+	day := func(v string) string {
+		t, _ := reportDate(v)
+		return t.Format("2 January 2006")
+	}
+	switch {
+	case f.From != "" && f.To != "":
+		parts = append(parts, "first wrote from "+day(f.From)+" to "+day(f.To))
+	case f.From != "":
+		parts = append(parts, "first wrote on or after "+day(f.From))
+	case f.To != "":
+		parts = append(parts, "first wrote on or before "+day(f.To))
+	}
+	if h, err := strconv.Atoi(f.Hour); err == nil {
+		parts = append(parts, fmt.Sprintf("between %02d:00 and %02d:59", h, h))
+	}
+	if n, err := strconv.Atoi(f.Weekday); err == nil {
+		parts = append(parts, "on a "+weekdayNames[n-1])
+	}
+	if f.Account != "" {
+		parts = append(parts, "through channel account "+f.Account)
+	}
+	if f.Service != "" {
+		parts = append(parts, "about the service "+f.Service)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "Only cases whose resident " + strings.Join(parts, ", ") + "."
 }

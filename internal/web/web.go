@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -64,6 +65,7 @@ type Cases interface {
 	MeasureReply(account string, vis channels.Visibility, text string) (channels.Measurement, error)
 	ReplyVisibilities(account string) []channels.Visibility
 	WindowCloses(ctx context.Context, caseID int64, account string, vis channels.Visibility) (*time.Time, error)
+	Export(ctx context.Context, actor cases.Actor, req cases.ExportRequest, w io.Writer) (int64, error)
 }
 
 // Reports reads the supervisors' figures.
@@ -71,6 +73,11 @@ type Reports interface {
 	// Live is the live figures at now of the teams given (every team
 	// when nil, none when empty).
 	Live(ctx context.Context, teams []int64, now time.Time) (reports.Live, error)
+	// Compute is the response-times report's figures (reports.Compute).
+	Compute(ctx context.Context, f reports.Filter, now time.Time, loc *time.Location) (reports.Figures, error)
+	// Choices are the teams, channel accounts, services and advisers of
+	// the teams given (every team when nil), for a report's filters.
+	Choices(ctx context.Context, teams []int64) (ReportChoices, error)
 }
 
 // Options are what the UI is built from.
@@ -114,7 +121,7 @@ type UI struct {
 
 // pageNames are the templates in web/templates besides layout.html; each
 // is parsed with the layout once, at start-up.
-var pageNames = []string{"sign-in.html", "queue.html", "case.html", "dashboard.html", "error.html"}
+var pageNames = []string{"sign-in.html", "queue.html", "case.html", "dashboard.html", "response-times.html", "error.html"}
 
 // New parses the templates (a missing or broken one fails start-up),
 // opens the session store and the presence bucket (within ctx). Close
