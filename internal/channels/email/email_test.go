@@ -479,3 +479,43 @@ func FuzzHTMLText(f *testing.F) {
 		}
 	})
 }
+
+// A reply with no message named answers the resident's own latest mail,
+// never that of a resident whose address contains theirs.
+func TestSendThreadsOnlyTheResidentsOwnMail(t *testing.T) {
+	srv := startServers(t)
+	snd := newSender(t, srv)
+	bob := srv.Deliver(emailfake.Mail{From: "bob@example.org", Subject: "Bins on Elm Road", Text: "Missed"})
+	srv.Deliver(emailfake.Mail{From: "jimbob@example.org", Subject: "My benefits claim", Text: "private"})
+	srv.Deliver(emailfake.Mail{From: "Bob@Example.org.evil.example", Subject: "Other", Text: "x"})
+	if _, err := snd.Send(context.Background(), channels.Outbound{MessageID: 1, Visibility: channels.Private, Text: "On it", Recipient: "BOB@example.org"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if s := srv.Sent()[0]; s.InReplyTo != bob || s.Subject != "Re: Bins on Elm Road" {
+		t.Errorf("bob's reply follows %q %q", s.InReplyTo, s.Subject)
+	}
+	// Nothing of the resident's own: a fresh thread.
+	if _, err := snd.Send(context.Background(), channels.Outbound{MessageID: 2, Visibility: channels.Private, Text: "Hello", Recipient: "im@example.org"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if s := srv.Sent()[1]; s.InReplyTo != "" || s.Subject != "Your message" {
+		t.Errorf("im's reply follows %q %q", s.InReplyTo, s.Subject)
+	}
+}
+
+// An acknowledgement says it is automatic (RFC 3834); an adviser's
+// reply does not.
+func TestSendMarksAutomaticReplies(t *testing.T) {
+	srv := startServers(t)
+	snd := newSender(t, srv)
+	for i, auto := range []string{"acknowledgement", ""} {
+		if _, err := snd.Send(context.Background(), channels.Outbound{MessageID: int64(i + 1), Visibility: channels.Private, Text: "Thanks",
+			Recipient: "bob@example.org", Automatic: auto}, nil); err != nil {
+			t.Fatal(err)
+		}
+		has := strings.Contains(string(srv.Sent()[i].Raw), "Auto-Submitted: auto-replied")
+		if has != (auto != "") {
+			t.Errorf("automatic %q: Auto-Submitted %v", auto, has)
+		}
+	}
+}
