@@ -68,7 +68,7 @@ func TestParse(t *testing.T) {
 	if in == nil {
 		t.Fatalf("ignored as %s", kind)
 	}
-	if in.Visibility != channels.Private || in.DedupeKey != "email:abc@town.example" || in.ExternalID != "abc@town.example" ||
+	if in.Visibility != channels.Private || !strings.HasPrefix(in.DedupeKey, "email:abc@town.example:") || in.ExternalID != "abc@town.example" ||
 		in.InReplyTo != "reply-1.x@example-council.gov.uk" || in.ConversationID != "root@town.example" ||
 		in.Author.ExternalID != "alice@town.example" || in.Author.DisplayName != "Alice Example" || in.Validate() != nil {
 		t.Errorf("inbound %+v", in)
@@ -239,8 +239,8 @@ func TestPollReadsTheMailbox(t *testing.T) {
 	// message, with the dedupe keys of before.
 	srv.Renumber()
 	msgs, next := poll(t, p, cursor)
-	if len(msgs) != email.PageSize-1 || msgs[0].DedupeKey != "email:"+first || !strings.HasPrefix(next, fmt.Sprint(srv.UIDValidity())+":") {
-		t.Errorf("after a new UIDVALIDITY: %d messages from %s (want %s), cursor %s", len(msgs), msgs[0].DedupeKey, first, next)
+	if len(msgs) != email.PageSize-1 || msgs[0].ExternalID != first || !strings.HasPrefix(next, fmt.Sprint(srv.UIDValidity())+":") {
+		t.Errorf("after a new UIDVALIDITY: %d messages from %s (want %s), cursor %s", len(msgs), msgs[0].ExternalID, first, next)
 	}
 	if _, _, err := p.Poll(context.Background(), "garbage"); err == nil {
 		t.Error("a bad cursor was taken")
@@ -517,5 +517,96 @@ func TestSendMarksAutomaticReplies(t *testing.T) {
 		if has != (auto != "") {
 			t.Errorf("automatic %q: Auto-Submitted %v", auto, has)
 		}
+	}
+}
+
+// A hostile mail of deeply nested or countless parts is read quickly,
+// what lies beyond the limits left unread, and still makes a case.
+func TestParseBoundsNesting(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		body func() string
+	}{
+		{"deep", func() string {
+			var b strings.Builder
+			const depth = 20000
+			for i := range depth {
+				fmt.Fprintf(&b, "--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n", i, i+1)
+			}
+			b.WriteString("--b20000\r\nContent-Type: text/plain\r\n\r\ndeep\r\n")
+			return b.String()
+		}},
+		{"wide", func() string {
+			var b strings.Builder
+			for range 50000 {
+				b.WriteString("--b0\r\nContent-Type: text/plain\r\n\r\nx\r\n")
+			}
+			return b.String() + "--b0--\r\n"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := "From: eve@example.org\r\nSubject: Nested\r\nMessage-ID: <n@example.org>\r\nMIME-Version: 1.0\r\n" +
+				"Content-Type: multipart/mixed; boundary=b0\r\n\r\n" + tc.body()
+			start := time.Now()
+			m, err := email.Parse([]byte(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("took %v", d)
+			}
+			in, kind := m.Inbound(council, email.Cursor{UIDValidity: 1, UID: 1}, time.Now())
+			if in == nil || !m.Incomplete || !strings.Contains(in.Text, "could not be read") || len(m.Attachments) > email.MaxParts {
+				t.Errorf("ignored %q, incomplete %v, %d attachments", kind, m.Incomplete, len(m.Attachments))
+			}
+		})
+	}
+}
+
+// HTML nested deeper than the HTML parser goes keeps its text.
+func TestHTMLTextDeeplyNested(t *testing.T) {
+	html := strings.Repeat("<div>", 600) + "Please fix the <b>streetlight</b>" + strings.Repeat("</div>", 600)
+	if got := email.HTMLText(html); got != "Please fix the streetlight" {
+		t.Errorf("text %q", got)
+	}
+}
+
+// A mail with a malformed header line still makes a case with what can
+// be read; a mail without any sender does not.
+func TestParseMalformedHeader(t *testing.T) {
+	raw := "From: Alice <alice@town.example>\r\nSubject: Bins\r\nthis line has no colon\r\nMessage-ID: <m@town.example>\r\n\r\nMissed again\r\n"
+	m, err := email.Parse([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, kind := m.Inbound(council, email.Cursor{UIDValidity: 1, UID: 1}, time.Now())
+	if in == nil || in.Author.ExternalID != "alice@town.example" || !strings.Contains(in.Text, "Subject: Bins") ||
+		!strings.Contains(in.Text, "could not be read") {
+		t.Fatalf("ignored %q: %+v", kind, in)
+	}
+	if _, err := email.Parse([]byte("Subject: Bins\r\nno colon\r\n\r\nx")); !errors.Is(err, email.ErrNotAMessage) {
+		t.Errorf("no sender: %v", err)
+	}
+}
+
+// Two different mails under one Message-ID both count; a copy of one
+// mail is one.
+func TestDedupeKey(t *testing.T) {
+	date := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	key := func(m emailfake.Mail) string {
+		t.Helper()
+		in, kind := parse(t, m)
+		if in == nil {
+			t.Fatalf("ignored %s", kind)
+		}
+		return in.DedupeKey
+	}
+	a := emailfake.Mail{From: "alice@town.example", Subject: "Bins", Text: "one", MessageID: "same@x.example", Date: date}
+	b := emailfake.Mail{From: "bob@example.org", Subject: "Lights", Text: "two", MessageID: "same@x.example", Date: date}
+	if key(a) == key(b) {
+		t.Error("two mails reusing one Message-ID share a key")
+	}
+	if key(a) != key(a) {
+		t.Error("a copy of one mail has another key")
 	}
 }
