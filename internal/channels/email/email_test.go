@@ -669,3 +669,32 @@ func TestPollCapsBytes(t *testing.T) {
 		t.Errorf("polls took %v mails, want [5 2]", sizes)
 	}
 }
+
+// A busy server's NO [UNAVAILABLE] to LOGIN is a failure to retry, not a
+// refused password; a NO [AUTHENTICATIONFAILED] or a bare NO is.
+func TestLoginTransientFailure(t *testing.T) {
+	srv := startServers(t)
+	p := newPoller(t, srv)
+	for _, tc := range []struct {
+		code    string
+		refused bool
+	}{{"UNAVAILABLE", false}, {"LIMIT", false}, {"", true}, {"AUTHORIZATIONFAILED", true}} {
+		srv.FailLogins(1, tc.code)
+		_, _, err := p.Poll(context.Background(), "5:1")
+		if err == nil || errors.Is(err, email.ErrLoginRefused) != tc.refused || errors.Is(err, channels.ErrCredentialRefused) != tc.refused {
+			t.Errorf("poll, NO [%s]: %v", tc.code, err)
+		}
+		srv.FailLogins(1, tc.code)
+		_, err = newSender(t, srv).Send(context.Background(), channels.Outbound{MessageID: 1, Visibility: channels.Private, Text: "ok", Recipient: "bob@example.org"}, nil)
+		want := channels.Retryable
+		if tc.refused {
+			want = channels.Unauthorised
+		}
+		if se := channels.AsSendError(err); se.Kind != want {
+			t.Errorf("send, NO [%s]: %+v", tc.code, se)
+		}
+	}
+	if _, _, err := p.Poll(context.Background(), ""); err != nil {
+		t.Errorf("after the failures: %v", err)
+	}
+}

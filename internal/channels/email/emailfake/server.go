@@ -31,6 +31,8 @@ type Server struct {
 	password      string
 	logins        int
 	refusedLogins int
+	loginFailures int
+	loginFailCode string
 	polling       map[*imapUser]bool
 	overlaps      int
 	sent          []Sent
@@ -175,6 +177,15 @@ func (s *Server) Revoke() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.password += "-revoked"
+}
+
+// FailLogins makes the next n IMAP logins with the right password fail
+// with NO and the response code code ("UNAVAILABLE", "LIMIT", or "" for
+// none), as a busy server answers.
+func (s *Server) FailLogins(n int, code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.loginFailures, s.loginFailCode = n, code
 }
 
 // Reinstate makes the servers take the account's password again, after
