@@ -23,10 +23,12 @@ type Settings struct {
 	// from it, and mail from it is skipped.
 	Address string `yaml:"address" validate:"required,email"`
 	// IMAPURL is the mailbox's server: imaps://host:993, imap://host:143
-	// (STARTTLS when offered) or imap+plain://host:143.
+	// (STARTTLS, required) or imap+plain://host:143 (a local test server
+	// only: the password goes in plain text).
 	IMAPURL string `yaml:"imap_url" validate:"required"`
 	// SMTPURL is the server replies go out through: smtps://host:465,
-	// smtp://host:587 (STARTTLS when offered) or smtp+plain://host:587.
+	// smtp://host:587 (STARTTLS, required) or smtp+plain://host:587 (a
+	// local test server only).
 	SMTPURL  string `yaml:"smtp_url" validate:"required"`
 	Username string `yaml:"username" validate:"required"`
 	Password string `yaml:"password" validate:"required"`

@@ -698,3 +698,25 @@ func TestLoginTransientFailure(t *testing.T) {
 		t.Errorf("after the failures: %v", err)
 	}
 }
+
+// imap:// and smtp:// never fall back to plain text when the server does
+// not offer STARTTLS: the password is not sent.
+func TestStartTLSRequired(t *testing.T) {
+	srv := startServers(t)
+	mb := mailboxOf(t, srv)
+	mb.Server.Security = email.StartTLS
+	_, _, err := (&email.Poller{Mailbox: mb, Account: council}).Poll(context.Background(), "")
+	if !errors.Is(err, email.ErrNoStartTLS) || !strings.Contains(err.Error(), "imap+plain://") {
+		t.Errorf("IMAP without STARTTLS: %v", err)
+	}
+	snd := newSender(t, srv)
+	snd.Mailbox = nil
+	snd.Server.Security = email.StartTLS
+	_, err = snd.Send(context.Background(), channels.Outbound{MessageID: 1, Visibility: channels.Private, Text: "ok", Recipient: "bob@example.org"}, nil)
+	if se := channels.AsSendError(err); se.Kind != channels.Retryable || !strings.Contains(se.Reason, "STARTTLS") {
+		t.Errorf("SMTP without STARTTLS: %+v", se)
+	}
+	if srv.Logins() != 0 || srv.RefusedLogins() != 0 || len(srv.Sent()) != 0 {
+		t.Errorf("%d logins, %d refused, %d sent", srv.Logins(), srv.RefusedLogins(), len(srv.Sent()))
+	}
+}

@@ -22,6 +22,10 @@ import (
 // password.
 var ErrLoginRefused = errors.New("the mail server refused the username or password")
 
+// ErrNoStartTLS is a server reached by imap:// or smtp:// that does not
+// offer STARTTLS: the password is never sent in plain text.
+var ErrNoStartTLS = errors.New("the server does not offer STARTTLS; use imaps:// (smtps://) or, for a local test server only, imap+plain:// (smtp+plain://)")
+
 // Mailbox is how the driver reaches the council's mailbox over IMAP.
 type Mailbox struct {
 	Server   Server
@@ -95,11 +99,15 @@ func (mb *Mailbox) connect(ctx context.Context) (*imapConn, error) {
 		}
 	}()
 	if mb.Server.Security == StartTLS {
-		if ok, _ := c.SupportStartTLS(); ok {
-			if err := c.StartTLS(mb.tlsConfig()); err != nil {
-				ic.close()
-				return nil, fmt.Errorf("email: IMAP server %s: STARTTLS: %w", mb.Server.Addr, err)
-			}
+		// Never fall back to plain text: whoever sits between could
+		// strip STARTTLS from the capabilities and read the password.
+		if ok, _ := c.SupportStartTLS(); !ok {
+			ic.close()
+			return nil, fmt.Errorf("email: IMAP server %s: %w", mb.Server.Addr, ErrNoStartTLS)
+		}
+		if err := c.StartTLS(mb.tlsConfig()); err != nil {
+			ic.close()
+			return nil, fmt.Errorf("email: IMAP server %s: STARTTLS: %w", mb.Server.Addr, err)
 		}
 	}
 	if err := login(c, mb.Username, mb.Password); err != nil {

@@ -190,12 +190,15 @@ func (s *Sender) deliver(ctx context.Context, to string, msg []byte) error {
 		return err
 	}
 	if s.Server.Security == StartTLS {
-		if ok, _ := c.Extension("STARTTLS"); ok {
-			// Again, upgraded before anything is said.
+		if ok, _ := c.Extension("STARTTLS"); !ok {
+			// Never on in plain text, the password readable.
 			_ = c.Close()
-			if c, err = s.dial(ctx, -1, tlsConfig); err != nil {
-				return err
-			}
+			return &channels.SendError{Kind: channels.Retryable, Reason: "SMTP server " + s.Server.Addr + ": " + ErrNoStartTLS.Error()}
+		}
+		// Again, upgraded before anything is said.
+		_ = c.Close()
+		if c, err = s.dial(ctx, -1, tlsConfig); err != nil {
+			return err
 		}
 	}
 	defer func() { _ = c.Close() }()

@@ -108,8 +108,8 @@ func (s *Server) Close() error {
 }
 
 // IMAPURL and SMTPURL are the servers' URLs, without TLS.
-func (s *Server) IMAPURL() string { return "imap://" + s.IMAPAddr }
-func (s *Server) SMTPURL() string { return "smtp://" + s.SMTPAddr }
+func (s *Server) IMAPURL() string { return "imap+plain://" + s.IMAPAddr }
+func (s *Server) SMTPURL() string { return "smtp+plain://" + s.SMTPAddr }
 
 // Append puts a message in the mailbox, as delivery does, and tells the
 // sessions in IDLE. It returns the message's UID.
