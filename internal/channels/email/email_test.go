@@ -720,3 +720,75 @@ func TestStartTLSRequired(t *testing.T) {
 		t.Errorf("%d logins, %d refused, %d sent", srv.Logins(), srv.RefusedLogins(), len(srv.Sent()))
 	}
 }
+
+// With trusted_authserv_id, mail the council's own server found forged
+// makes no case and is counted; genuine mail is taken; an
+// Authentication-Results field from another authserv-id, which the
+// sender may have written, is ignored; without the setting nothing is
+// judged.
+func TestForgedMail(t *testing.T) {
+	trusted := email.Account{Slug: council.Slug, Address: council.Address, TrustedAuthservID: "mx.example-council.gov.uk"}
+	for _, tc := range []struct {
+		name   string
+		fields []string
+		want   string
+	}{
+		{"dmarc fail", []string{"mx.example-council.gov.uk; spf=pass smtp.mailfrom=x.example; dmarc=fail (p=none) header.from=town.example"}, email.IgnoredForged},
+		{"spf and dkim fail", []string{"mx.example-council.gov.uk (Postfix); spf=softfail smtp.mailfrom=x; dkim=none"}, email.IgnoredForged},
+		{"genuine", []string{"mx.example-council.gov.uk; spf=fail; dkim=pass header.d=town.example"}, ""},
+		{"forged header below ours", []string{"mx.example-council.gov.uk; spf=pass; dkim=pass; dmarc=pass", "mx.example-council.gov.uk; dmarc=fail"}, ""},
+		{"another authserv-id says pass", []string{"forger.example; spf=pass; dkim=pass", "MX.example-council.gov.uk; dmarc=fail"}, email.IgnoredForged},
+		{"another authserv-id says fail", []string{"forger.example; dmarc=fail"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var hdr strings.Builder
+			for _, f := range tc.fields {
+				hdr.WriteString("Authentication-Results: " + f + "\r\n")
+			}
+			raw := hdr.String() + string((&emailfake.Mail{From: "alice@town.example", Text: "hi"}).Bytes())
+			m, err := email.Parse([]byte(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, kind := m.Inbound(trusted, email.Cursor{UIDValidity: 1, UID: 1}, time.Now())
+			if kind != tc.want || (in == nil) != (tc.want != "") {
+				t.Errorf("kind %q, want %q", kind, tc.want)
+			}
+			if in, _ := m.Inbound(council, email.Cursor{UIDValidity: 1, UID: 1}, time.Now()); in == nil {
+				t.Error("judged without the setting")
+			}
+		})
+	}
+	// The poll counts what it skipped, by kind.
+	srv := startServers(t)
+	srv.Append([]byte("Authentication-Results: mx.example-council.gov.uk; dmarc=fail\r\n"+string((&emailfake.Mail{From: "alice@town.example", Text: "forged"}).Bytes())), time.Now())
+	srv.Deliver(emailfake.Mail{From: "a@example.org", Text: "away", Header: map[string]string{"Auto-Submitted": "auto-replied"}})
+	srv.Deliver(emailfake.Mail{From: "bob@example.org", Text: "genuine"})
+	p := &email.Poller{Mailbox: mailboxOf(t, srv), Account: trusted}
+	msgs, _, ignored, err := p.PollCounting(context.Background(), fmt.Sprintf("%d:0", srv.UIDValidity()))
+	if err != nil || len(msgs) != 1 || ignored[email.IgnoredForged] != 1 || ignored[email.IgnoredAutoReply] != 1 {
+		t.Errorf("%d messages, ignored %v, %v", len(msgs), ignored, err)
+	}
+}
+
+func FuzzParseAuthResults(f *testing.F) {
+	for _, s := range []string{"mx.example; spf=pass smtp.mailfrom=a@b; dkim=fail (bad sig) header.d=b; dmarc=fail",
+		"mx (comment (nested)) 1; none", `"quoted"; spf/1=pass`, "", ";;=;", "a; b=c=d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ar, ok := email.ParseAuthResults(s)
+		if !ok {
+			return
+		}
+		if ar.AuthservID == "" || strings.ToLower(ar.AuthservID) != ar.AuthservID {
+			t.Errorf("authserv-id %q", ar.AuthservID)
+		}
+		for m, rs := range ar.Results {
+			if m == "" || len(rs) == 0 {
+				t.Errorf("method %q results %v", m, rs)
+			}
+		}
+		_ = ar.Forged()
+	})
+}

@@ -29,6 +29,7 @@ const (
 	IgnoredOwn        = "own"        // from the council's own address
 	IgnoredNoSender   = "no_sender"  // no From address to answer
 	IgnoredUnreadable = "unreadable" // not a message at all
+	IgnoredForged     = "forged"     // failed SPF/DKIM/DMARC by the council's mail server (Account.TrustedAuthservID)
 )
 
 // ErrNotAMessage is a fetched body that is not an Internet message.
@@ -39,6 +40,10 @@ type Account struct {
 	Slug string
 	// Address is the council's own address: mail from it is skipped.
 	Address string
+	// TrustedAuthservID, when set, is the authserv-id the council's own
+	// mail server writes in Authentication-Results: mail it found
+	// forged is skipped.
+	TrustedAuthservID string
 }
 
 // Message is one mail as the driver reads it.
@@ -62,6 +67,9 @@ type Message struct {
 	Truncated bool
 	// Size is the message's size in bytes, when known.
 	Size int64
+	// AuthResults are the message's Authentication-Results fields,
+	// topmost first.
+	AuthResults []string
 	// Incomplete says part of the message could not be read (a
 	// malformed header line, parts nested too deep or too many parts).
 	Incomplete bool
@@ -179,6 +187,7 @@ func (m *Message) readHeader(h mail.Header, raw []byte) {
 		sum := sha256.Sum256(raw)
 		m.MessageID = "sha256-" + hex.EncodeToString(sum[:12]) + "@message-id.invalid"
 	}
+	m.AuthResults = h.Values("Authentication-Results")
 	m.InReplyTo = msgIDs(h, "In-Reply-To")
 	m.References = msgIDs(h, "References")
 	if d, err := h.Date(); err == nil && !d.IsZero() {
@@ -497,6 +506,8 @@ func (m *Message) Inbound(acct Account, at Cursor, receivedAt time.Time) (*chann
 		return nil, m.Ignored
 	case m.From == nil:
 		return nil, IgnoredNoSender
+	case forged(m.AuthResults, acct.TrustedAuthservID):
+		return nil, IgnoredForged
 	case acct.Address != "" && strings.EqualFold(m.From.Address, acct.Address):
 		return nil, IgnoredOwn
 	}
