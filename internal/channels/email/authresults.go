@@ -17,7 +17,7 @@ func ParseAuthResults(value string) (AuthResults, bool) {
 	value = stripComments(value)
 	parts := strings.Split(value, ";")
 	id := strings.Fields(parts[0])
-	if len(id) == 0 {
+	if len(id) == 0 || strings.Trim(id[0], `"`) == "" {
 		return AuthResults{}, false
 	}
 	ar := AuthResults{AuthservID: strings.ToLower(strings.Trim(id[0], `"`)), Results: map[string][]string{}}
@@ -31,7 +31,9 @@ func ParseAuthResults(value string) (AuthResults, bool) {
 			continue
 		}
 		method, _, _ = strings.Cut(method, "/") // a method's version
-		method = strings.ToLower(method)
+		if method = strings.ToLower(method); method == "" {
+			continue
+		}
 		ar.Results[method] = append(ar.Results[method], strings.ToLower(result))
 	}
 	return ar, true

@@ -69,7 +69,7 @@ func ParseCursor(s string) (Cursor, error) {
 }
 
 func parseUint32(s string) (uint32, error) {
-	if s == "" || s[0] == '+' || s[0] == '-' {
+	if s == "" || s[0] == '+' || s[0] == '-' || (s[0] == '0' && len(s) > 1) {
 		return 0, strconv.ErrSyntax
 	}
 	n, err := strconv.ParseUint(s, 10, 32)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 	"time"
 
 	"github.com/citizeninbox/inbox/internal/channels"
@@ -790,5 +791,45 @@ func FuzzParseAuthResults(f *testing.F) {
 			}
 		}
 		_ = ar.Forged()
+	})
+}
+
+func FuzzSubject(f *testing.F) {
+	for _, s := range []string{"Bins", "Re: Bins [C-2026-000042]", "RE:", "", "c-2026-1234567 x", "Fwd: C-2026-00001"} {
+		f.Add(s, "Your reference is C-2026-000042.")
+	}
+	f.Fuzz(func(t *testing.T, subject, text string) {
+		if ref := email.CaseReference(subject); ref != "" && (!strings.HasPrefix(ref, "C-") || strings.ToUpper(ref) != ref) {
+			t.Errorf("CaseReference(%q) = %q", subject, ref)
+		}
+		got := email.Subject(subject, text)
+		if !strings.HasPrefix(strings.ToLower(got), "re:") && got != "Your message" && !strings.HasPrefix(got, "Your message [") {
+			t.Errorf("Subject(%q) = %q", subject, got)
+		}
+		if ref := email.CaseReference(got); ref == "" && (email.CaseReference(subject) != "" || email.CaseReference(text) != "") {
+			t.Errorf("Subject(%q, %q) = %q lost the case reference", subject, text, got)
+		}
+		if again := email.Subject(got, text); strings.HasPrefix(strings.ToLower(got), "re:") && again != got {
+			t.Errorf("Subject of %q adds to it: %q", got, again)
+		}
+	})
+}
+
+func FuzzParseHeader(f *testing.F) {
+	f.Add([]byte("From: Alice <alice@town.example>\r\nSubject: Bins\r\nMessage-ID: <a@b>\r\nReferences: <x@y> z@w\r\n\r\n"))
+	f.Add([]byte("From: =?utf-8?q?Al=C3=AFce?= <a@b.example>\r\nDate: Tue, 1 Dec 2026 09:00:00 +0000\r\n\r\n"))
+	f.Add([]byte("no header"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		m, err := email.ParseHeader(raw, int64(len(raw)))
+		if err != nil {
+			return
+		}
+		if !utf8.ValidString(m.Subject) || !utf8.ValidString(m.MessageID) || m.MessageID == "" || strings.ContainsAny(m.MessageID, " <>") {
+			t.Errorf("subject %q, Message-ID %q", m.Subject, m.MessageID)
+		}
+		if m.From != nil && !strings.Contains(m.From.Address, "@") {
+			t.Errorf("From %q", m.From.Address)
+		}
+		_ = m.Text()
 	})
 }
