@@ -42,8 +42,8 @@ export BLUESKY_HANDLE="${BLUESKY_HANDLE:-examplecouncil.bsky.social}"
 export BLUESKY_APP_PASSWORD="${BLUESKY_APP_PASSWORD:-demo-bluesky-app-password}"
 # The council's mail servers, which the email simulator serves (it reads
 # these too), and where it lists what the council sent.
-export IMAP_URL="${IMAP_URL:-imap://127.0.0.1:1143}"
-export SMTP_URL="${SMTP_URL:-smtp://127.0.0.1:1025}"
+export IMAP_URL="${IMAP_URL:-imap+plain://127.0.0.1:1143}"
+export SMTP_URL="${SMTP_URL:-smtp+plain://127.0.0.1:1025}"
 export EMAIL_USERNAME="${EMAIL_USERNAME:-contact@example-council.gov.uk}"
 export EMAIL_PASSWORD="${EMAIL_PASSWORD:-demo-email-password}"
 export EMAIL_SIM_URL="${EMAIL_SIM_URL:-http://127.0.0.1:8087}"

@@ -18,8 +18,8 @@ import (
 // through the SMTP server reach the resident, who answers in the thread.
 func TestRunEmail(t *testing.T) {
 	imapAddr, smtpAddr := freeAddr(t), freeAddr(t)
-	imapServer, _ := email.ParseIMAPURL("imap://" + imapAddr)
-	smtpServer, _ := email.ParseSMTPURL("smtp://" + smtpAddr)
+	imapServer, _ := email.ParseIMAPURL("imap+plain://" + imapAddr)
+	smtpServer, _ := email.ParseSMTPURL("smtp+plain://" + smtpAddr)
 	mb := &email.Mailbox{Server: imapServer, Username: emailfake.Username, Password: emailfake.Password, Name: "INBOX", Timeout: 5 * time.Second}
 	poller := &email.Poller{Mailbox: mb, Account: email.Account{Slug: "council-email", Address: emailfake.Address}}
 	sender := &email.Sender{Server: smtpServer, Username: emailfake.Username, Password: emailfake.Password, From: emailfake.Address, Mailbox: mb}

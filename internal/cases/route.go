@@ -397,7 +397,7 @@ func (b *batch) queueAutomatic(out []automatic) error {
 		c := a.c
 		caseIDs[k], accts[k], kinds[k], vis[k], bodies[k], replies[k] = c.ID, c.account.ID, a.kind, string(a.vis), a.text, a.reply
 		o := channels.Outbound{MessageID: ids[k], Channel: c.account.Channel, Account: c.account.Slug, Visibility: a.vis,
-			Text: a.text, InReplyTo: a.reply, Recipient: a.to}
+			Text: a.text, InReplyTo: a.reply, Recipient: a.to, Automatic: a.kind}
 		p, err := json.Marshal(o)
 		if err != nil {
 			return err

@@ -144,6 +144,9 @@ type Outbound struct {
 	// Template, when set, is the approved template the reply sends, Text
 	// being its rendering for the record.
 	Template *TemplateReply `json:"template,omitempty"`
+	// Automatic is the kind of an automatic reply ("acknowledgement",
+	// "emergency"), "" for one an adviser wrote.
+	Automatic string `json:"automatic,omitempty"`
 }
 
 // SendErrorKind classifies a failed send.

@@ -69,3 +69,31 @@ func TestSplitNumberedBy(t *testing.T) {
 		t.Errorf("did not cut at the paragraph: %q", got)
 	}
 }
+
+func FuzzSplitNumberedBy(f *testing.F) {
+	f.Add("One. Two three. "+strings.Repeat("x", 50), 20)
+	f.Add(strings.Repeat("👨‍👩‍👧‍👦 ok ", 40), 30)
+	f.Fuzz(func(t *testing.T, text string, limit int) {
+		if limit < 20 || limit > 5000 || len(text) > 4000 || !utf8.ValidString(text) {
+			return
+		}
+		graphemes := func(s string) int { return len(clusters(s)) }
+		parts := SplitNumberedBy(text, limit, graphemes)
+		var joined strings.Builder
+		for i, p := range parts {
+			if n := graphemes(p); n > limit {
+				t.Errorf("part %d measures %d, over %d", i, n, limit)
+			}
+			if !utf8.ValidString(p) {
+				t.Errorf("part %d is not UTF-8", i)
+			}
+			if len(parts) > 1 {
+				p = strings.TrimSuffix(p, fmt.Sprintf(" (%d/%d)", i+1, len(parts)))
+			}
+			joined.WriteString(p)
+		}
+		if strings.Join(strings.Fields(joined.String()), "") != strings.Join(strings.Fields(text), "") {
+			t.Errorf("the parts do not hold the text: %q", parts)
+		}
+	})
+}

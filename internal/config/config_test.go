@@ -259,7 +259,7 @@ func TestExampleConfigurationIsValid(t *testing.T) {
 		"TELEGRAM_API_BASE_URL": "http://127.0.0.1:8083", "TELEGRAM_BOT_TOKEN": "7000000001:t", "TELEGRAM_SECRET_TOKEN": "s",
 		"BLUESKY_SERVICE_URL": "http://127.0.0.1:8086", "BLUESKY_HANDLE": "examplecouncil.bsky.social", "BLUESKY_APP_PASSWORD": "p",
 		"MASTODON_BASE_URL": "http://127.0.0.1:8085", "MASTODON_ACCESS_TOKEN": "t",
-		"IMAP_URL": "imap://127.0.0.1:1143", "SMTP_URL": "smtp://127.0.0.1:1025", "EMAIL_USERNAME": "contact@example-council.gov.uk", "EMAIL_PASSWORD": "p"})
+		"IMAP_URL": "imap+plain://127.0.0.1:1143", "SMTP_URL": "smtp+plain://127.0.0.1:1025", "EMAIL_USERNAME": "contact@example-council.gov.uk", "EMAIL_PASSWORD": "p"})
 	// The networks cmd/inbox serves.
 	served, err := networks.Registry()
 	if err != nil {

@@ -70,7 +70,7 @@ func startServerWith(b *testing.B, fakeX *xfake.Server) (*server.Server, *gorm.D
 		"TELEGRAM_API_BASE_URL": fake.URL, "TELEGRAM_BOT_TOKEN": "7000000001:t", "TELEGRAM_SECRET_TOKEN": "s",
 		"BLUESKY_SERVICE_URL": fake.URL, "BLUESKY_HANDLE": "examplecouncil.bsky.social", "BLUESKY_APP_PASSWORD": "p",
 		"MASTODON_BASE_URL": fakeMastodon.URL, "MASTODON_ACCESS_TOKEN": mastodonfake.Token,
-		"IMAP_URL": "imap://127.0.0.1:1", "SMTP_URL": "smtp://127.0.0.1:1", "EMAIL_USERNAME": "contact@example-council.gov.uk", "EMAIL_PASSWORD": "p"}
+		"IMAP_URL": "imap+plain://127.0.0.1:1", "SMTP_URL": "smtp+plain://127.0.0.1:1", "EMAIL_USERNAME": "contact@example-council.gov.uk", "EMAIL_PASSWORD": "p"}
 	file, err := config.Load(exampleConfig(b), func(k string) string { return vars[k] }, drivers)
 	if err != nil {
 		b.Fatal(err)

@@ -50,7 +50,7 @@ func exampleCouncil(b *testing.B) (*config.File, *channels.Registry) {
 		"TELEGRAM_API_BASE_URL": "http://127.0.0.1:1", "TELEGRAM_BOT_TOKEN": "7000000001:t", "TELEGRAM_SECRET_TOKEN": "s",
 		"BLUESKY_SERVICE_URL": "http://127.0.0.1:1", "BLUESKY_HANDLE": "examplecouncil.bsky.social", "BLUESKY_APP_PASSWORD": "p",
 		"MASTODON_BASE_URL": "http://127.0.0.1:1", "MASTODON_ACCESS_TOKEN": "t",
-		"IMAP_URL": "imap://127.0.0.1:1", "SMTP_URL": "smtp://127.0.0.1:1", "EMAIL_USERNAME": "contact@example-council.gov.uk", "EMAIL_PASSWORD": "p"}
+		"IMAP_URL": "imap+plain://127.0.0.1:1", "SMTP_URL": "smtp+plain://127.0.0.1:1", "EMAIL_USERNAME": "contact@example-council.gov.uk", "EMAIL_PASSWORD": "p"}
 	file, err := config.Load(exampleConfig(b), func(k string) string { return vars[k] }, drivers)
 	if err != nil {
 		b.Fatal(err)

@@ -260,3 +260,38 @@ func TestEmailRefusedLoginToAPollMarksTheAccountUnhealthy(t *testing.T) {
 	srv.Reinstate()
 	h.eventually("the account healthy again", func() bool { return h.accountHealth(emailAccount).Healthy })
 }
+
+// withEmailAcknowledgement acknowledges each new email case with the
+// standard template, as the example configuration's council-email does.
+func withEmailAcknowledgement() harnessOption {
+	return func(o *server.Options, _ *harness) {
+		file := *o.File
+		file.ChannelAccounts = append([]config.ChannelAccount(nil), file.ChannelAccounts...)
+		for i := range file.ChannelAccounts {
+			if file.ChannelAccounts[i].Slug == emailAccount {
+				file.ChannelAccounts[i].Acknowledgement = &config.AccountAcknowledgement{Template: "standard", Period: "24h"}
+			}
+		}
+		o.File = &file
+	}
+}
+
+// An acknowledgement goes out marked as an automatic reply (RFC 3834),
+// so the resident's autoresponder does not answer it; an adviser's
+// reply is not marked.
+func TestEmailAcknowledgementIsAutoSubmitted(t *testing.T) {
+	srv := startMailServers(t)
+	h := newHarness(t, withRules(false), withEmail(srv), withEmailAcknowledgement())
+	alice := srv.Deliver(emailfake.Mail{From: "alice@town.example", Subject: "Bins on Elm Road", Text: "Missed again"})
+	c := h.waitCaseOf(alice)
+	h.eventually("the acknowledgement", func() bool { return len(srv.Sent()) == 1 })
+	if ack := srv.Sent()[0]; ack.To != "alice@town.example" || ack.InReplyTo != alice ||
+		!strings.Contains(string(ack.Raw), "\r\nAuto-Submitted: auto-replied\r\n") {
+		t.Errorf("the acknowledgement went out as %+v\n%s", ack, ack.Raw)
+	}
+	reply := h.reply(c, "private", "We will look today.")
+	h.waitDelivery(c, reply.ID)
+	if sent := srv.Sent(); len(sent) != 2 || strings.Contains(string(sent[1].Raw), "Auto-Submitted") {
+		t.Errorf("the adviser's reply is marked automatic (%d sent)", len(sent))
+	}
+}

@@ -23,10 +23,12 @@ type Settings struct {
 	// from it, and mail from it is skipped.
 	Address string `yaml:"address" validate:"required,email"`
 	// IMAPURL is the mailbox's server: imaps://host:993, imap://host:143
-	// (STARTTLS when offered) or imap+plain://host:143.
+	// (STARTTLS, required) or imap+plain://host:143 (a local test server
+	// only: the password goes in plain text).
 	IMAPURL string `yaml:"imap_url" validate:"required"`
 	// SMTPURL is the server replies go out through: smtps://host:465,
-	// smtp://host:587 (STARTTLS when offered) or smtp+plain://host:587.
+	// smtp://host:587 (STARTTLS, required) or smtp+plain://host:587 (a
+	// local test server only).
 	SMTPURL  string `yaml:"smtp_url" validate:"required"`
 	Username string `yaml:"username" validate:"required"`
 	Password string `yaml:"password" validate:"required"`
@@ -38,6 +40,12 @@ type Settings struct {
 	// IdleFor is the longest a poll waits in IDLE for new mail where the
 	// server offers IDLE; DefaultIdleFor when zero, never when negative.
 	IdleFor time.Duration `yaml:"idle_for"`
+	// TrustedAuthservID is the authserv-id the council's mail server
+	// writes in Authentication-Results (RFC 8601): when set, mail that
+	// server found forged (DMARC fail, or SPF and DKIM failing with no
+	// pass) makes no case. Without it, the mail server must reject
+	// spoofed mail itself.
+	TrustedAuthservID string `yaml:"trusted_authserv_id" validate:"omitempty,max=255"`
 
 	imap, smtp Server
 }
@@ -118,7 +126,7 @@ func (Driver) Open(acct channels.AccountConfig, deps channels.Deps) (channels.Ac
 	return channels.Account{
 		ExternalID: strings.ToLower(s.Address),
 		Sender:     &Sender{Server: s.smtp, Username: s.Username, Password: s.Password, From: s.Address, Mailbox: mb},
-		Poller:     &Poller{Mailbox: mb, Account: Account{Slug: acct.Slug, Address: s.Address}, IdleFor: idle, Log: deps.Log},
+		Poller:     &Poller{Mailbox: mb, Account: Account{Slug: acct.Slug, Address: s.Address, TrustedAuthservID: strings.TrimSpace(s.TrustedAuthservID)}, IdleFor: idle, Log: deps.Log},
 		PollEvery:  every,
 	}, nil
 }

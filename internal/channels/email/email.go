@@ -4,16 +4,18 @@
 // References.
 //
 // Inbound, a poll opens the mailbox read-only, checks its UIDVALIDITY
-// against the cursor ("UIDVALIDITY:UID") and fetches the messages after
-// the cursor's UID, oldest first and at most PageSize of them, with
-// BODY.PEEK[] so nothing is marked \Seen. When nothing is new and the
+// against the cursor ("UIDVALIDITY:UID:UNIXSECONDS", the last being the
+// INTERNALDATE of the last mail taken) and fetches the messages after the
+// cursor's UID, oldest first, at most PageSize of them and MaxPollBytes
+// (always at least one), looking at the mailbox in bounded UID ranges,
+// with BODY.PEEK[] so nothing is marked \Seen. When nothing is new and the
 // server offers IDLE, the poll waits in IDLE (bounded by the poll's
 // deadline and Settings.IdleFor) and fetches as soon as mail arrives. The
-// first poll starts at the first message not \Seen (the end of the
-// mailbox when all is read). A changed UIDVALIDITY starts again from the
-// mailbox's first message:
-// every message's dedupe key is its Message-ID, so those already taken
-// make nothing new.
+// first poll starts at the first message not \Seen that came in the last
+// FirstPollWindow (the end of the mailbox when there is none). A changed
+// UIDVALIDITY starts again from the first mail whose INTERNALDATE is at
+// or after the cursor's: dedupe keys (the Message-ID with a hash of the
+// sender, date and subject) keep the overlap from making anything twice.
 //
 // Auto-replies (RFC 3834 Auto-Submitted, X-Autoreply, Precedence bulk,
 // list or auto_reply), delivery status notifications and mail from the

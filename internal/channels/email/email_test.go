@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/citizeninbox/inbox/internal/channels"
 	"github.com/citizeninbox/inbox/internal/channels/email"
@@ -39,13 +40,13 @@ func TestHTMLText(t *testing.T) {
 }
 
 func TestCursor(t *testing.T) {
-	for _, s := range []string{"", "1:0", "42:17", "4294967295:4294967295"} {
+	for _, s := range []string{"", "1:0", "42:17", "4294967295:4294967295", "42:17:1796000000"} {
 		c, err := email.ParseCursor(s)
 		if err != nil || c.String() != s {
 			t.Errorf("ParseCursor(%q) = %v, %v", s, c, err)
 		}
 	}
-	for _, s := range []string{"7", "0:3", "a:1", "1:b", "1:-1", "+1:2", "4294967296:1", "1:2:3", " 1:2"} {
+	for _, s := range []string{"7", "0:3", "a:1", "1:b", "1:-1", "+1:2", "4294967296:1", "1:2:0", "1:2:-3", "1:2:03", "1:2:3:4", " 1:2"} {
 		if _, err := email.ParseCursor(s); err == nil {
 			t.Errorf("ParseCursor(%q) took it", s)
 		}
@@ -68,7 +69,7 @@ func TestParse(t *testing.T) {
 	if in == nil {
 		t.Fatalf("ignored as %s", kind)
 	}
-	if in.Visibility != channels.Private || in.DedupeKey != "email:abc@town.example" || in.ExternalID != "abc@town.example" ||
+	if in.Visibility != channels.Private || !strings.HasPrefix(in.DedupeKey, "email:abc@town.example:") || in.ExternalID != "abc@town.example" ||
 		in.InReplyTo != "reply-1.x@example-council.gov.uk" || in.ConversationID != "root@town.example" ||
 		in.Author.ExternalID != "alice@town.example" || in.Author.DisplayName != "Alice Example" || in.Validate() != nil {
 		t.Errorf("inbound %+v", in)
@@ -195,7 +196,7 @@ func TestPollReadsTheMailbox(t *testing.T) {
 	if len(msgs) != 2 || msgs[0].ExternalID != first || msgs[1].ExternalID != second {
 		t.Fatalf("polled %+v", msgs)
 	}
-	if want := fmt.Sprintf("%d:3", srv.UIDValidity()); cursor != want {
+	if want := fmt.Sprintf("%d:3:", srv.UIDValidity()); !strings.HasPrefix(cursor, want) {
 		t.Errorf("cursor %q, want %q", cursor, want)
 	}
 	if again, next := poll(t, p, cursor); len(again) != 0 || next != cursor {
@@ -235,13 +236,6 @@ func TestPollReadsTheMailbox(t *testing.T) {
 		t.Errorf("backlog polled out of order or incomplete: %d of %d", len(got), len(want))
 	}
 
-	// The server renumbers the mailbox: read again from the first
-	// message, with the dedupe keys of before.
-	srv.Renumber()
-	msgs, next := poll(t, p, cursor)
-	if len(msgs) != email.PageSize-1 || msgs[0].DedupeKey != "email:"+first || !strings.HasPrefix(next, fmt.Sprint(srv.UIDValidity())+":") {
-		t.Errorf("after a new UIDVALIDITY: %d messages from %s (want %s), cursor %s", len(msgs), msgs[0].DedupeKey, first, next)
-	}
 	if _, _, err := p.Poll(context.Background(), "garbage"); err == nil {
 		t.Error("a bad cursor was taken")
 	}
@@ -452,7 +446,7 @@ func FuzzParse(f *testing.F) {
 }
 
 func FuzzParseCursor(f *testing.F) {
-	for _, s := range []string{"", "1:0", "42:17", "x", "1:", ":1", "4294967296:0"} {
+	for _, s := range []string{"", "1:0", "42:17", "42:17:1796000000", "x", "1:", ":1", "4294967296:0", "1:2:"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -477,5 +471,366 @@ func FuzzHTMLText(f *testing.F) {
 		if out := email.HTMLText(in); strings.Contains(out, "\n\n\n") {
 			t.Errorf("more than one blank line: %q", out)
 		}
+	})
+}
+
+// A reply with no message named answers the resident's own latest mail,
+// never that of a resident whose address contains theirs.
+func TestSendThreadsOnlyTheResidentsOwnMail(t *testing.T) {
+	srv := startServers(t)
+	snd := newSender(t, srv)
+	bob := srv.Deliver(emailfake.Mail{From: "bob@example.org", Subject: "Bins on Elm Road", Text: "Missed"})
+	srv.Deliver(emailfake.Mail{From: "jimbob@example.org", Subject: "My benefits claim", Text: "private"})
+	srv.Deliver(emailfake.Mail{From: "Bob@Example.org.evil.example", Subject: "Other", Text: "x"})
+	if _, err := snd.Send(context.Background(), channels.Outbound{MessageID: 1, Visibility: channels.Private, Text: "On it", Recipient: "BOB@example.org"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if s := srv.Sent()[0]; s.InReplyTo != bob || s.Subject != "Re: Bins on Elm Road" {
+		t.Errorf("bob's reply follows %q %q", s.InReplyTo, s.Subject)
+	}
+	// Nothing of the resident's own: a fresh thread.
+	if _, err := snd.Send(context.Background(), channels.Outbound{MessageID: 2, Visibility: channels.Private, Text: "Hello", Recipient: "im@example.org"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if s := srv.Sent()[1]; s.InReplyTo != "" || s.Subject != "Your message" {
+		t.Errorf("im's reply follows %q %q", s.InReplyTo, s.Subject)
+	}
+}
+
+// An acknowledgement says it is automatic (RFC 3834); an adviser's
+// reply does not.
+func TestSendMarksAutomaticReplies(t *testing.T) {
+	srv := startServers(t)
+	snd := newSender(t, srv)
+	for i, auto := range []string{"acknowledgement", ""} {
+		if _, err := snd.Send(context.Background(), channels.Outbound{MessageID: int64(i + 1), Visibility: channels.Private, Text: "Thanks",
+			Recipient: "bob@example.org", Automatic: auto}, nil); err != nil {
+			t.Fatal(err)
+		}
+		has := strings.Contains(string(srv.Sent()[i].Raw), "Auto-Submitted: auto-replied")
+		if has != (auto != "") {
+			t.Errorf("automatic %q: Auto-Submitted %v", auto, has)
+		}
+	}
+}
+
+// A hostile mail of deeply nested or countless parts is read quickly,
+// what lies beyond the limits left unread, and still makes a case.
+func TestParseBoundsNesting(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		body func() string
+	}{
+		{"deep", func() string {
+			var b strings.Builder
+			const depth = 20000
+			for i := range depth {
+				fmt.Fprintf(&b, "--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n", i, i+1)
+			}
+			b.WriteString("--b20000\r\nContent-Type: text/plain\r\n\r\ndeep\r\n")
+			return b.String()
+		}},
+		{"wide", func() string {
+			var b strings.Builder
+			for range 50000 {
+				b.WriteString("--b0\r\nContent-Type: text/plain\r\n\r\nx\r\n")
+			}
+			return b.String() + "--b0--\r\n"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := "From: eve@example.org\r\nSubject: Nested\r\nMessage-ID: <n@example.org>\r\nMIME-Version: 1.0\r\n" +
+				"Content-Type: multipart/mixed; boundary=b0\r\n\r\n" + tc.body()
+			start := time.Now()
+			m, err := email.Parse([]byte(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("took %v", d)
+			}
+			in, kind := m.Inbound(council, email.Cursor{UIDValidity: 1, UID: 1}, time.Now())
+			if in == nil || !m.Incomplete || !strings.Contains(in.Text, "could not be read") || len(m.Attachments) > email.MaxParts {
+				t.Errorf("ignored %q, incomplete %v, %d attachments", kind, m.Incomplete, len(m.Attachments))
+			}
+		})
+	}
+}
+
+// HTML nested deeper than the HTML parser goes keeps its text.
+func TestHTMLTextDeeplyNested(t *testing.T) {
+	html := strings.Repeat("<div>", 600) + "Please fix the <b>streetlight</b>" + strings.Repeat("</div>", 600)
+	if got := email.HTMLText(html); got != "Please fix the streetlight" {
+		t.Errorf("text %q", got)
+	}
+}
+
+// A mail with a malformed header line still makes a case with what can
+// be read; a mail without any sender does not.
+func TestParseMalformedHeader(t *testing.T) {
+	raw := "From: Alice <alice@town.example>\r\nSubject: Bins\r\nthis line has no colon\r\nMessage-ID: <m@town.example>\r\n\r\nMissed again\r\n"
+	m, err := email.Parse([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, kind := m.Inbound(council, email.Cursor{UIDValidity: 1, UID: 1}, time.Now())
+	if in == nil || in.Author.ExternalID != "alice@town.example" || !strings.Contains(in.Text, "Subject: Bins") ||
+		!strings.Contains(in.Text, "could not be read") {
+		t.Fatalf("ignored %q: %+v", kind, in)
+	}
+	if _, err := email.Parse([]byte("Subject: Bins\r\nno colon\r\n\r\nx")); !errors.Is(err, email.ErrNotAMessage) {
+		t.Errorf("no sender: %v", err)
+	}
+}
+
+// Two different mails under one Message-ID both count; a copy of one
+// mail is one.
+func TestDedupeKey(t *testing.T) {
+	date := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	key := func(m emailfake.Mail) string {
+		t.Helper()
+		in, kind := parse(t, m)
+		if in == nil {
+			t.Fatalf("ignored %s", kind)
+		}
+		return in.DedupeKey
+	}
+	a := emailfake.Mail{From: "alice@town.example", Subject: "Bins", Text: "one", MessageID: "same@x.example", Date: date}
+	b := emailfake.Mail{From: "bob@example.org", Subject: "Lights", Text: "two", MessageID: "same@x.example", Date: date}
+	if key(a) == key(b) {
+		t.Error("two mails reusing one Message-ID share a key")
+	}
+	copyOfA := a
+	if key(a) != key(copyOfA) {
+		t.Error("a copy of one mail has another key")
+	}
+}
+
+// A renumbered mailbox is read again only from the last mail taken, by
+// its INTERNALDATE, never from its first message; the overlap has the
+// dedupe keys of before. A cursor written without a time still works.
+func TestPollAfterUIDValidityChange(t *testing.T) {
+	srv := startServers(t)
+	p := newPoller(t, srv)
+	now := time.Now().Truncate(time.Second)
+	srv.Append((&emailfake.Mail{From: "old@example.org", Text: "2019", Date: now.AddDate(-7, 0, 0)}).Bytes(), now.AddDate(-7, 0, 0))
+	srv.Append((&emailfake.Mail{From: "old@example.org", Text: "two days ago", Date: now.Add(-48 * time.Hour)}).Bytes(), now.Add(-48*time.Hour))
+	last := emailfake.Mail{From: "alice@town.example", Text: "an hour ago", MessageID: "last@town.example", Date: now.Add(-time.Hour)}
+	srv.Append(last.Bytes(), now.Add(-time.Hour))
+	msgs, cursor := poll(t, p, fmt.Sprintf("%d:0", srv.UIDValidity()))
+	if len(msgs) != 3 || !strings.HasSuffix(cursor, fmt.Sprintf(":3:%d", now.Add(-time.Hour).Unix())) {
+		t.Fatalf("%d messages, cursor %s", len(msgs), cursor)
+	}
+	key := msgs[2].DedupeKey
+	srv.Renumber()
+	fresh := srv.Deliver(emailfake.Mail{From: "bob@example.org", Text: "new"})
+	msgs, next := poll(t, p, cursor)
+	if len(msgs) != 2 || msgs[0].DedupeKey != key || msgs[1].ExternalID != fresh || !strings.HasPrefix(next, fmt.Sprint(srv.UIDValidity())+":4:") {
+		t.Errorf("after a new UIDVALIDITY: %d messages, cursor %s", len(msgs), next)
+	}
+	// A cursor of before, without a time: only unread mail of the last
+	// week, as on a first poll.
+	srv.Renumber()
+	if msgs, _ := poll(t, p, "1:3"); len(msgs) != 3 {
+		t.Errorf("old cursor after a new UIDVALIDITY: %d messages, want 3", len(msgs))
+	}
+}
+
+// A first poll does not take years of unread mail: only the last week's.
+func TestFirstPollTakesOnlyTheLastWeek(t *testing.T) {
+	srv := startServers(t)
+	old := time.Now().AddDate(-2, 0, 0)
+	srv.Append((&emailfake.Mail{From: "old@example.org", Text: "never read", Date: old}).Bytes(), old)
+	recent := srv.Deliver(emailfake.Mail{From: "alice@town.example", Text: "this week"})
+	msgs, _ := poll(t, newPoller(t, srv), "")
+	if len(msgs) != 1 || msgs[0].ExternalID != recent {
+		t.Errorf("first poll took %d messages", len(msgs))
+	}
+}
+
+// Large mails drain over several polls: one poll holds at most
+// MaxPollBytes, and always at least one mail.
+func TestPollCapsBytes(t *testing.T) {
+	srv := startServers(t)
+	big := strings.Repeat("x", email.MaxMessageSize-64<<10)
+	for i := range 7 {
+		srv.Deliver(emailfake.Mail{From: "carol@example.org", Text: fmt.Sprintf("%d %s", i, big)})
+	}
+	p := newPoller(t, srv)
+	cursor := fmt.Sprintf("%d:0", srv.UIDValidity())
+	var sizes []int
+	for range 4 {
+		msgs, next := poll(t, p, cursor)
+		if next == cursor {
+			break
+		}
+		sizes = append(sizes, len(msgs))
+		cursor = next
+	}
+	if fmt.Sprint(sizes) != "[5 2]" {
+		t.Errorf("polls took %v mails, want [5 2]", sizes)
+	}
+}
+
+// A busy server's NO [UNAVAILABLE] to LOGIN is a failure to retry, not a
+// refused password; a NO [AUTHENTICATIONFAILED] or a bare NO is.
+func TestLoginTransientFailure(t *testing.T) {
+	srv := startServers(t)
+	p := newPoller(t, srv)
+	for _, tc := range []struct {
+		code    string
+		refused bool
+	}{{"UNAVAILABLE", false}, {"LIMIT", false}, {"", true}, {"AUTHORIZATIONFAILED", true}} {
+		srv.FailLogins(1, tc.code)
+		_, _, err := p.Poll(context.Background(), "5:1")
+		if err == nil || errors.Is(err, email.ErrLoginRefused) != tc.refused || errors.Is(err, channels.ErrCredentialRefused) != tc.refused {
+			t.Errorf("poll, NO [%s]: %v", tc.code, err)
+		}
+		srv.FailLogins(1, tc.code)
+		_, err = newSender(t, srv).Send(context.Background(), channels.Outbound{MessageID: 1, Visibility: channels.Private, Text: "ok", Recipient: "bob@example.org"}, nil)
+		want := channels.Retryable
+		if tc.refused {
+			want = channels.Unauthorised
+		}
+		if se := channels.AsSendError(err); se.Kind != want {
+			t.Errorf("send, NO [%s]: %+v", tc.code, se)
+		}
+	}
+	if _, _, err := p.Poll(context.Background(), ""); err != nil {
+		t.Errorf("after the failures: %v", err)
+	}
+}
+
+// imap:// and smtp:// never fall back to plain text when the server does
+// not offer STARTTLS: the password is not sent.
+func TestStartTLSRequired(t *testing.T) {
+	srv := startServers(t)
+	mb := mailboxOf(t, srv)
+	mb.Server.Security = email.StartTLS
+	_, _, err := (&email.Poller{Mailbox: mb, Account: council}).Poll(context.Background(), "")
+	if !errors.Is(err, email.ErrNoStartTLS) || !strings.Contains(err.Error(), "imap+plain://") {
+		t.Errorf("IMAP without STARTTLS: %v", err)
+	}
+	snd := newSender(t, srv)
+	snd.Mailbox = nil
+	snd.Server.Security = email.StartTLS
+	_, err = snd.Send(context.Background(), channels.Outbound{MessageID: 1, Visibility: channels.Private, Text: "ok", Recipient: "bob@example.org"}, nil)
+	if se := channels.AsSendError(err); se.Kind != channels.Retryable || !strings.Contains(se.Reason, "STARTTLS") {
+		t.Errorf("SMTP without STARTTLS: %+v", se)
+	}
+	if srv.Logins() != 0 || srv.RefusedLogins() != 0 || len(srv.Sent()) != 0 {
+		t.Errorf("%d logins, %d refused, %d sent", srv.Logins(), srv.RefusedLogins(), len(srv.Sent()))
+	}
+}
+
+// With trusted_authserv_id, mail the council's own server found forged
+// makes no case and is counted; genuine mail is taken; an
+// Authentication-Results field from another authserv-id, which the
+// sender may have written, is ignored; without the setting nothing is
+// judged.
+func TestForgedMail(t *testing.T) {
+	trusted := email.Account{Slug: council.Slug, Address: council.Address, TrustedAuthservID: "mx.example-council.gov.uk"}
+	for _, tc := range []struct {
+		name   string
+		fields []string
+		want   string
+	}{
+		{"dmarc fail", []string{"mx.example-council.gov.uk; spf=pass smtp.mailfrom=x.example; dmarc=fail (p=none) header.from=town.example"}, email.IgnoredForged},
+		{"spf and dkim fail", []string{"mx.example-council.gov.uk (Postfix); spf=softfail smtp.mailfrom=x; dkim=none"}, email.IgnoredForged},
+		{"genuine", []string{"mx.example-council.gov.uk; spf=fail; dkim=pass header.d=town.example"}, ""},
+		{"forged header below ours", []string{"mx.example-council.gov.uk; spf=pass; dkim=pass; dmarc=pass", "mx.example-council.gov.uk; dmarc=fail"}, ""},
+		{"another authserv-id says pass", []string{"forger.example; spf=pass; dkim=pass", "MX.example-council.gov.uk; dmarc=fail"}, email.IgnoredForged},
+		{"another authserv-id says fail", []string{"forger.example; dmarc=fail"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var hdr strings.Builder
+			for _, f := range tc.fields {
+				hdr.WriteString("Authentication-Results: " + f + "\r\n")
+			}
+			raw := hdr.String() + string((&emailfake.Mail{From: "alice@town.example", Text: "hi"}).Bytes())
+			m, err := email.Parse([]byte(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, kind := m.Inbound(trusted, email.Cursor{UIDValidity: 1, UID: 1}, time.Now())
+			if kind != tc.want || (in == nil) != (tc.want != "") {
+				t.Errorf("kind %q, want %q", kind, tc.want)
+			}
+			if in, _ := m.Inbound(council, email.Cursor{UIDValidity: 1, UID: 1}, time.Now()); in == nil {
+				t.Error("judged without the setting")
+			}
+		})
+	}
+	// The poll counts what it skipped, by kind.
+	srv := startServers(t)
+	srv.Append([]byte("Authentication-Results: mx.example-council.gov.uk; dmarc=fail\r\n"+string((&emailfake.Mail{From: "alice@town.example", Text: "forged"}).Bytes())), time.Now())
+	srv.Deliver(emailfake.Mail{From: "a@example.org", Text: "away", Header: map[string]string{"Auto-Submitted": "auto-replied"}})
+	srv.Deliver(emailfake.Mail{From: "bob@example.org", Text: "genuine"})
+	p := &email.Poller{Mailbox: mailboxOf(t, srv), Account: trusted}
+	msgs, _, ignored, err := p.PollCounting(context.Background(), fmt.Sprintf("%d:0", srv.UIDValidity()))
+	if err != nil || len(msgs) != 1 || ignored[email.IgnoredForged] != 1 || ignored[email.IgnoredAutoReply] != 1 {
+		t.Errorf("%d messages, ignored %v, %v", len(msgs), ignored, err)
+	}
+}
+
+func FuzzParseAuthResults(f *testing.F) {
+	for _, s := range []string{"mx.example; spf=pass smtp.mailfrom=a@b; dkim=fail (bad sig) header.d=b; dmarc=fail",
+		"mx (comment (nested)) 1; none", `"quoted"; spf/1=pass`, "", ";;=;", "a; b=c=d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ar, ok := email.ParseAuthResults(s)
+		if !ok {
+			return
+		}
+		if ar.AuthservID == "" || strings.ToLower(ar.AuthservID) != ar.AuthservID {
+			t.Errorf("authserv-id %q", ar.AuthservID)
+		}
+		for m, rs := range ar.Results {
+			if m == "" || len(rs) == 0 {
+				t.Errorf("method %q results %v", m, rs)
+			}
+		}
+		_ = ar.Forged()
+	})
+}
+
+func FuzzSubject(f *testing.F) {
+	for _, s := range []string{"Bins", "Re: Bins [C-2026-000042]", "RE:", "", "c-2026-1234567 x", "Fwd: C-2026-00001"} {
+		f.Add(s, "Your reference is C-2026-000042.")
+	}
+	f.Fuzz(func(t *testing.T, subject, text string) {
+		if ref := email.CaseReference(subject); ref != "" && (!strings.HasPrefix(ref, "C-") || strings.ToUpper(ref) != ref) {
+			t.Errorf("CaseReference(%q) = %q", subject, ref)
+		}
+		got := email.Subject(subject, text)
+		if !strings.HasPrefix(strings.ToLower(got), "re:") && got != "Your message" && !strings.HasPrefix(got, "Your message [") {
+			t.Errorf("Subject(%q) = %q", subject, got)
+		}
+		if ref := email.CaseReference(got); ref == "" && (email.CaseReference(subject) != "" || email.CaseReference(text) != "") {
+			t.Errorf("Subject(%q, %q) = %q lost the case reference", subject, text, got)
+		}
+		if again := email.Subject(got, text); strings.HasPrefix(strings.ToLower(got), "re:") && again != got {
+			t.Errorf("Subject of %q adds to it: %q", got, again)
+		}
+	})
+}
+
+func FuzzParseHeader(f *testing.F) {
+	f.Add([]byte("From: Alice <alice@town.example>\r\nSubject: Bins\r\nMessage-ID: <a@b>\r\nReferences: <x@y> z@w\r\n\r\n"))
+	f.Add([]byte("From: =?utf-8?q?Al=C3=AFce?= <a@b.example>\r\nDate: Tue, 1 Dec 2026 09:00:00 +0000\r\n\r\n"))
+	f.Add([]byte("no header"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		m, err := email.ParseHeader(raw, int64(len(raw)))
+		if err != nil {
+			return
+		}
+		if !utf8.ValidString(m.Subject) || !utf8.ValidString(m.MessageID) || m.MessageID == "" || strings.ContainsAny(m.MessageID, " <>") {
+			t.Errorf("subject %q, Message-ID %q", m.Subject, m.MessageID)
+		}
+		if m.From != nil && !strings.Contains(m.From.Address, "@") {
+			t.Errorf("From %q", m.From.Address)
+		}
+		_ = m.Text()
 	})
 }

@@ -17,7 +17,9 @@ import (
 func HTMLText(body string) string {
 	doc, err := html.Parse(strings.NewReader(body))
 	if err != nil {
-		return ""
+		// Nested too deep for the parser (it refuses some 500 open
+		// elements): keep the resident's words without the layout.
+		return htmlTokens(body)
 	}
 	w := &htmlWriter{}
 	w.walk(doc, false)
@@ -82,6 +84,41 @@ func (w *htmlWriter) text(s string, pre bool) {
 
 func startsWithSpace(s string) bool { return s != "" && strings.TrimLeft(s, " \t\r\n\f") != s }
 func endsWithSpace(s string) bool   { return s != "" && strings.TrimRight(s, " \t\r\n\f") != s }
+
+// htmlTokens is HTMLText without the document tree: a pass of the
+// tokenizer, which has no depth limit, writing the text and starting a
+// line at each block element.
+func htmlTokens(body string) string {
+	w := &htmlWriter{}
+	z := html.NewTokenizer(strings.NewReader(body))
+	skip := 0
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return tidy(w.b.String())
+		case html.TextToken:
+			if skip == 0 {
+				w.text(html.UnescapeString(string(z.Text())), false)
+			}
+		case html.StartTagToken, html.EndTagToken, html.SelfClosingTagToken:
+			name, _ := z.TagName()
+			a := atom.Lookup(name)
+			switch {
+			case a == atom.Script || a == atom.Style || a == atom.Head || a == atom.Title:
+				if z.Token().Type == html.StartTagToken {
+					skip++
+				} else if skip > 0 {
+					skip--
+				}
+			case a == atom.Br:
+				w.b.WriteByte('\n')
+				w.space = false
+			case blocks[a]:
+				w.newline(1)
+			}
+		}
+	}
+}
 
 func (w *htmlWriter) walk(n *html.Node, pre bool) {
 	switch n.Type {

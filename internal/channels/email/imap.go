@@ -8,10 +8,12 @@ import (
 	"io"
 	"log"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-imap"
 	"github.com/emersion/go-imap/client"
+	"github.com/emersion/go-imap/commands"
 
 	"github.com/citizeninbox/inbox/internal/channels"
 )
@@ -19,6 +21,10 @@ import (
 // ErrLoginRefused is the mail server refusing the account's username or
 // password.
 var ErrLoginRefused = errors.New("the mail server refused the username or password")
+
+// ErrNoStartTLS is a server reached by imap:// or smtp:// that does not
+// offer STARTTLS: the password is never sent in plain text.
+var ErrNoStartTLS = errors.New("the server does not offer STARTTLS; use imaps:// (smtps://) or, for a local test server only, imap+plain:// (smtp+plain://)")
 
 // Mailbox is how the driver reaches the council's mailbox over IMAP.
 type Mailbox struct {
@@ -93,22 +99,61 @@ func (mb *Mailbox) connect(ctx context.Context) (*imapConn, error) {
 		}
 	}()
 	if mb.Server.Security == StartTLS {
-		if ok, _ := c.SupportStartTLS(); ok {
-			if err := c.StartTLS(mb.tlsConfig()); err != nil {
-				ic.close()
-				return nil, fmt.Errorf("email: IMAP server %s: STARTTLS: %w", mb.Server.Addr, err)
-			}
+		// Never fall back to plain text: whoever sits between could
+		// strip STARTTLS from the capabilities and read the password.
+		if ok, _ := c.SupportStartTLS(); !ok {
+			ic.close()
+			return nil, fmt.Errorf("email: IMAP server %s: %w", mb.Server.Addr, ErrNoStartTLS)
+		}
+		if err := c.StartTLS(mb.tlsConfig()); err != nil {
+			ic.close()
+			return nil, fmt.Errorf("email: IMAP server %s: STARTTLS: %w", mb.Server.Addr, err)
 		}
 	}
-	if err := c.Login(mb.Username, mb.Password); err != nil {
-		refused := c.State() == imap.NotAuthenticatedState
+	if err := login(c, mb.Username, mb.Password); err != nil {
 		ic.close()
-		if refused {
-			return nil, fmt.Errorf("email: IMAP LOGIN: %w (%w; %w)", ErrLoginRefused, channels.ErrCredentialRefused, err)
-		}
-		return nil, fmt.Errorf("email: IMAP LOGIN: %w", err)
+		return nil, err
 	}
 	return ic, nil
+}
+
+// login logs in with LOGIN. Only a NO saying the credentials are wrong
+// (AUTHENTICATIONFAILED, AUTHORIZATIONFAILED, or no response code at all)
+// is ErrLoginRefused; a NO [UNAVAILABLE], [LIMIT] and the like is a
+// failure to try again (RFC 5530).
+func login(c *client.Client, username, password string) error {
+	if c.State() != imap.NotAuthenticatedState {
+		return errors.New("email: IMAP LOGIN: the connection is already logged in")
+	}
+	if ok, _ := c.Support("LOGINDISABLED"); ok {
+		return errors.New("email: IMAP LOGIN: the server refuses LOGIN on this connection")
+	}
+	status, err := c.Execute(&commands.Login{Username: username, Password: password}, nil)
+	if err != nil {
+		return fmt.Errorf("email: IMAP LOGIN: %w", err)
+	}
+	if err := status.Err(); err != nil {
+		if loginRefused(status) {
+			return fmt.Errorf("email: IMAP LOGIN: %w (%w; %w)", ErrLoginRefused, channels.ErrCredentialRefused, err)
+		}
+		return fmt.Errorf("email: IMAP LOGIN: the server answered NO [%s]: %w", status.Code, err)
+	}
+	c.SetState(imap.AuthenticatedState, nil)
+	// The capabilities change with the login (IDLE, say).
+	if _, err := c.Capability(); err != nil {
+		return fmt.Errorf("email: IMAP CAPABILITY: %w", err)
+	}
+	return nil
+}
+
+// loginRefused says a failed LOGIN's status response refuses the
+// credentials.
+func loginRefused(status *imap.StatusResp) bool {
+	switch strings.ToUpper(string(status.Code)) {
+	case "", "AUTHENTICATIONFAILED", "AUTHORIZATIONFAILED":
+		return status.Type == imap.StatusRespNo
+	}
+	return false
 }
 
 // close logs out, or drops the connection when that does not work.

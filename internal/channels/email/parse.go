@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -28,6 +29,7 @@ const (
 	IgnoredOwn        = "own"        // from the council's own address
 	IgnoredNoSender   = "no_sender"  // no From address to answer
 	IgnoredUnreadable = "unreadable" // not a message at all
+	IgnoredForged     = "forged"     // failed SPF/DKIM/DMARC by the council's mail server (Account.TrustedAuthservID)
 )
 
 // ErrNotAMessage is a fetched body that is not an Internet message.
@@ -38,6 +40,10 @@ type Account struct {
 	Slug string
 	// Address is the council's own address: mail from it is skipped.
 	Address string
+	// TrustedAuthservID, when set, is the authserv-id the council's own
+	// mail server writes in Authentication-Results: mail it found
+	// forged is skipped.
+	TrustedAuthservID string
 }
 
 // Message is one mail as the driver reads it.
@@ -61,6 +67,12 @@ type Message struct {
 	Truncated bool
 	// Size is the message's size in bytes, when known.
 	Size int64
+	// AuthResults are the message's Authentication-Results fields,
+	// topmost first.
+	AuthResults []string
+	// Incomplete says part of the message could not be read (a
+	// malformed header line, parts nested too deep or too many parts).
+	Incomplete bool
 }
 
 // Attachment is a part of a message that is not its text: only its name
@@ -75,19 +87,66 @@ type Attachment struct {
 // returned with what its header says; only bytes without any header are
 // ErrNotAMessage.
 func Parse(raw []byte) (*Message, error) {
+	incomplete := false
 	ent, err := message.Read(bytes.NewReader(raw))
 	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-		return nil, fmt.Errorf("%w: %w", ErrNotAMessage, err)
+		// A malformed header line (one without a colon, say) would lose
+		// the whole mail: read it again without the lines that are no
+		// header field.
+		ent, err = message.Read(bytes.NewReader(lenientHeader(raw)))
+		if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
+			return nil, fmt.Errorf("%w: %w", ErrNotAMessage, err)
+		}
+		incomplete = true
 	}
 	if ent == nil || ent.Header.Len() == 0 {
 		return nil, ErrNotAMessage
 	}
 	h := mail.Header{Header: ent.Header}
-	m := &Message{Size: int64(len(raw))}
+	m := &Message{Size: int64(len(raw)), Incomplete: incomplete}
 	m.readHeader(h, raw)
 	m.Ignored = ignored(h)
 	m.readBody(ent)
+	if incomplete && m.From == nil {
+		return nil, ErrNotAMessage
+	}
 	return m, nil
+}
+
+// lenientHeader is raw without the header lines that are not a field
+// ("Name: value") or a field's continuation.
+func lenientHeader(raw []byte) []byte {
+	var out bytes.Buffer
+	rest := raw
+	kept := false
+	for len(rest) > 0 {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line = rest[:i+1]
+		}
+		rest = rest[len(line):]
+		t := bytes.TrimRight(line, "\r\n")
+		switch {
+		case len(t) == 0:
+			out.WriteString("\r\n")
+			out.Write(rest)
+			return out.Bytes()
+		case t[0] == ' ' || t[0] == '\t':
+			if !kept {
+				continue
+			}
+		default:
+			name, _, ok := bytes.Cut(t, []byte(":"))
+			kept = ok && len(name) > 0 && !bytes.ContainsAny(name, " \t")
+			if !kept {
+				continue
+			}
+		}
+		out.Write(t)
+		out.WriteString("\r\n")
+	}
+	out.WriteString("\r\n")
+	return out.Bytes()
 }
 
 // ParseHeader reads a message of which only the header was fetched (one
@@ -128,6 +187,7 @@ func (m *Message) readHeader(h mail.Header, raw []byte) {
 		sum := sha256.Sum256(raw)
 		m.MessageID = "sha256-" + hex.EncodeToString(sum[:12]) + "@message-id.invalid"
 	}
+	m.AuthResults = h.Values("Authentication-Results")
 	m.InReplyTo = msgIDs(h, "In-Reply-To")
 	m.References = msgIDs(h, "References")
 	if d, err := h.Date(); err == nil && !d.IsZero() {
@@ -230,10 +290,8 @@ func ignored(h mail.Header) string {
 func (m *Message) readBody(ent *message.Entity) {
 	var plain, htmlText string
 	budget := int64(MaxMessageSize)
-	_ = ent.Walk(func(_ []int, part *message.Entity, err error) error {
-		if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-			return err
-		}
+	parts := 0
+	err := walkParts(ent, 0, &parts, func(part *message.Entity) error {
 		t, params, _ := part.Header.ContentType()
 		if strings.HasPrefix(t, "multipart/") {
 			return nil
@@ -266,6 +324,9 @@ func (m *Message) readBody(ent *message.Entity) {
 		}
 		return nil
 	})
+	if errors.Is(err, errTooDeep) || errors.Is(err, errTooManyParts) {
+		m.Incomplete = true
+	}
 	switch {
 	case strings.TrimSpace(plain) != "":
 		m.Body = tidy(trimQuoted(strings.ToValidUTF8(plain, "\uFFFD")))
@@ -278,6 +339,47 @@ func (m *Message) readBody(ent *message.Entity) {
 		}
 		return -1
 	}, m.Body)
+}
+
+// MaxPartDepth and MaxParts bound how deep nested multiparts are read
+// and how many parts: a hostile mail of thousands of nested parts would
+// otherwise hold intake for seconds. What lies beyond is left unread; the
+// mail still makes a case, saying so.
+const (
+	MaxPartDepth = 20
+	MaxParts     = 200
+)
+
+var (
+	errTooDeep      = errors.New("email: multiparts nested too deep")
+	errTooManyParts = errors.New("email: too many parts")
+)
+
+// walkParts calls fn on each leaf part of ent, depth first, descending at
+// most MaxPartDepth multiparts and visiting at most MaxParts parts.
+func walkParts(ent *message.Entity, depth int, parts *int, fn func(*message.Entity) error) error {
+	if *parts++; *parts > MaxParts {
+		return errTooManyParts
+	}
+	mr := ent.MultipartReader()
+	if mr == nil {
+		return fn(ent)
+	}
+	if depth >= MaxPartDepth {
+		return errTooDeep
+	}
+	for {
+		p, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
+			return err
+		}
+		if err := walkParts(p, depth+1, parts, fn); err != nil {
+			return err
+		}
+	}
 }
 
 var (
@@ -345,6 +447,9 @@ func (m *Message) Text() string {
 	default:
 		b.WriteString(m.Body)
 	}
+	if m.Incomplete {
+		b.WriteString("\n\n[Part of this message could not be read here: open it in the mailbox.]")
+	}
 	if len(m.Attachments) > 0 {
 		b.WriteString("\n")
 	}
@@ -401,6 +506,8 @@ func (m *Message) Inbound(acct Account, at Cursor, receivedAt time.Time) (*chann
 		return nil, m.Ignored
 	case m.From == nil:
 		return nil, IgnoredNoSender
+	case forged(m.AuthResults, acct.TrustedAuthservID):
+		return nil, IgnoredForged
 	case acct.Address != "" && strings.EqualFold(m.From.Address, acct.Address):
 		return nil, IgnoredOwn
 	}
@@ -414,7 +521,7 @@ func (m *Message) Inbound(acct Account, at Cursor, receivedAt time.Time) (*chann
 	in := &channels.Inbound{
 		Channel:    Channel,
 		Account:    acct.Slug,
-		DedupeKey:  "email:" + m.MessageID,
+		DedupeKey:  m.DedupeKey(),
 		ExternalID: m.MessageID,
 		Visibility: channels.Private,
 		Text:       m.Text(),
@@ -430,6 +537,25 @@ func (m *Message) Inbound(acct Account, at Cursor, receivedAt time.Time) (*chann
 		Raw:            r,
 	}
 	return in, ""
+}
+
+// DedupeKey is "email:" and the Message-ID with a short hash of the
+// sender, date and subject, so two mails reusing one Message-ID both
+// count while a copy of one mail delivered again stays one. Mail without
+// a Message-ID has one made from its bytes, which is key enough.
+func (m *Message) DedupeKey() string {
+	if strings.HasSuffix(m.MessageID, "@message-id.invalid") {
+		return "email:" + m.MessageID
+	}
+	var from, date string
+	if m.From != nil {
+		from = strings.ToLower(m.From.Address)
+	}
+	if !m.Date.IsZero() {
+		date = strconv.FormatInt(m.Date.Unix(), 10)
+	}
+	sum := sha256.Sum256([]byte(from + "\x00" + date + "\x00" + m.Subject))
+	return "email:" + m.MessageID + ":" + hex.EncodeToString(sum[:6])
 }
 
 // parent is the message this one answers: In-Reply-To, else the last of

@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/textproto"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -154,6 +156,11 @@ func (s *Sender) compose(out channels.Outbound, to *mail.Address, th Thread, id 
 	if len(refs) > 0 {
 		h.SetMsgIDList("References", refs)
 	}
+	if out.Automatic != "" {
+		// RFC 3834: the resident's mail client and autoresponder know
+		// not to answer it.
+		h.Set("Auto-Submitted", "auto-replied")
+	}
 	h.Set("MIME-Version", "1.0")
 	h.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
 	h.Set("Content-Transfer-Encoding", "quoted-printable")
@@ -183,12 +190,15 @@ func (s *Sender) deliver(ctx context.Context, to string, msg []byte) error {
 		return err
 	}
 	if s.Server.Security == StartTLS {
-		if ok, _ := c.Extension("STARTTLS"); ok {
-			// Again, upgraded before anything is said.
+		if ok, _ := c.Extension("STARTTLS"); !ok {
+			// Never on in plain text, the password readable.
 			_ = c.Close()
-			if c, err = s.dial(ctx, -1, tlsConfig); err != nil {
-				return err
-			}
+			return &channels.SendError{Kind: channels.Retryable, Reason: "SMTP server " + s.Server.Addr + ": " + ErrNoStartTLS.Error()}
+		}
+		// Again, upgraded before anything is said.
+		_ = c.Close()
+		if c, err = s.dial(ctx, -1, tlsConfig); err != nil {
+			return err
 		}
 	}
 	defer func() { _ = c.Close() }()
@@ -315,40 +325,76 @@ func (mb *Mailbox) Thread(ctx context.Context, inReplyTo, from string) (Thread, 
 			return Thread{}, fmt.Errorf("email: UID SEARCH: %w", err)
 		}
 	}
-	if len(uids) == 0 {
-		crit := imap.NewSearchCriteria()
-		crit.Header = textproto.MIMEHeader{"From": {from}}
-		if uids, err = ic.c.UidSearch(crit); err != nil {
-			return Thread{}, fmt.Errorf("email: UID SEARCH: %w", err)
+	if len(uids) > 0 {
+		last := slices.Max(uids)
+		headers, err := ic.headers([]uint32{last})
+		if err != nil {
+			return Thread{}, err
+		}
+		if h, ok := headers[last]; ok {
+			return threadOf(h), nil
 		}
 	}
-	if len(uids) == 0 {
-		return Thread{}, nil
+	// The resident's latest mail. SEARCH HEADER From matches a substring
+	// (bob@example.org is in jimbob@example.org), so each candidate's
+	// From is parsed and compared whole, newest first.
+	crit := imap.NewSearchCriteria()
+	crit.Header = textproto.MIMEHeader{"From": {from}}
+	if uids, err = ic.c.UidSearch(crit); err != nil {
+		return Thread{}, fmt.Errorf("email: UID SEARCH: %w", err)
 	}
-	last := uids[0]
-	for _, u := range uids {
-		last = max(last, u)
+	slices.Sort(uids)
+	for len(uids) > 0 {
+		batch := uids[max(0, len(uids)-threadBatch):]
+		uids = uids[:len(uids)-len(batch)]
+		headers, err := ic.headers(batch)
+		if err != nil {
+			return Thread{}, err
+		}
+		for i := len(batch) - 1; i >= 0; i-- {
+			h, ok := headers[batch[i]]
+			if !ok {
+				continue
+			}
+			if m, err := ParseHeader(h, 0); err == nil && m.From != nil && strings.EqualFold(m.From.Address, from) {
+				return threadOf(h), nil
+			}
+		}
 	}
+	return Thread{}, nil
+}
+
+// threadBatch is how many candidate mails' headers one FETCH asks for.
+const threadBatch = 20
+
+// headers fetches the header of each of uids, by UID.
+func (ic *imapConn) headers(uids []uint32) (map[uint32][]byte, error) {
 	set := new(imap.SeqSet)
-	set.AddNum(last)
+	set.AddNum(uids...)
 	section := &imap.BodySectionName{BodyPartName: imap.BodyPartName{Specifier: imap.HeaderSpecifier}, Peek: true}
-	ch := make(chan *imap.Message, 1)
+	ch := make(chan *imap.Message, len(uids))
 	errc := make(chan error, 1)
 	go func() { errc <- ic.c.UidFetch(set, []imap.FetchItem{imap.FetchUid, section.FetchItem()}, ch) }()
-	var header []byte
+	out := map[uint32][]byte{}
 	for m := range ch {
 		if lit := m.GetBody(section); lit != nil {
 			var b bytes.Buffer
-			_, _ = b.ReadFrom(lit)
-			header = b.Bytes()
+			_, _ = b.ReadFrom(io.LimitReader(lit, 1<<20))
+			_, _ = io.Copy(io.Discard, lit)
+			out[m.Uid] = b.Bytes()
 		}
 	}
 	if err := <-errc; err != nil {
-		return Thread{}, fmt.Errorf("email: UID FETCH: %w", err)
+		return nil, fmt.Errorf("email: UID FETCH: %w", err)
 	}
+	return out, nil
+}
+
+// threadOf is the Thread a reply to the mail with header h follows.
+func threadOf(header []byte) Thread {
 	m, err := ParseHeader(header, 0)
 	if err != nil {
-		return Thread{}, nil
+		return Thread{}
 	}
 	th := Thread{Subject: m.Subject, References: m.References}
 	if !strings.HasSuffix(m.MessageID, "@message-id.invalid") {
@@ -357,5 +403,5 @@ func (mb *Mailbox) Thread(ctx context.Context, inReplyTo, from string) (Thread, 
 	if len(th.References) == 0 && len(m.InReplyTo) > 0 {
 		th.References = m.InReplyTo[:1]
 	}
-	return th, nil
+	return th
 }

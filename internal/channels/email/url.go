@@ -14,7 +14,8 @@ type Security int
 const (
 	// Plain is no TLS at all (a local server, a demo).
 	Plain Security = iota
-	// StartTLS upgrades a plain connection when the server offers it.
+	// StartTLS upgrades a plain connection, and fails when the server
+	// does not offer STARTTLS.
 	StartTLS
 	// ImplicitTLS is TLS from the first byte (imaps, smtps).
 	ImplicitTLS
@@ -28,8 +29,8 @@ type Server struct {
 }
 
 // ParseIMAPURL reads an imap_url: imaps://host[:993] (TLS), imap://host[:143]
-// (STARTTLS when the server offers it, plain otherwise, for local demos)
-// or imap+plain://host (never TLS).
+// (STARTTLS, required) or imap+plain://host (never TLS, for a local test
+// server only).
 func ParseIMAPURL(raw string) (Server, error) {
 	return parseServerURL(raw, map[string]scheme{
 		"imaps":      {ImplicitTLS, "993"},
@@ -39,7 +40,8 @@ func ParseIMAPURL(raw string) (Server, error) {
 }
 
 // ParseSMTPURL reads an smtp_url: smtps://host[:465] (TLS), smtp://host[:587]
-// (STARTTLS when the server offers it) or smtp+plain://host (never TLS).
+// (STARTTLS, required) or smtp+plain://host (never TLS, for a local test
+// server only).
 func ParseSMTPURL(raw string) (Server, error) {
 	return parseServerURL(raw, map[string]scheme{
 		"smtps":      {ImplicitTLS, "465"},

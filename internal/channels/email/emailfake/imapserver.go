@@ -77,7 +77,11 @@ func (b *imapBackend) Login(_ *imap.ConnInfo, username, password string) (backen
 	defer s.mu.Unlock()
 	if username != s.username || password != s.password {
 		s.refusedLogins++
-		return nil, backend.ErrInvalidCredentials
+		return nil, &imap.ErrStatusResp{Resp: &imap.StatusResp{Type: imap.StatusRespNo, Code: "AUTHENTICATIONFAILED", Info: "Invalid credentials"}}
+	}
+	if s.loginFailures > 0 {
+		s.loginFailures--
+		return nil, &imap.ErrStatusResp{Resp: &imap.StatusResp{Type: imap.StatusRespNo, Code: imap.StatusRespCode(s.loginFailCode), Info: "Try again later"}}
 	}
 	s.logins++
 	return &imapUser{s: s}, nil

@@ -31,6 +31,8 @@ type Server struct {
 	password      string
 	logins        int
 	refusedLogins int
+	loginFailures int
+	loginFailCode string
 	polling       map[*imapUser]bool
 	overlaps      int
 	sent          []Sent
@@ -106,8 +108,8 @@ func (s *Server) Close() error {
 }
 
 // IMAPURL and SMTPURL are the servers' URLs, without TLS.
-func (s *Server) IMAPURL() string { return "imap://" + s.IMAPAddr }
-func (s *Server) SMTPURL() string { return "smtp://" + s.SMTPAddr }
+func (s *Server) IMAPURL() string { return "imap+plain://" + s.IMAPAddr }
+func (s *Server) SMTPURL() string { return "smtp+plain://" + s.SMTPAddr }
 
 // Append puts a message in the mailbox, as delivery does, and tells the
 // sessions in IDLE. It returns the message's UID.
@@ -175,6 +177,15 @@ func (s *Server) Revoke() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.password += "-revoked"
+}
+
+// FailLogins makes the next n IMAP logins with the right password fail
+// with NO and the response code code ("UNAVAILABLE", "LIMIT", or "" for
+// none), as a busy server answers.
+func (s *Server) FailLogins(n int, code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.loginFailures, s.loginFailCode = n, code
 }
 
 // Reinstate makes the servers take the account's password again, after
