@@ -2,6 +2,7 @@ package store
 
 import (
 	"database/sql/driver"
+	"sync"
 
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -14,7 +15,10 @@ type Strings []string
 // Int64s is a bigint[] column or query parameter; see Strings.
 type Int64s []int64
 
-var arrayTypes = pgtype.NewMap()
+// arrayTypes hands out pgx type maps: a map caches its encoding plans and
+// is not safe for concurrent use, so each encoding or decoding takes one
+// of its own and gives it back.
+var arrayTypes = sync.Pool{New: func() any { return pgtype.NewMap() }}
 
 // Value encodes the array in PostgreSQL's text format.
 func (a Strings) Value() (driver.Value, error) { return encodeArray(pgtype.TextArrayOID, []string(a)) }
@@ -32,7 +36,9 @@ func encodeArray[T any](oid uint32, elems []T) (driver.Value, error) {
 	if elems == nil {
 		elems = []T{}
 	}
-	buf, err := arrayTypes.Encode(oid, pgtype.TextFormatCode, elems, nil)
+	m := arrayTypes.Get().(*pgtype.Map)
+	defer arrayTypes.Put(m)
+	buf, err := m.Encode(oid, pgtype.TextFormatCode, elems, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -44,8 +50,10 @@ func scanArray[T any](src any, dst *[]T) error {
 		*dst = nil
 		return nil
 	}
+	m := arrayTypes.Get().(*pgtype.Map)
+	defer arrayTypes.Put(m)
 	var flat pgtype.FlatArray[T]
-	if err := arrayTypes.SQLScanner(&flat).Scan(src); err != nil {
+	if err := m.SQLScanner(&flat).Scan(src); err != nil {
 		return err
 	}
 	*dst = []T(flat)

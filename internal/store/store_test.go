@@ -120,3 +120,29 @@ func TestIsUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// Arrays are encoded and decoded from many goroutines at once (every
+// request does), which the race detector checks here.
+func TestArraysEncodeConcurrently(t *testing.T) {
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 200 {
+				v, err := store.Int64s{int64(i), int64(j)}.Value()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var back store.Int64s
+				if err := back.Scan(v); err != nil || len(back) != 2 || back[1] != int64(j) {
+					t.Errorf("%v scanned back as %v (%v)", v, back, err)
+					return
+				}
+				if _, err := (store.Strings{"a", "b"}).Value(); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
