@@ -102,17 +102,7 @@ func TestBlueskyPolling(t *testing.T) {
 	// A second replica on the same database and NATS; polls made slow so
 	// that two at once would meet in the fake.
 	fake.SetPollDelay(400 * time.Millisecond)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	b, err := server.Start(ctx, h.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = b.Shutdown(ctx)
-	})
+	h.replica(nil)
 	var posts []string
 	for i := range 4 {
 		posts = append(posts, bskyMention(fake, bskyBob, fmt.Sprintf("bins missed, week %d", i+1)))

@@ -155,17 +155,7 @@ func TestEmailPollingTwoReplicas(t *testing.T) {
 	first := srv.Deliver(emailfake.Mail{From: "alice@town.example", Subject: "Fly-tipping", Text: "Behind the shops"})
 	h.waitCaseOf(first)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	b, err := server.Start(ctx, h.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = b.Shutdown(ctx)
-	})
+	h.replica(nil)
 	var ids []string
 	for i := range 4 {
 		ids = append(ids, srv.Deliver(emailfake.Mail{From: "bob@example.org", Subject: fmt.Sprintf("Bins, week %d", i+1), Text: "Missed"}))

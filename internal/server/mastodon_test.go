@@ -164,17 +164,7 @@ func TestMastodonPollingTwoReplicas(t *testing.T) {
 	first := fake.Mention(mdAlice, "Fly-tipping behind the shops", "public", "")
 	h.waitCaseOf(first)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	b, err := server.Start(ctx, h.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = b.Shutdown(ctx)
-	})
+	h.replica(nil)
 	var ids []string
 	for i := range 4 {
 		ids = append(ids, fake.Mention(mdBob, fmt.Sprintf("Bins missed, week %d", i+1), "direct", ""))
