@@ -40,6 +40,20 @@ type QueueFilter struct {
 	Zone          *time.Location
 	AccountID     int64
 	Service       string
+	// Measure lists the cases behind a response-times figure of
+	// responses or resolutions rather than of cases: first_response or
+	// next_response (a response whose resident's message was asked in the
+	// period, case_responses.asked_at), or resolution (a resolution in the
+	// period, case_resolutions.resolved_at). The period, channel, account,
+	// service, priority and adviser (the responder or resolver) then apply
+	// to the response's or resolution's own record, as the report counts
+	// them. Outcome narrows them to met, breached or running, as
+	// reports.Compute counts attainment (breached and running take in the
+	// period's cases still awaiting the answer); Reopened to the
+	// resolutions reopened since.
+	Measure  string
+	Outcome  string
+	Reopened bool
 	// Page counts from 1; PageSize defaults to 50.
 	Page     int
 	PageSize int
@@ -92,6 +106,16 @@ type QueuePage struct {
 	Pages    int         `json:"pages"`
 	Counts   QueueCounts `json:"counts"`
 }
+
+// Measures of a report's figure (QueueFilter.Measure) and outcomes.
+var (
+	QueueMeasures = []string{"first_response", "next_response", "resolution"}
+	QueueOutcomes = []string{"met", "breached", "running"}
+)
+
+// ErrInvalidMeasure is a measure or outcome the queue does not know, or
+// an outcome or reopened without a measure.
+var ErrInvalidMeasure = errors.New("unknown measure or outcome")
 
 // ErrInvalidSLAState is an SLA state the queue does not know.
 var ErrInvalidSLAState = errors.New("unknown SLA state")
@@ -154,6 +178,10 @@ func (s *Service) Queue(ctx context.Context, actor Actor, f QueueFilter) (QueueP
 		if !slices.Contains(Statuses, st) {
 			return QueuePage{}, ErrInvalidStatus
 		}
+	}
+	if (f.Measure != "" && !slices.Contains(QueueMeasures, f.Measure)) || (f.Outcome != "" && !slices.Contains(QueueOutcomes, f.Outcome)) ||
+		(f.Measure == "" && (f.Outcome != "" || f.Reopened)) || (f.Reopened && f.Measure != "resolution") {
+		return QueuePage{}, ErrInvalidMeasure
 	}
 	now := time.Now()
 	var slaCond string
@@ -234,14 +262,6 @@ func (s *Service) Queue(ctx context.Context, actor Actor, f QueueFilter) (QueueP
 
 	where := scope
 	args := slices.Clone(scopeArgs)
-	if f.Channel != "" {
-		where += ` AND c.channel = ?`
-		args = append(args, f.Channel)
-	}
-	if f.Priority != "" {
-		where += ` AND c.priority = ?`
-		args = append(args, f.Priority)
-	}
 	if f.Tag != "" {
 		where += ` AND ? = ANY(c.tags)`
 		args = append(args, f.Tag)
@@ -253,17 +273,14 @@ func (s *Service) Queue(ctx context.Context, actor Actor, f QueueFilter) (QueueP
 	if f.Unassigned {
 		where += ` AND c.assignee_id IS NULL`
 	}
-	if f.AssigneeID != 0 {
-		where += ` AND c.assignee_id = ?`
-		args = append(args, f.AssigneeID)
-	}
-	if !f.From.IsZero() {
-		where += ` AND c.first_message_at >= ?`
-		args = append(args, f.From.UTC())
-	}
-	if !f.To.IsZero() {
-		where += ` AND c.first_message_at < ?`
-		args = append(args, f.To.UTC())
+	if f.Measure == "" {
+		cond, cargs := f.snapshot("c.", "first_message_at", "assignee_id")
+		where += cond
+		args = append(args, cargs...)
+	} else {
+		cond, cargs := f.measured(now)
+		where += ` AND (` + cond + `)`
+		args = append(args, cargs...)
 	}
 	zone := "UTC"
 	if f.Zone != nil {
@@ -276,14 +293,6 @@ func (s *Service) Queue(ctx context.Context, actor Actor, f QueueFilter) (QueueP
 	if f.Weekday != nil {
 		where += ` AND extract(isodow FROM c.first_message_at AT TIME ZONE ?)::int = ?`
 		args = append(args, zone, *f.Weekday)
-	}
-	if f.AccountID != 0 {
-		where += ` AND c.channel_account_id = ?`
-		args = append(args, f.AccountID)
-	}
-	if f.Service != "" {
-		where += ` AND c.service_code = ?`
-		args = append(args, f.Service)
 	}
 	if slaCond != "" {
 		where += ` AND ` + slaCond
@@ -472,3 +481,96 @@ const (
 			AND o.status IN ('new', 'open', 'awaiting_resident')
 		) < t.max_open_per_adviser)`
 )
+
+// snapshot is the conditions of the period (on the time column), channel,
+// priority, account, service and adviser (the adviser column) on the
+// columns of the table aliased by prefix ("c.", "x."), each beginning
+// " AND ".
+func (f QueueFilter) snapshot(prefix, timeColumn, adviser string) (string, []any) {
+	var conds []string
+	var args []any
+	add := func(cond string, v any) {
+		conds = append(conds, " AND "+prefix+cond)
+		args = append(args, v)
+	}
+	if !f.From.IsZero() {
+		add(timeColumn+" >= ?", f.From.UTC())
+	}
+	if !f.To.IsZero() {
+		add(timeColumn+" < ?", f.To.UTC())
+	}
+	if f.Channel != "" {
+		add("channel = ?", f.Channel)
+	}
+	if f.Priority != "" {
+		add("priority = ?", f.Priority)
+	}
+	if f.AccountID != 0 {
+		add("channel_account_id = ?", f.AccountID)
+	}
+	if f.Service != "" {
+		add("service_code = ?", f.Service)
+	}
+	if f.AssigneeID != 0 {
+		add(adviser+" = ?", f.AssigneeID)
+	}
+	return strings.Join(conds, ""), args
+}
+
+// queueLive is the condition of a case still being worked on.
+const queueLive = `c.status IN ('new', 'open', 'awaiting_resident')`
+
+// measured is the condition of the cases behind a figure of responses or
+// resolutions, as reports.Compute counts them: the facts of the period
+// (case_responses, case_resolutions) with the outcome asked, and, for
+// breached and running, the period's cases still awaiting the answer.
+func (f QueueFilter) measured(now time.Time) (string, []any) {
+	var fact, timeColumn, adviser string
+	var args []any
+	if f.Measure == "resolution" {
+		fact, timeColumn, adviser = `SELECT 1 FROM case_resolutions x WHERE x.case_id = c.id`, "resolved_at", "resolver_id"
+	} else {
+		fact, timeColumn, adviser = `SELECT 1 FROM case_responses x WHERE x.case_id = c.id AND x.target = ?`, "asked_at", "responder_id"
+		args = append(args, f.Measure)
+	}
+	cond, cargs := f.snapshot("x.", timeColumn, adviser)
+	fact += cond
+	args = append(args, cargs...)
+	if f.Outcome == "met" || f.Outcome == "breached" {
+		fact += ` AND x.outcome = ?`
+		args = append(args, f.Outcome)
+	}
+	if f.Reopened {
+		fact += ` AND x.reopened_at IS NOT NULL`
+	}
+	if f.Outcome == "" || f.Outcome == "met" {
+		return `EXISTS (` + fact + `)`, args
+	}
+	// Awaited on the period's cases (reports.awaited).
+	var started, due, pending string
+	switch f.Measure {
+	case "first_response":
+		started, due, pending = "first_message_at", "c.first_response_due", "c.first_response_at IS NULL"
+	case "next_response":
+		started, due, pending = "next_response_started_at", "c.next_response_due",
+			"(c.last_response_at IS NULL OR c.last_response_at < c.next_response_started_at)"
+	default:
+		started, due, pending = "first_message_at", "c.resolution_due", "true"
+	}
+	acond, aargs := f.snapshot("c.", started, "assignee_id")
+	awaited := `(true` + acond + ` AND ` + due + ` IS NOT NULL AND ` + pending
+	switch {
+	case f.Outcome == "running" && f.Measure == "resolution":
+		awaited += ` AND ` + queueLive + `)`
+		return awaited, aargs
+	case f.Outcome == "running":
+		awaited += ` AND ` + queueLive + ` AND ` + due + ` >= ?)`
+		return awaited, append(aargs, now.UTC())
+	case f.Measure == "resolution":
+		// A resolution still awaited counts as running, whatever its
+		// deadline.
+		return `EXISTS (` + fact + `)`, args
+	}
+	awaited += ` AND ((` + queueLive + ` AND ` + due + ` < ?) OR (NOT ` + queueLive + ` AND ` + due + ` < coalesce(c.resolved_at, c.closed_at))))`
+	return `EXISTS (` + fact + `) OR ` + awaited, append(append(args, aargs...), now.UTC())
+}

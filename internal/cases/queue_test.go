@@ -245,6 +245,12 @@ func TestQueueSLAAndAssigneeFiltersMatchTheFigures(t *testing.T) {
 	if _, err := svc.Queue(ctx, who.supervisor, cases.QueueFilter{SLA: "late"}); !errors.Is(err, cases.ErrInvalidSLAState) {
 		t.Errorf("an unknown SLA state: %v", err)
 	}
+	for _, f := range []cases.QueueFilter{{Measure: "replies"}, {Outcome: "met"}, {Measure: "first_response", Outcome: "late"},
+		{Reopened: true}, {Measure: "first_response", Reopened: true}} {
+		if _, err := svc.Queue(ctx, who.supervisor, f); !errors.Is(err, cases.ErrInvalidMeasure) {
+			t.Errorf("the measure %+v: %v", f, err)
+		}
+	}
 	// Another team's supervisor sees none of them, whatever the filter.
 	p, err = svc.Queue(ctx, who.outsider, cases.QueueFilter{SLA: cases.CaseBreached, Statuses: all})
 	if err != nil || p.Total != 0 {

@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/citizeninbox/inbox/internal/cases"
+	"github.com/citizeninbox/inbox/internal/reports"
 )
 
 // queueRow is one case as the queue shows it.
@@ -81,13 +82,17 @@ type queueFilter struct {
 	// id, Service a service's code: the cases behind a figure of the
 	// response-times report.
 	From, To, Hour, Weekday, Account, Service string
-	Page                                      int
+	// Measure, Outcome and Reopened ("true") list the cases behind a
+	// figure of responses or resolutions (cases.QueueFilter.Measure).
+	Measure, Outcome, Reopened string
+	Page                       int
 }
 
 // PeriodFilters are the queue's filters that the form keeps as hidden
 // fields, as they come from the response-times report.
 func (f queueFilter) PeriodFilters() map[string]string {
-	return map[string]string{"from": f.From, "to": f.To, "hour": f.Hour, "weekday": f.Weekday, "account": f.Account, "service": f.Service}
+	return map[string]string{"from": f.From, "to": f.To, "hour": f.Hour, "weekday": f.Weekday, "account": f.Account, "service": f.Service,
+		"measure": f.Measure, "outcome": f.Outcome, "reopened": f.Reopened}
 }
 
 // filterSelect is a filter chosen from a list, by its query name.
@@ -127,6 +132,15 @@ func parseQueueFilter(r *request) queueFilter {
 	if n, err := strconv.ParseInt(q.Get("account"), 10, 64); err == nil && n > 0 {
 		f.Account = strconv.FormatInt(n, 10)
 	}
+	if m := q.Get("measure"); slices.Contains(cases.QueueMeasures, m) {
+		f.Measure = m
+		if o := q.Get("outcome"); slices.Contains(cases.QueueOutcomes, o) {
+			f.Outcome = o
+		}
+		if m == reports.Resolution && q.Get("reopened") == "true" {
+			f.Reopened = "true"
+		}
+	}
 	for _, st := range q["status"] {
 		if slices.Contains(cases.Statuses, st) && !slices.Contains(f.Statuses, st) {
 			f.Statuses = append(f.Statuses, st)
@@ -150,7 +164,7 @@ func (f queueFilter) query() string {
 	v := url.Values{}
 	for k, val := range map[string]string{"team": f.Team, "channel": f.Channel, "priority": f.Priority, "tag": f.Tag,
 		"assigned": f.Assigned, "sla": f.SLA, "from": f.From, "to": f.To, "hour": f.Hour, "weekday": f.Weekday,
-		"account": f.Account, "service": f.Service} {
+		"account": f.Account, "service": f.Service, "measure": f.Measure, "outcome": f.Outcome, "reopened": f.Reopened} {
 		if val != "" {
 			v.Set(k, val)
 		}
@@ -207,6 +221,7 @@ func (u *UI) queueData(r *request) (queueData, error) {
 		filter.Weekday = &n
 	}
 	filter.AccountID, _ = strconv.ParseInt(f.Account, 10, 64)
+	filter.Measure, filter.Outcome, filter.Reopened = f.Measure, f.Outcome, f.Reopened == "true"
 	p, err := u.cases.Queue(ctx, actor, filter)
 	if err == nil && len(p.Rows) == 0 && p.Pages > 0 && f.Page > p.Pages {
 		// Cases taken since the page was shown: its last page now.
@@ -487,7 +502,20 @@ func periodWords(f queueFilter) string {
 		t, _ := reportDate(v)
 		return t.Format("2 January 2006")
 	}
+	if f.Measure != "" {
+		what := map[string]string{reports.FirstResponse: "first responses", reports.NextResponse: "next responses", reports.Resolution: "resolutions"}[f.Measure] +
+			map[string]string{"": "", "met": " met", "breached": " breached", "running": " still running"}[f.Outcome]
+		if f.Reopened != "" {
+			what += " reopened since"
+		}
+		period := ""
+		if f.From != "" && f.To != "" {
+			period = " from " + day(f.From) + " to " + day(f.To)
+		}
+		parts = append(parts, "the cases of the "+what+" of the period"+period+" as the response times count them")
+	}
 	switch {
+	case f.Measure != "":
 	case f.From != "" && f.To != "":
 		parts = append(parts, "first wrote from "+day(f.From)+" to "+day(f.To))
 	case f.From != "":
@@ -509,6 +537,9 @@ func periodWords(f queueFilter) string {
 	}
 	if len(parts) == 0 {
 		return ""
+	}
+	if f.Measure != "" {
+		return "Only " + strings.Join(parts, ", ") + "."
 	}
 	return "Only cases whose resident " + strings.Join(parts, ", ") + "."
 }

@@ -21,12 +21,11 @@ import (
 // 90th percentile and maximum, in working and in calendar time), SLA
 // attainment per target, the reopen rate, and the period's cases by hour
 // of day and by day of week as server-rendered SVG charts, each beside
-// its table. reports.Compute makes every figure. Each number of cases
-// links to the queue with the same filters: exactly the cases counted for
-// the period's cases and their hours and days; for responses,
-// resolutions and attainment the cases the resident first wrote in the
-// period, which holds the cases counted but may hold more (see
-// figureExact).
+// its table. reports.Compute makes every figure. Each number links to
+// the queue with the same filters and the cases it counts: the period's
+// cases by when the resident first wrote; responses, resolutions,
+// attainment and reopened cases by the queue's measure, outcome and
+// reopened filters (cases.QueueFilter.Measure).
 
 // ReportChoices are what a report's filters offer a user: the teams,
 // channel accounts, services and advisers within their reach.
@@ -309,15 +308,21 @@ func (u *UI) reportView(d *reportData, figs reports.Figures) {
 		{reports.NextResponse, "Next response", figs.NextResponse},
 		{reports.Resolution, "Resolution", figs.Resolution},
 	} {
-		row := durationRow{Label: t.label, Count: period("durations."+t.key, t.d.Count, t.label)}
+		measured := func(outcome string) queueFilter {
+			q := base
+			q.Measure, q.Outcome = t.key, outcome
+			return q
+		}
+		row := durationRow{Label: t.label, Count: link("durations."+t.key, t.d.Count, t.label, measured(""))}
 		if t.d.Count > 0 {
 			row.Median, row.P90, row.Max = span(t.d.Median), span(t.d.P90), span(t.d.Max)
 			row.CalendarMedian, row.CalendarP90, row.CalM = span(t.d.CalendarMedian), span(t.d.CalendarP90), span(t.d.CalendarMax)
 		}
 		d.Durations = append(d.Durations, row)
 		a := figs.Attainment[t.key]
-		ar := attainmentRow{Label: t.label, Met: period("met."+t.key, a.Met, "met"), Breached: period("breached."+t.key, a.Breached, "breached"),
-			Running: period("running."+t.key, a.Running, "running"), Rate: "No responses yet"}
+		ar := attainmentRow{Label: t.label, Met: link("met."+t.key, a.Met, "met", measured("met")),
+			Breached: link("breached."+t.key, a.Breached, "breached", measured("breached")),
+			Running:  link("running."+t.key, a.Running, "running", measured("running")), Rate: "No responses yet"}
 		if t.key == reports.Resolution {
 			ar.Rate = "No resolutions yet"
 		}
@@ -326,8 +331,10 @@ func (u *UI) reportView(d *reportData, figs reports.Figures) {
 		}
 		d.Attainment = append(d.Attainment, ar)
 	}
-	d.Reopen = reopenRow{Resolutions: period("resolutions", figs.Resolutions, "resolutions"),
-		Reopened: period("reopened", figs.Reopened, "reopened"), Rate: "No resolutions yet"}
+	resolutions, reopened := base, base
+	resolutions.Measure, reopened.Measure, reopened.Reopened = reports.Resolution, reports.Resolution, "true"
+	d.Reopen = reopenRow{Resolutions: link("resolutions", figs.Resolutions, "resolutions", resolutions),
+		Reopened: link("reopened", figs.Reopened, "reopened", reopened), Rate: "No resolutions yet"}
 	if rate, ok := figs.ReopenRate(); ok {
 		d.Reopen.Rate = percent(rate)
 	}

@@ -25,6 +25,7 @@ var routes = []route{
 	{http.MethodGet, "/dashboard", may(cases.ActReport), (*UI).dashboard},
 	{http.MethodGet, "/dashboard/figures", may(cases.ActReport), (*UI).dashboardFigures},
 	{http.MethodGet, "/reports/response-times", may(cases.ActReport), (*UI).responseTimes},
+	{http.MethodGet, "/reports/monthly", may(cases.ActReport), (*UI).monthlySummary},
 	{http.MethodGet, "/reports/export/cases", may(cases.ActExport), reportExport(cases.ExportCases)},
 	{http.MethodGet, "/reports/export/messages", may(cases.ActExport), reportExport(cases.ExportMessages)},
 	{http.MethodGet, "/events", may(cases.ActRead), (*UI).events},

@@ -121,7 +121,7 @@ type UI struct {
 
 // pageNames are the templates in web/templates besides layout.html; each
 // is parsed with the layout once, at start-up.
-var pageNames = []string{"sign-in.html", "queue.html", "case.html", "dashboard.html", "response-times.html", "error.html"}
+var pageNames = []string{"sign-in.html", "queue.html", "case.html", "dashboard.html", "response-times.html", "monthly.html", "error.html"}
 
 // New parses the templates (a missing or broken one fails start-up),
 // opens the session store and the presence bucket (within ctx). Close
