@@ -100,9 +100,14 @@ func Start(imapAddr, smtpAddr, username, password string) (*Server, error) {
 	return s, nil
 }
 
-// Close stops both servers.
+// Close stops both servers. The listeners are closed here as well as by
+// the servers: a server closed before its Serve has taken its listener
+// does not know it, and would accept on it for ever.
 func (s *Server) Close() error {
 	err := errors.Join(s.imap.Close(), s.smtp.Close())
+	for _, ln := range s.lns {
+		_ = ln.Close() // already closed by its server, most times
+	}
 	s.wg.Wait()
 	return err
 }
