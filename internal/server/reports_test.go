@@ -26,40 +26,12 @@ var reportFigure = regexp.MustCompile(`<a class="govuk-link" href="(/queue\?[^"]
 // the page's filter; what admins typed is escaped.
 func TestUIReportResponseTimes(t *testing.T) {
 	h := newHarness(t)
-	h.webUser("sam@example.gov.uk", "supervisor", "contact-centre")
-	h.webUser("root@example.gov.uk", "admin")
-	h.webUser("ada@example.gov.uk", "adviser", "contact-centre")
-	h.direct.Exec(`UPDATE teams SET name = 'Highways <b>&</b> "roads"' WHERE slug = 'highways'`)
-	london, _ := time.LoadLocation("Europe/London")
-	at := func(s string) time.Time {
-		v, err := time.ParseInLocation("2006-01-02 15:04", s, london)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
+	f := newReportFixture(t, h)
+	at, respond, london := f.at, f.respond, f.london
 
 	// Three cases in November: two answered, one resolved; one moved to
 	// highways; one in October, outside the period.
-	_, answered := h.mentionCase(alice, "@ExampleCouncil the streetlight on Elm Road is out")
-	_, waiting := h.dmCase(bob, "When is the bulky waste collection?")
-	_, moved := h.mentionCase(carol, "@ExampleCouncil pothole on Mill Lane")
-	_, october := h.dmCase(resident{ID: "2200000000000000009", Handle: "dan_resident", Name: "Dan Example"}, "Bins not collected")
-	for id, first := range map[int64]string{answered: "2026-11-03 09:15", waiting: "2026-11-03 14:40", moved: "2026-11-05 09:30", october: "2026-10-20 10:00"} {
-		h.direct.Exec(`UPDATE cases SET first_message_at = ?, first_response_due = ?, resolution_started_at = ?,
-			next_response_started_at = NULL, next_response_due = NULL WHERE id = ?`, at(first), at(first).Add(4*time.Hour), at(first), id)
-	}
-	h.direct.Exec(`UPDATE cases SET team_id = (SELECT id FROM teams WHERE slug = 'highways') WHERE id = ?`, moved)
-	respond := func(id int64, when time.Time) {
-		if err := h.direct.Transaction(func(tx *gorm.DB) error {
-			if err := h.srv.Cases.RecordResponse(tx, id, nil, when); err != nil {
-				return err
-			}
-			return tx.Exec(`UPDATE cases SET first_response_at = ?, last_response_at = ? WHERE id = ?`, when, when, id).Error
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	answered, waiting, moved, october := f.nov, f.waiting, f.moved, f.oct
 	respond(answered, at("2026-11-03 11:30"))
 	respond(moved, at("2026-11-05 16:00"))
 	if err := h.direct.Transaction(func(tx *gorm.DB) error {
