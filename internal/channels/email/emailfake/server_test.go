@@ -18,7 +18,10 @@ func TestServersCloseRightAfterStarting(t *testing.T) {
 		closed := make(chan error, 1)
 		go func() { closed <- srv.Close() }()
 		select {
-		case <-closed:
+		case err := <-closed:
+			if err != nil {
+				t.Errorf("Close: %v", err)
+			}
 		case <-time.After(10 * time.Second):
 			t.Fatal("Close did not return")
 		}
